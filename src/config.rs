@@ -1,0 +1,293 @@
+//! # Configuration: every bound in one place
+//!
+//! A server that talks to strangers must put a number on everything a
+//! stranger can make it spend: bytes of memory, seconds of waiting, threads.
+//! This chapter gathers those numbers so that a reader can audit them at a
+//! glance, and so that each one carries the reason it has the value it has.
+//!
+//! [`Config`] is what `main.rs` builds from the command line (see
+//! [`Config::from_args`]); [`Limits`] is the part every protocol layer reads.
+//! The protocol modules never parse flags themselves: they receive the
+//! numbers they need, which keeps them usable outside this server.
+//!
+//! Read next: `src/server.rs`, which puts these numbers to work.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// One kibibyte, so that limits read as `64 * KIB` rather than `65536`.
+pub const KIB: usize = 1024;
+/// One mebibyte.
+pub const MIB: usize = 1024 * KIB;
+
+/// Every limit the server enforces, each with the reason for its default.
+///
+/// Limits are checked *before* memory is allocated: a header that declares
+/// a 1 GiB frame is refused from its length field, never by running out of
+/// memory while trying to hold it.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Longest request line (`GET /path HTTP/1.1`). Browsers cap URLs near
+    /// 2 MB, but nothing in `www/` needs more than a few hundred bytes;
+    /// 8 KiB is the figure most servers use. Past it: `414 URI Too Long`.
+    pub max_request_line: usize,
+    /// Largest header block. Cookies are the only thing that gets big in
+    /// practice. Past it: `431 Request Header Fields Too Large`.
+    pub max_header_bytes: usize,
+    /// Most header lines. Each costs a small allocation; a client that sends
+    /// thousands is probing. Past it: `431`.
+    pub max_headers: usize,
+    /// Largest request body the server will read (and throw away) so the next
+    /// request on a keep-alive connection starts at the right byte. Static
+    /// files and the upgrade need no body, so this stays small. Past it:
+    /// `413 Content Too Large` and the connection is closed.
+    pub max_request_body: usize,
+    /// The whole request head must arrive within this time. A per-read
+    /// timeout alone does not stop a "slowloris" client that sends one byte
+    /// just before each timeout expires; a deadline for the whole head does.
+    pub header_deadline: Duration,
+    /// How long a keep-alive connection may sit idle between requests.
+    pub keep_alive_idle: Duration,
+    /// Largest WebSocket message, after reassembly of its fragments.
+    /// RFC 6455 §10.4 leaves the limit to the server. Past it: close 1009.
+    pub max_message: usize,
+    /// Largest chat text message (a `/chat` concern, but a bound all the
+    /// same). Past it the sender gets an `error` event.
+    pub max_chat_text: usize,
+    /// Largest file relayed through the chat room as a binary message.
+    pub max_chat_file: usize,
+    /// Bytes a chat member's outbox may hold before that member is judged too
+    /// slow and disconnected with close 1008. Counting bytes rather than
+    /// messages holds a flood of images and a flood of short lines to the
+    /// same memory.
+    pub outbox_bytes: usize,
+    /// A blocked write gives up after this long. Without it, a peer that
+    /// stops reading parks our writer thread forever.
+    pub write_timeout: Duration,
+    /// Send a ping after this much silence from the peer (RFC 6455 §5.5.2
+    /// lets either side ping at any time).
+    pub ping_interval: Duration,
+    /// Drop a WebSocket peer that has sent nothing at all for this long.
+    /// Twice the ping interval: an alive peer answers the ping with a pong
+    /// well inside that window.
+    pub idle_timeout: Duration,
+    /// Most connections served at once. Each costs a thread and a file
+    /// descriptor; beyond the cap a connection gets `503` and is closed, so
+    /// the process never runs into the operating system's limits.
+    pub max_connections: usize,
+    /// Stack size for each connection thread. The default 2 MiB is mostly
+    /// untouched virtual memory, but it is reserved address space and it
+    /// bounds how many threads fit; our handlers use a few KiB of stack.
+    pub thread_stack: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_request_line: 8 * KIB,
+            max_header_bytes: 64 * KIB,
+            max_headers: 100,
+            max_request_body: 64 * KIB,
+            header_deadline: Duration::from_secs(10),
+            keep_alive_idle: Duration::from_secs(30),
+            max_message: 16 * MIB,
+            max_chat_text: 64 * KIB,
+            max_chat_file: 8 * MIB,
+            outbox_bytes: MIB,
+            write_timeout: Duration::from_secs(10),
+            ping_interval: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 10_000,
+            thread_stack: 128 * KIB,
+        }
+    }
+}
+
+/// The whole configuration of one server process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen. Port 0 asks the operating system for a free port;
+    /// the real address is printed at start.
+    pub addr: SocketAddr,
+    /// The folder static files are served from.
+    pub root: PathBuf,
+    /// Origins allowed to open WebSockets besides the page's own
+    /// (`--allow-origin`, repeatable; `*` allows every origin).
+    pub allowed_origins: Vec<String>,
+    /// Print every handshake and frame (`--trace`).
+    pub trace: bool,
+    /// The numbers.
+    pub limits: Limits,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            // `cargo run` from any folder must find the pages, so the default
+            // is the `www/` that ships beside Cargo.toml, fixed at compile time.
+            root: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/www")),
+            allowed_origins: Vec::new(),
+            trace: false,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What the command line asked for: run a server, or print help.
+#[derive(Debug)]
+pub enum Command {
+    Run(Box<Config>),
+    Help,
+}
+
+/// A command line that could not be understood. Its `Display` is the
+/// message printed before the usage text.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ArgError(pub String);
+
+impl fmt::Display for ArgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+/// The text `--help` prints.
+pub const USAGE: &str = "\
+duplex: a WebSocket server written from first principles
+
+usage: duplex [options]
+
+  --addr HOST:PORT        where to listen (default 127.0.0.1:8080; port 0 picks a free port)
+  --root DIR              folder of static files (default: the www/ beside Cargo.toml)
+  --allow-origin ORIGIN   also accept WebSockets from this Origin (repeatable; * allows all)
+  --max-connections N     connections served at once (default 10000)
+  --max-message BYTES     largest WebSocket message (default 16777216)
+  --max-chat-text BYTES   largest chat text message (default 65536)
+  --outbox-bytes BYTES    per-member outbox before a slow reader is dropped (default 1048576)
+  --ping-interval SECS    ping a silent peer after this long (default 30)
+  --idle-timeout SECS     drop a peer silent for this long (default 60)
+  --trace                 print every handshake and frame
+  --help                  print this text
+";
+
+impl Config {
+    /// Parses the command line (without the program name).
+    ///
+    /// Flags are parsed by hand: there are few of them, and a learner can
+    /// read this loop faster than a library's documentation.
+    pub fn from_args<I>(args: I) -> Result<Command, ArgError>
+    where
+        I: IntoIterator<Item = String>,
+    {
+        let mut config = Config::default();
+        let mut args = args.into_iter();
+        while let Some(flag) = args.next() {
+            // `--flag=value` and `--flag value` are both accepted.
+            let (flag, inline_value) = match flag.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+                _ => (flag, None),
+            };
+            let mut value = |name: &str| -> Result<String, ArgError> {
+                inline_value
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| ArgError(format!("{name} needs a value")))
+            };
+            let limits = &mut config.limits;
+            match flag.as_str() {
+                "--help" | "-h" => return Ok(Command::Help),
+                "--trace" => config.trace = true,
+                "--addr" => {
+                    let text = value("--addr")?;
+                    config.addr = parse_addr(&text)?;
+                }
+                "--root" => config.root = PathBuf::from(value("--root")?),
+                "--allow-origin" => config.allowed_origins.push(value("--allow-origin")?),
+                "--max-connections" => {
+                    limits.max_connections = parse_number(&flag, &value(&flag)?)?
+                }
+                "--max-message" => limits.max_message = parse_number(&flag, &value(&flag)?)?,
+                "--max-chat-text" => limits.max_chat_text = parse_number(&flag, &value(&flag)?)?,
+                "--outbox-bytes" => limits.outbox_bytes = parse_number(&flag, &value(&flag)?)?,
+                "--ping-interval" => {
+                    limits.ping_interval = parse_seconds(&flag, &value(&flag)?)?;
+                }
+                "--idle-timeout" => limits.idle_timeout = parse_seconds(&flag, &value(&flag)?)?,
+                other => return Err(ArgError(format!("unknown option {other:?}"))),
+            }
+        }
+        Ok(Command::Run(Box::new(config)))
+    }
+}
+
+fn parse_addr(text: &str) -> Result<SocketAddr, ArgError> {
+    use std::net::ToSocketAddrs;
+    // ToSocketAddrs accepts names such as `localhost:8080` as well as
+    // literal addresses; the first address it resolves to is used.
+    text.to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| ArgError(format!("--addr: {text:?} is not HOST:PORT")))
+}
+
+fn parse_number(flag: &str, text: &str) -> Result<usize, ArgError> {
+    match text.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(ArgError(format!("{flag}: {text:?} is not a positive number"))),
+    }
+}
+
+fn parse_seconds(flag: &str, text: &str) -> Result<Duration, ArgError> {
+    match text.parse::<f64>() {
+        Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
+        _ => Err(ArgError(format!("{flag}: {text:?} is not a positive number of seconds"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Command, ArgError> {
+        Config::from_args(args.iter().map(|s| s.to_string()))
+    }
+
+    fn run(args: &[&str]) -> Config {
+        match parse(args) {
+            Ok(Command::Run(config)) => *config,
+            other => panic!("expected a config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_8080() {
+        let config = run(&[]);
+        assert_eq!(config.addr.to_string(), "127.0.0.1:8080");
+        assert!(config.root.ends_with("www"));
+        assert_eq!(config.limits.max_connections, 10_000);
+        assert_eq!(config.limits.max_message, 16 * MIB);
+    }
+
+    #[test]
+    fn flags_with_space_or_equals() {
+        let config = run(&["--addr", "127.0.0.1:0", "--root=/tmp", "--allow-origin", "*"]);
+        assert_eq!(config.addr.port(), 0);
+        assert_eq!(config.root, PathBuf::from("/tmp"));
+        assert_eq!(config.allowed_origins, vec!["*".to_string()]);
+    }
+
+    #[test]
+    fn help_and_errors() {
+        assert!(matches!(parse(&["--help"]), Ok(Command::Help)));
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--addr"]).is_err());
+        assert!(parse(&["--addr", "not an address"]).is_err());
+        assert!(parse(&["--max-connections", "0"]).is_err());
+        assert!(parse(&["--idle-timeout", "-1"]).is_err());
+    }
+}

@@ -1,0 +1,38 @@
+//! # HTTP/1.1: just enough, done carefully
+//!
+//! Every WebSocket connection begins life as an HTTP/1.1 request (RFC 6455
+//! §4.1), and the pages that open those WebSockets are served over HTTP too.
+//! So before a single frame is sent, this server must read requests from
+//! strangers and answer them. This chapter is that part.
+//!
+//! HTTP is specified in two layers, and the code follows the split:
+//!
+//! - **RFC 9112** (HTTP/1.1): the bytes on the wire. How a request line and
+//!   header lines look, where the head ends, how long the body is.
+//! - **RFC 9110** (HTTP semantics): what those bytes mean. Status codes,
+//!   `Host`, `Connection`, conditional requests (`If-None-Match`), dates.
+//!
+//! What we leave out, on purpose: chunked transfer coding, request bodies
+//! beyond "read and throw away", ranges, compression, HTTP/2. Each is a fine
+//! feature and none is needed to serve a few pages and upgrade to WebSocket.
+//! Leaving out a feature is safe only when the parser *refuses* what it does
+//! not implement, instead of guessing; you will see that rule repeatedly.
+//!
+//! Read in this order:
+//!
+//! 1. [`request`]: parsing a request head under hard limits, and the checks
+//!    that keep this server and any proxy in front of it agreeing on where
+//!    one request ends and the next begins.
+//! 2. [`response`]: status codes, writing a response, HTTP dates.
+//! 3. [`static_files`]: mapping a URL onto a folder without handing out the
+//!    rest of the disk.
+//!
+//! Read next: `src/websocket/handshake.rs`, where one particular `GET`
+//! request turns the connection into something that is no longer HTTP.
+
+pub mod request;
+pub mod response;
+pub mod static_files;
+
+pub use request::{discard_body, read_body, read_request, Headers, HttpError, Request, Version};
+pub use response::{Body, Response, Status};

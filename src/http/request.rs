@@ -1,0 +1,753 @@
+//! # Reading a request head
+//!
+//! An HTTP/1.1 request head is lines of text (RFC 9112 §2.1):
+//!
+//! ```text
+//! GET /chat?name=ada HTTP/1.1\r\n     request line (§3)
+//! Host: example.org\r\n               header lines (§5)
+//! Connection: keep-alive, Upgrade\r\n
+//! \r\n                                an empty line ends the head
+//! ```
+//!
+//! It looks easy to parse, and that is the danger. The text comes from a
+//! stranger, so every loop here is bounded: a line is read with a byte
+//! budget ([`Limits`]), never "until newline, however long that takes".
+//! And every rule in RFC 9112 that says "MUST reject" is here, because
+//! each one closes a hole that has been used for real attacks, most of them
+//! *request smuggling*: two programs on the path (a proxy and this server)
+//! disagreeing about where one request ends and the next begins.
+//!
+//! Read next: `response.rs`, the other half of the exchange.
+
+use std::fmt;
+use std::io::{self, BufRead, Read};
+
+use super::response::Status;
+use crate::config::Limits;
+
+/// The protocol versions this server speaks. HTTP/0.9 has no headers and
+/// HTTP/2 is a binary protocol that never arrives in this text form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Http10,
+    Http11,
+}
+
+/// Header fields in arrival order. A `Vec` rather than a map: names repeat
+/// (a header may be split over several lines, RFC 9110 §5.3), order can
+/// matter, and a few dozen entries are searched faster than they are hashed.
+#[derive(Debug, Clone, Default)]
+pub struct Headers {
+    /// `(name as sent, value trimmed of surrounding whitespace)`.
+    fields: Vec<(String, String)>,
+}
+
+impl Headers {
+    pub fn new() -> Headers {
+        Headers::default()
+    }
+
+    /// Appends a field (for building requests in tests and tools).
+    pub fn push(&mut self, name: &str, value: &str) {
+        self.fields.push((name.to_string(), trim_whitespace(value).to_string()));
+    }
+
+    /// The first value for `name`. Field names are case-insensitive
+    /// (RFC 9110 §5.1): `host`, `Host` and `HOST` are the same field.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(field, _)| field.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Every value for `name`, one per line received.
+    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.fields
+            .iter()
+            .filter(move |(field, _)| field.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// How many lines carried `name`.
+    pub fn count(&self, name: &str) -> usize {
+        self.get_all(name).count()
+    }
+
+    /// Whether the comma-separated list in `name` contains `token`.
+    ///
+    /// A list may arrive as one line or several (`Connection: keep-alive`
+    /// then `Connection: Upgrade`), and both mean the same (RFC 9110 §5.3),
+    /// so all lines are searched. Comparing the whole value with `==` is
+    /// the classic mistake: Firefox sends `Connection: keep-alive, Upgrade`.
+    pub fn has_token(&self, name: &str, token: &str) -> bool {
+        self.get_all(name)
+            .flat_map(|value| value.split(','))
+            .any(|item| trim_whitespace(item).eq_ignore_ascii_case(token))
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.fields.iter().map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
+    }
+}
+
+/// One parsed request head. The body, if any, is still in the reader.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: String,
+    /// The request target (RFC 9112 §3.2), reduced to origin-form:
+    /// `/path?query`, still percent-encoded, or `*`.
+    pub target: String,
+    pub version: Version,
+    pub headers: Headers,
+}
+
+impl Request {
+    /// The target before any `?`, still percent-encoded.
+    pub fn path(&self) -> &str {
+        match self.target.split_once('?') {
+            Some((path, _)) => path,
+            None => &self.target,
+        }
+    }
+
+    pub fn query(&self) -> Option<&str> {
+        self.target.split_once('?').map(|(_, query)| query)
+    }
+
+    /// The first `name=value` pair in the query, decoded the way HTML forms
+    /// encode it (`+` is a space). `None` when absent, badly escaped, or not
+    /// UTF-8.
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        self.query()?.split('&').find_map(|pair| {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let key = String::from_utf8(percent_decode(key, true)?).ok()?;
+            if key != name {
+                return None;
+            }
+            String::from_utf8(percent_decode(value, true)?).ok()
+        })
+    }
+
+    /// Whether the client wants the connection closed after the response.
+    /// HTTP/1.1 keeps connections open unless told otherwise; HTTP/1.0
+    /// closes them unless told otherwise (RFC 9112 §9.3).
+    pub fn wants_close(&self) -> bool {
+        let connection_has = |token| self.headers.has_token("connection", token);
+        connection_has("close")
+            || (self.version == Version::Http10 && !connection_has("keep-alive"))
+    }
+
+    /// The length of the body that follows the head (RFC 9112 §6.3).
+    ///
+    /// This is where request smuggling lives. A proxy and a server that
+    /// compute *different* lengths for the same bytes will disagree about
+    /// where the next request starts, and the attacker's bytes become "the
+    /// next request" of some other user. So every ambiguity is an error:
+    ///
+    /// - `Transfer-Encoding` at all: we implement no transfer coding, and a
+    ///   message with both it and `Content-Length` is the textbook attack
+    ///   (CL.TE). Refusing is allowed (§6.1: 501 for unknown codings).
+    /// - several `Content-Length` values that disagree, or anything but
+    ///   plain digits (`+5`, `0x10`, ` `, `5 5`): §6.3 rule 5 says 400.
+    ///   Identical repeats (`5, 5`) are allowed by RFC 9110 §8.6.
+    pub fn content_length(&self) -> Result<u64, HttpError> {
+        if self.headers.count("transfer-encoding") > 0 {
+            return Err(HttpError::UnsupportedTransferEncoding);
+        }
+        let mut length = None;
+        for item in self.headers.get_all("content-length").flat_map(|v| v.split(',')) {
+            let item = trim_whitespace(item);
+            if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(HttpError::BadContentLength);
+            }
+            // Digits only, so the one way `parse` can fail is overflow.
+            let value: u64 = item.parse().map_err(|_| HttpError::BadContentLength)?;
+            if length.is_some_and(|seen| seen != value) {
+                return Err(HttpError::BadContentLength);
+            }
+            length = Some(value);
+        }
+        Ok(length.unwrap_or(0))
+    }
+}
+
+/// Everything that can go wrong while reading a request.
+#[derive(Debug)]
+pub enum HttpError {
+    /// The connection failed, timed out, or closed in the middle of a head
+    /// (reported as `UnexpectedEof`). There is nobody left to answer.
+    Io(io::Error),
+    UriTooLong,
+    HeadersTooLarge,
+    TooManyHeaders,
+    Malformed(&'static str),
+    /// HTTP/1.1 without a `Host` field, or any request with two of them.
+    MissingHost,
+    BadContentLength,
+    UnsupportedTransferEncoding,
+    BodyTooLarge,
+    VersionNotSupported,
+}
+
+impl HttpError {
+    /// The status to answer with, or `None` when the connection should just
+    /// be closed. After any of these the connection must be closed: once
+    /// the parser has lost its place in the byte stream it cannot find the
+    /// start of the next request again.
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            HttpError::Io(_) => None,
+            HttpError::UriTooLong => Some(Status::URI_TOO_LONG),
+            HttpError::HeadersTooLarge | HttpError::TooManyHeaders => {
+                Some(Status::HEADER_FIELDS_TOO_LARGE)
+            }
+            HttpError::Malformed(_) | HttpError::MissingHost | HttpError::BadContentLength => {
+                Some(Status::BAD_REQUEST)
+            }
+            HttpError::UnsupportedTransferEncoding => Some(Status::NOT_IMPLEMENTED),
+            HttpError::BodyTooLarge => Some(Status::CONTENT_TOO_LARGE),
+            HttpError::VersionNotSupported => Some(Status::HTTP_VERSION_NOT_SUPPORTED),
+        }
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HttpError::Io(error) => write!(f, "i/o error while reading request: {error}"),
+            HttpError::UriTooLong => f.write_str("request line too long"),
+            HttpError::HeadersTooLarge => f.write_str("header block too large"),
+            HttpError::TooManyHeaders => f.write_str("too many header lines"),
+            HttpError::Malformed(what) => write!(f, "malformed request: {what}"),
+            HttpError::MissingHost => f.write_str("missing or duplicate Host header"),
+            HttpError::BadContentLength => f.write_str("invalid or conflicting Content-Length"),
+            HttpError::UnsupportedTransferEncoding => {
+                f.write_str("Transfer-Encoding not supported")
+            }
+            HttpError::BodyTooLarge => f.write_str("request body too large"),
+            HttpError::VersionNotSupported => f.write_str("HTTP version not supported"),
+        }
+    }
+}
+
+impl std::error::Error for HttpError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HttpError::Io(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<io::Error> for HttpError {
+    fn from(error: io::Error) -> Self {
+        HttpError::Io(error)
+    }
+}
+
+/// Empty lines tolerated before a request line (RFC 9112 §2.2 asks us to
+/// skip "at least one"; some clients send a stray CRLF after a body).
+const MAX_LEADING_EMPTY_LINES: usize = 4;
+
+/// Reads one request head. `Ok(None)` means the peer closed the connection
+/// cleanly before sending anything: the normal end of a keep-alive
+/// connection. The head is fully validated, including `Host` and the body
+/// length, so callers can trust `content_length()` on what this returns.
+pub fn read_request<R: BufRead>(
+    reader: &mut R,
+    limits: &Limits,
+) -> Result<Option<Request>, HttpError> {
+    let Some(line) = read_request_line(reader, limits.max_request_line)? else {
+        return Ok(None);
+    };
+    let (method, target, version) = parse_request_line(&line)?;
+    let headers = read_headers(reader, limits)?;
+    let request = Request { method, target, version, headers };
+
+    // RFC 9112 §3.2: HTTP/1.1 requires exactly one Host; two Hosts in any
+    // version is an ambiguity a proxy could resolve differently than us.
+    let host_lines = request.headers.count("host");
+    if host_lines > 1 || (version == Version::Http11 && host_lines == 0) {
+        return Err(HttpError::MissingHost);
+    }
+    request.content_length()?;
+    Ok(Some(request))
+}
+
+/// Reads and throws away a body of `len` bytes, so that the next request
+/// on a keep-alive connection starts at the right byte. Forgetting this is
+/// a smuggling bug of our own making: the body would be parsed as a request.
+pub fn discard_body<R: Read>(reader: &mut R, len: u64, limits: &Limits) -> Result<(), HttpError> {
+    if len > limits.max_request_body as u64 {
+        return Err(HttpError::BodyTooLarge);
+    }
+    let copied = io::copy(&mut reader.by_ref().take(len), &mut io::sink())?;
+    if copied < len {
+        return Err(unexpected_end());
+    }
+    Ok(())
+}
+
+/// Reads a body of `len` bytes into memory. The length is checked before
+/// allocating: `Content-Length: 99999999999` must cost nothing.
+pub fn read_body<R: Read>(reader: &mut R, len: u64, max: usize) -> Result<Vec<u8>, HttpError> {
+    let len = usize::try_from(len).map_err(|_| HttpError::BodyTooLarge)?;
+    if len > max {
+        return Err(HttpError::BodyTooLarge);
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body)?;
+    Ok(body)
+}
+
+/// The peer hung up in the middle of a head or body. We report it as I/O
+/// rather than `Malformed` because nobody is left to read a 400.
+fn unexpected_end() -> HttpError {
+    HttpError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-request"))
+}
+
+/// The outcome of reading one line with a byte budget.
+enum Line {
+    /// The connection ended before the first byte of the line.
+    End,
+    /// A complete line, without its line ending.
+    Complete(Vec<u8>),
+    /// More than the budget arrived without a line ending.
+    TooLong,
+}
+
+/// Reads one line of at most `max_len` bytes (not counting CRLF).
+///
+/// `take` is what makes this safe: `read_until` alone would keep buffering
+/// for as long as a client sends bytes without a newline. The line ending
+/// is CRLF; a bare LF is accepted, as RFC 9112 §2.2 allows, but a CR
+/// anywhere else is rejected, because some other program on the path may
+/// treat a lone CR as a line break and see different headers than we do.
+fn read_line<R: BufRead>(reader: &mut R, max_len: usize) -> Result<Line, HttpError> {
+    let budget = max_len as u64 + 2;
+    let mut line = Vec::new();
+    reader.by_ref().take(budget).read_until(b'\n', &mut line)?;
+    if line.is_empty() {
+        return Ok(Line::End);
+    }
+    if !line.ends_with(b"\n") {
+        // No newline: the budget ran out, or the peer hung up mid-line.
+        return if line.len() as u64 == budget { Ok(Line::TooLong) } else { Err(unexpected_end()) };
+    }
+    line.pop();
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    if line.len() > max_len {
+        return Ok(Line::TooLong);
+    }
+    if line.contains(&b'\r') {
+        return Err(HttpError::Malformed("bare CR in line"));
+    }
+    Ok(Line::Complete(line))
+}
+
+/// Reads the request line, skipping a few empty lines before it.
+fn read_request_line<R: BufRead>(
+    reader: &mut R,
+    max_len: usize,
+) -> Result<Option<Vec<u8>>, HttpError> {
+    for _ in 0..=MAX_LEADING_EMPTY_LINES {
+        match read_line(reader, max_len)? {
+            Line::End => return Ok(None),
+            Line::TooLong => return Err(HttpError::UriTooLong),
+            Line::Complete(line) if line.is_empty() => continue,
+            Line::Complete(line) => return Ok(Some(line)),
+        }
+    }
+    Err(HttpError::Malformed("too many empty lines before request line"))
+}
+
+/// `method SP request-target SP HTTP-version` (RFC 9112 §3), exactly one
+/// space between parts: a parser that splits on "any whitespace" accepts
+/// requests a stricter proxy would read differently.
+fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HttpError> {
+    let parts: Vec<&[u8]> = line.split(|&byte| byte == b' ').collect();
+    let [method, target, version] = parts[..] else {
+        return Err(HttpError::Malformed("request line is not METHOD SP target SP version"));
+    };
+    if !is_token(method) {
+        return Err(HttpError::Malformed("method is not a token"));
+    }
+    let version = parse_version(version)?;
+    let target = parse_target(target)?;
+    // Token bytes are ASCII, so this conversion cannot fail.
+    let method = String::from_utf8_lossy(method).into_owned();
+    Ok((method, target, version))
+}
+
+fn parse_version(text: &[u8]) -> Result<Version, HttpError> {
+    match text {
+        b"HTTP/1.1" => Ok(Version::Http11),
+        b"HTTP/1.0" => Ok(Version::Http10),
+        // Well-formed but not ours (`HTTP/2.0`, `HTTP/0.9`): RFC 9110 §15.6.6.
+        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
+            if major.is_ascii_digit() && minor.is_ascii_digit() =>
+        {
+            Err(HttpError::VersionNotSupported)
+        }
+        _ => Err(HttpError::Malformed("bad HTTP version")),
+    }
+}
+
+/// Accepts origin-form (`/path?q`), asterisk-form (`*`) and absolute-form
+/// (`http://host/path`, which RFC 9112 §3.2.2 obliges servers to accept),
+/// and reduces the last to origin-form so the rest of the server sees one
+/// shape. Authority-form (`host:443`) is only for `CONNECT` proxies.
+fn parse_target(text: &[u8]) -> Result<String, HttpError> {
+    // URIs are ASCII (RFC 3986); anything else must arrive percent-encoded.
+    // `#` starts a fragment, which never leaves the browser.
+    if text.is_empty() || !text.iter().all(|&b| b.is_ascii_graphic() && b != b'#') {
+        return Err(HttpError::Malformed("invalid characters in request target"));
+    }
+    let text = String::from_utf8_lossy(text).into_owned();
+    if text.starts_with('/') || text == "*" {
+        return Ok(text);
+    }
+    let lower = text.to_ascii_lowercase();
+    let Some(scheme_end) = ["http://", "https://"].iter().find(|s| lower.starts_with(**s)) else {
+        return Err(HttpError::Malformed("request target is not a path"));
+    };
+    // In absolute-form the authority replaces `Host` (§3.2.2); we serve one
+    // site, so we keep only what follows it.
+    let rest = &text[scheme_end.len()..];
+    let path_start = rest.find(['/', '?']).unwrap_or(rest.len());
+    if path_start == 0 {
+        return Err(HttpError::Malformed("absolute URI without a host"));
+    }
+    match &rest[path_start..] {
+        "" => Ok("/".to_string()),
+        path if path.starts_with('?') => Ok(format!("/{path}")),
+        path => Ok(path.to_string()),
+    }
+}
+
+/// Reads header lines up to the empty line that ends the head. The byte
+/// budget counts line contents without line endings.
+fn read_headers<R: BufRead>(reader: &mut R, limits: &Limits) -> Result<Headers, HttpError> {
+    let mut headers = Headers::new();
+    let mut bytes_left = limits.max_header_bytes;
+    loop {
+        let line = match read_line(reader, bytes_left)? {
+            Line::Complete(line) => line,
+            Line::TooLong => return Err(HttpError::HeadersTooLarge),
+            Line::End => return Err(unexpected_end()),
+        };
+        if line.is_empty() {
+            return Ok(headers);
+        }
+        if headers.len() == limits.max_headers {
+            return Err(HttpError::TooManyHeaders);
+        }
+        bytes_left = bytes_left.saturating_sub(line.len());
+        let (name, value) = parse_header_line(&line)?;
+        headers.fields.push((name, value));
+    }
+}
+
+/// `field-name ":" OWS field-value OWS` (RFC 9112 §5).
+fn parse_header_line(line: &[u8]) -> Result<(String, String), HttpError> {
+    // A line that starts with whitespace continues the previous one
+    // ("obs-fold"). §5.2 lets a server reject it, and we do: unfolding is
+    // one more place for two parsers to disagree.
+    if matches!(line.first(), Some(b' ' | b'\t')) {
+        return Err(HttpError::Malformed("obsolete line folding"));
+    }
+    let colon = line
+        .iter()
+        .position(|&b| b == b':')
+        .ok_or(HttpError::Malformed("header line without a colon"))?;
+    let (name, value) = (&line[..colon], &line[colon + 1..]);
+    // `Host : evil` must be refused (§5.1, a MUST): some proxies strip the
+    // space and see `Host`, others see a different field named `Host `.
+    if name.last().is_some_and(|&b| b == b' ' || b == b'\t') {
+        return Err(HttpError::Malformed("whitespace before colon"));
+    }
+    if !is_token(name) {
+        return Err(HttpError::Malformed("header name is not a token"));
+    }
+    // RFC 9110 §5.5: CR, LF and NUL in values are dangerous and must be
+    // refused; other control characters are invalid too, and no browser
+    // sends them. Tab is allowed.
+    if value.iter().any(|&b| b.is_ascii_control() && b != b'\t') {
+        return Err(HttpError::Malformed("control character in header value"));
+    }
+    // Bytes above 0x7F are legal ("obs-text", historically Latin-1), but no
+    // header we read needs them, and refusing them lets values be `String`.
+    let value = std::str::from_utf8(value)
+        .map_err(|_| HttpError::Malformed("header value is not UTF-8"))?;
+    let name = String::from_utf8_lossy(name).into_owned();
+    Ok((name, trim_whitespace(value).to_string()))
+}
+
+/// A `token` (RFC 9110 §5.6.2): the characters allowed in methods and
+/// header names. Anything else would let a name smuggle in a delimiter.
+pub fn is_token(bytes: &[u8]) -> bool {
+    const SYMBOLS: &[u8] = b"!#$%&'*+-.^_`|~";
+    !bytes.is_empty() && bytes.iter().all(|b| b.is_ascii_alphanumeric() || SYMBOLS.contains(b))
+}
+
+/// Trims optional whitespace ("OWS": spaces and tabs, RFC 9110 §5.6.3).
+/// `str::trim` would also strip other Unicode spaces, which HTTP does not.
+fn trim_whitespace(text: &str) -> &str {
+    text.trim_matches([' ', '\t'])
+}
+
+/// Decodes `%XX` escapes (RFC 3986 §2.1). `plus_as_space` applies the
+/// HTML form rule for query strings; in a path, `+` is just a plus.
+/// `None` when a `%` is not followed by two hex digits.
+pub fn percent_decode(text: &str, plus_as_space: bool) -> Option<Vec<u8>> {
+    let mut bytes = text.bytes();
+    let mut decoded = Vec::with_capacity(text.len());
+    while let Some(byte) = bytes.next() {
+        decoded.push(match byte {
+            b'%' => {
+                let high = (bytes.next()? as char).to_digit(16)?;
+                let low = (bytes.next()? as char).to_digit(16)?;
+                (high * 16 + low) as u8
+            }
+            b'+' if plus_as_space => b' ',
+            other => other,
+        });
+    }
+    Some(decoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(bytes: &[u8]) -> Result<Option<Request>, HttpError> {
+        read_request(&mut &bytes[..], &Limits::default())
+    }
+
+    fn parse_ok(bytes: &[u8]) -> Request {
+        parse(bytes).expect("valid request").expect("not EOF")
+    }
+
+    fn status_of(bytes: &[u8]) -> Option<u16> {
+        parse(bytes).err().and_then(|error| error.status()).map(Status::code)
+    }
+
+    #[test]
+    fn parses_a_simple_request() {
+        let request =
+            parse_ok(b"GET /chat?room=a%20b&x=1+2 HTTP/1.1\r\nHost: x\r\nX-Empty:\r\n\r\n");
+        assert_eq!(request.method, "GET");
+        assert_eq!(request.version, Version::Http11);
+        assert_eq!(request.path(), "/chat");
+        assert_eq!(request.query(), Some("room=a%20b&x=1+2"));
+        assert_eq!(request.query_param("room").as_deref(), Some("a b"));
+        assert_eq!(request.query_param("x").as_deref(), Some("1 2"));
+        assert_eq!(request.query_param("missing"), None);
+        assert_eq!(request.headers.get("HOST"), Some("x"));
+        assert_eq!(request.headers.get("x-empty"), Some(""));
+        assert_eq!(request.content_length().unwrap(), 0);
+        assert!(!request.wants_close());
+    }
+
+    #[test]
+    fn clean_eof_is_none_and_mid_head_eof_is_io() {
+        assert!(parse(b"").unwrap().is_none());
+        assert!(parse(b"\r\n").unwrap().is_none());
+        for partial in [&b"GET / HT"[..], b"GET / HTTP/1.1\r\nHost: x\r\n"] {
+            match parse(partial) {
+                Err(HttpError::Io(error)) => assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof),
+                other => panic!("expected UnexpectedEof, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn line_endings() {
+        let request = parse_ok(b"\r\n\nGET / HTTP/1.1\nHost: x\n\n");
+        assert_eq!(request.headers.get("host"), Some("x"));
+        assert_eq!(status_of(b"GET / HTTP/1.1\r\nHost: x\ry\r\n\r\n"), Some(400));
+        assert_eq!(status_of(b"GET /\r HTTP/1.1\r\nHost: x\r\n\r\n"), Some(400));
+    }
+
+    #[test]
+    fn request_line_shape() {
+        for bad in [
+            &b"GET  / HTTP/1.1\r\n\r\n"[..],
+            b"GET / HTTP/1.1 \r\n\r\n",
+            b"GET /\r\n\r\n",
+            b"G(T / HTTP/1.1\r\n\r\n",
+            b"GET / http/1.1\r\n\r\n",
+            b"GET / HTTP/1.10\r\n\r\n",
+            b"GET example.com HTTP/1.1\r\n\r\n",
+            b"GET /a#frag HTTP/1.1\r\n\r\n",
+            b"GET /\xc3\xa9 HTTP/1.1\r\n\r\n",
+            b"GET http:///x HTTP/1.1\r\n\r\n",
+        ] {
+            assert_eq!(status_of(bad), Some(400), "{}", String::from_utf8_lossy(bad));
+        }
+        assert_eq!(status_of(b"GET / HTTP/2.0\r\n\r\n"), Some(505));
+        assert_eq!(status_of(b"GET / HTTP/0.9\r\n\r\n"), Some(505));
+    }
+
+    #[test]
+    fn target_forms() {
+        let target = |line: &str| parse_ok(format!("{line}\r\nHost: x\r\n\r\n").as_bytes()).target;
+        assert_eq!(target("GET HTTP://example.com/a?b HTTP/1.1"), "/a?b");
+        assert_eq!(target("GET http://example.com HTTP/1.1"), "/");
+        assert_eq!(target("GET http://example.com?q=1 HTTP/1.1"), "/?q=1");
+        assert_eq!(target("OPTIONS * HTTP/1.1"), "*");
+    }
+
+    #[test]
+    fn request_line_limit() {
+        let limits = Limits { max_request_line: 20, ..Limits::default() };
+        let read = |line: &str| read_request(&mut line.as_bytes(), &limits);
+        // "GET /12345678 HTTP/1.1" is 22 bytes; "GET /123456 HTTP/1.1" is 20.
+        assert!(read("GET /123456 HTTP/1.1\r\nHost: x\r\n\r\n").is_ok());
+        assert!(matches!(read("GET /12345678 HTTP/1.1\r\n\r\n"), Err(HttpError::UriTooLong)));
+        assert!(matches!(read("GET /1234567 HTTP/1.1\n\n"), Err(HttpError::UriTooLong)));
+        let endless = format!("GET /{}", "a".repeat(10_000));
+        assert!(matches!(read(&endless), Err(HttpError::UriTooLong)));
+    }
+
+    #[test]
+    fn header_limits() {
+        let limits = Limits { max_header_bytes: 30, max_headers: 3, ..Limits::default() };
+        let read = |head: &str| read_request(&mut head.as_bytes(), &limits);
+        assert!(read("GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n").is_ok());
+        let four = "GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+        assert!(matches!(read(four), Err(HttpError::TooManyHeaders)));
+        let big = format!("GET / HTTP/1.1\r\nHost: x\r\nA: {}\r\n\r\n", "v".repeat(30));
+        assert!(matches!(read(&big), Err(HttpError::HeadersTooLarge)));
+        assert_eq!(HttpError::TooManyHeaders.status(), Some(Status(431)));
+    }
+
+    #[test]
+    fn header_line_rules() {
+        for bad in [
+            &b"GET / HTTP/1.1\r\nHost : x\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\n  folded\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\n: empty name\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nA: nul\0here\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nA: \xff\r\n\r\n",
+        ] {
+            assert_eq!(status_of(bad), Some(400), "{}", String::from_utf8_lossy(bad));
+        }
+        let request = parse_ok(b"GET / HTTP/1.1\r\nHost: x\r\nA: \t spaced out \t\r\n\r\n");
+        assert_eq!(request.headers.get("a"), Some("spaced out"));
+    }
+
+    #[test]
+    fn host_rules() {
+        assert!(matches!(parse(b"GET / HTTP/1.1\r\n\r\n"), Err(HttpError::MissingHost)));
+        let two = b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n";
+        assert!(matches!(parse(two), Err(HttpError::MissingHost)));
+        assert_eq!(parse_ok(b"GET / HTTP/1.0\r\n\r\n").version, Version::Http10);
+    }
+
+    #[test]
+    fn connection_tokens_and_keep_alive() {
+        let request = parse_ok(
+            b"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\nconnection: UPGRADE\r\n\r\n",
+        );
+        assert!(request.headers.has_token("Connection", "upgrade"));
+        assert!(request.headers.has_token("connection", "Keep-Alive"));
+        assert!(!request.headers.has_token("connection", "close"));
+        assert_eq!(request.headers.count("connection"), 2);
+        assert!(
+            parse_ok(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: x, close\r\n\r\n").wants_close()
+        );
+        assert!(parse_ok(b"GET / HTTP/1.0\r\n\r\n").wants_close());
+        assert!(!parse_ok(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").wants_close());
+    }
+
+    fn length_of(fields: &[&str]) -> Result<u64, HttpError> {
+        let mut headers = Headers::new();
+        for field in fields {
+            let (name, value) = field.split_once(':').unwrap();
+            headers.push(name, value);
+        }
+        let request = Request {
+            method: "POST".into(),
+            target: "/".into(),
+            version: Version::Http11,
+            headers,
+        };
+        request.content_length()
+    }
+
+    #[test]
+    fn content_length_rules() {
+        assert_eq!(length_of(&[]).unwrap(), 0);
+        assert_eq!(length_of(&["Content-Length: 42"]).unwrap(), 42);
+        assert_eq!(length_of(&["Content-Length: 42, 42", "content-length: 42"]).unwrap(), 42);
+        for bad in ["+5", "-1", "", "0x10", "5 5", "1,2", "99999999999999999999999", "4.0"] {
+            let field = format!("Content-Length: {bad}");
+            assert!(matches!(length_of(&[&field]), Err(HttpError::BadContentLength)), "{bad:?}");
+        }
+        assert!(matches!(
+            length_of(&["Content-Length: 1", "Content-Length: 2"]),
+            Err(HttpError::BadContentLength)
+        ));
+        let smuggle = ["Content-Length: 5", "Transfer-Encoding: chunked"];
+        assert!(matches!(length_of(&smuggle), Err(HttpError::UnsupportedTransferEncoding)));
+        // read_request checks framing too, so a bad head never reaches a handler.
+        assert_eq!(
+            status_of(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Some(501)
+        );
+        assert_eq!(
+            status_of(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\n"),
+            Some(400)
+        );
+    }
+
+    #[test]
+    fn bodies_are_bounded_and_keep_alive_stays_in_step() {
+        let limits = Limits { max_request_body: 10, ..Limits::default() };
+        let wire = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /next HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut reader = &wire[..];
+        let first = read_request(&mut reader, &limits).unwrap().unwrap();
+        discard_body(&mut reader, first.content_length().unwrap(), &limits).unwrap();
+        let second = read_request(&mut reader, &limits).unwrap().unwrap();
+        assert_eq!(second.target, "/next");
+
+        assert!(matches!(discard_body(&mut &b""[..], 11, &limits), Err(HttpError::BodyTooLarge)));
+        assert!(matches!(discard_body(&mut &b"abc"[..], 5, &limits), Err(HttpError::Io(_))));
+        assert_eq!(read_body(&mut &b"abcdef"[..], 3, 10).unwrap(), b"abc");
+        assert!(matches!(read_body(&mut &b""[..], u64::MAX, 10), Err(HttpError::BodyTooLarge)));
+        assert!(matches!(read_body(&mut &b"ab"[..], 3, 10), Err(HttpError::Io(_))));
+    }
+
+    #[test]
+    fn errors_map_to_statuses_and_read_well() {
+        assert!(HttpError::from(io::Error::from(io::ErrorKind::TimedOut)).status().is_none());
+        assert_eq!(HttpError::UriTooLong.status(), Some(Status(414)));
+        assert_eq!(HttpError::BodyTooLarge.status(), Some(Status(413)));
+        assert_eq!(
+            HttpError::Malformed("bare CR in line").to_string(),
+            "malformed request: bare CR in line"
+        );
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%2Fb+c", false).unwrap(), b"a/b+c");
+        assert_eq!(percent_decode("a%2fb+c", true).unwrap(), b"a/b c");
+        assert_eq!(percent_decode("%4", false), None);
+        assert_eq!(percent_decode("%zz", false), None);
+        assert_eq!(percent_decode("%", false), None);
+    }
+}

@@ -1,0 +1,38 @@
+//! # duplex: a WebSocket server from first principles
+//!
+//! duplex is a small, complete WebSocket server written to be read. It
+//! serves static files over HTTP/1.1, upgrades connections to WebSocket
+//! (RFC 6455), and runs a chat room that pushes every message to everyone.
+//! It uses the standard library and two tiny crates (`sha1_smol`, `base64`)
+//! for the handshake's hash and encoding; everything else is here.
+//!
+//! ## Reading order
+//!
+//! Each module is a chapter. Read them in this order:
+//!
+//! 1. [`config`]: every limit in one place, and why it has its value.
+//! 2. [`http`]: HTTP/1.1 requests and responses, and the static file
+//!    server (RFC 9110, RFC 9112).
+//! 3. [`websocket`]: the protocol itself: [`websocket::handshake`],
+//!    [`websocket::frame`], [`websocket::close`], [`websocket::utf8`],
+//!    [`websocket::message`], [`websocket::connection`] (RFC 6455).
+//! 4. [`echo`]: the smallest endpoint.
+//! 5. [`server`]: sockets, threads and timeouts: where the protocol meets
+//!    the operating system.
+//!
+//! The protocol modules (`http`, `websocket`) never touch a socket. They
+//! work on `Read`, `Write` and byte slices, so each can be lifted into
+//! other code and tested on plain bytes. Layers only import downwards:
+//! `server` uses `echo` uses `websocket` uses `http` uses `config`.
+//!
+//! The course that goes with the code is in `docs/`.
+
+#![forbid(unsafe_code)]
+
+pub mod log;
+
+pub mod config;
+pub mod echo;
+pub mod http;
+pub mod server;
+pub mod websocket;

@@ -1,0 +1,203 @@
+//! # One connection's life
+//!
+//! Each connection thread runs [`serve`]: a loop of HTTP/1.1 requests on
+//! one TCP connection (keep-alive, RFC 9112 §9.3), until the client closes,
+//! goes idle, asks to close, sends something we refuse, or upgrades to a
+//! WebSocket, after which the same thread runs the WebSocket endpoint.
+//!
+//! The timeouts live here, because here is where the socket is:
+//! - between requests, the connection may idle for `keep_alive_idle`;
+//! - once a request's first byte arrives, the whole head (and its body)
+//!   must arrive within `header_deadline` (the slowloris defence);
+//! - after an upgrade, reads time out every `ping_interval`, which is what
+//!   drives the keepalive pings in `websocket/connection.rs`;
+//! - every write gives up after `write_timeout`.
+//!
+//! Routing is a `match` on the path: few endpoints, easy to read.
+//!
+//! Read next: `src/http/request.rs` for the parser this loop calls.
+
+use std::fmt;
+use std::io::{self, BufRead, BufReader, BufWriter, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::stream::{close_gracefully, SharedStream, SocketReader};
+use super::Shared;
+use crate::echo;
+use crate::http::{discard_body, read_request, static_files, HttpError, Request, Response, Status};
+use crate::log;
+use crate::websocket::connection::is_timeout;
+use crate::websocket::handshake::{self, HandshakeError};
+use crate::websocket::{Closed, Keepalive, WebSocket};
+
+/// The reader every request on a connection is read through. It is kept
+/// across requests and handed to the WebSocket after an upgrade, because it
+/// may already hold bytes the client sent ahead.
+type ConnectionReader = BufReader<SocketReader>;
+
+/// Why a connection ended: the subject of its last log line.
+enum Ending {
+    ClientClosed,
+    KeepAliveIdle,
+    /// We answered and closed: `Connection: close`, or HTTP/1.0.
+    Answered,
+    Refused(HttpError),
+    Handshake(HandshakeError),
+    NotFound(String),
+    WebSocket(Closed),
+    Io(io::Error),
+}
+
+impl fmt::Display for Ending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ending::ClientClosed => f.write_str("client closed"),
+            Ending::KeepAliveIdle => f.write_str("idle between requests"),
+            Ending::Answered => f.write_str("answered, connection: close"),
+            Ending::Refused(error) => match error.status() {
+                Some(status) => write!(f, "bad request ({}): {error}", status.code()),
+                None => write!(f, "request not completed: {error}"),
+            },
+            Ending::Handshake(error) => {
+                write!(f, "upgrade refused ({}): {error}", error.status().code())
+            }
+            Ending::NotFound(path) => write!(f, "upgrade refused (404): no endpoint at {path}"),
+            Ending::WebSocket(closed) => write!(f, "websocket {closed}"),
+            Ending::Io(error) => write!(f, "i/o error: {error}"),
+        }
+    }
+}
+
+/// Serves one connection from accept to close.
+pub fn serve(stream: TcpStream, shared: &Shared) {
+    let limits = &shared.config.limits;
+    let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
+    // Small frames should leave at once; Nagle's algorithm would hold them
+    // back waiting for an acknowledgement. We batch writes ourselves.
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_write_timeout(Some(limits.write_timeout));
+    let stream = SharedStream(Arc::new(stream));
+    log!("opened from {peer}");
+    let reader = BufReader::new(SocketReader::new(stream.clone()));
+    let ending = serve_requests(reader, &stream, shared);
+    log!("closed: {ending}");
+    close_gracefully(&stream.0);
+}
+
+/// The keep-alive loop: one request per turn.
+fn serve_requests(mut reader: ConnectionReader, stream: &SharedStream, shared: &Shared) -> Ending {
+    let limits = &shared.config.limits;
+    loop {
+        if let Err(ending) = wait_for_request(&mut reader, shared) {
+            return ending;
+        }
+        reader.get_mut().set_deadline(Instant::now() + limits.header_deadline);
+        let request = match read_request(&mut reader, limits) {
+            Ok(Some(request)) => request,
+            Ok(None) => return Ending::ClientClosed,
+            Err(error) => return refuse(stream, error),
+        };
+        if handshake::is_upgrade_request(&request) {
+            return upgrade(request, reader, stream, shared);
+        }
+        // Consume the body, so the next request starts at the right byte.
+        let body =
+            request.content_length().and_then(|length| discard_body(&mut reader, length, limits));
+        if let Err(error) = body {
+            return refuse(stream, error);
+        }
+        let close = request.wants_close();
+        let response = route(&request, shared);
+        log!("{} {} -> {}", request.method, request.target, response.status.code());
+        if let Err(error) = write_response(stream, response, request.method == "HEAD", close) {
+            return Ending::Io(error);
+        }
+        if close {
+            return Ending::Answered;
+        }
+    }
+}
+
+/// Waits, at most the keep-alive idle time, for the first byte of the next
+/// request. The head's deadline starts only when a byte has arrived.
+fn wait_for_request(reader: &mut ConnectionReader, shared: &Shared) -> Result<(), Ending> {
+    let idle = shared.config.limits.keep_alive_idle;
+    reader.get_mut().set_timeout(Some(idle)).map_err(Ending::Io)?;
+    match reader.fill_buf() {
+        Ok([]) => Err(Ending::ClientClosed),
+        Ok(_) => Ok(()),
+        Err(error) if is_timeout(&error) => Err(Ending::KeepAliveIdle),
+        Err(error) => Err(Ending::Io(error)),
+    }
+}
+
+/// Answers a request we could not accept with its status, then closes:
+/// after a malformed request we cannot know where the next one starts.
+fn refuse(stream: &SharedStream, error: HttpError) -> Ending {
+    if let Some(status) = error.status() {
+        let _ = write_response(stream, Response::error(status, &error.to_string()), false, true);
+    }
+    Ending::Refused(error)
+}
+
+/// Plain HTTP: the WebSocket endpoints explain themselves, everything else
+/// is a file.
+fn route(request: &Request, shared: &Shared) -> Response {
+    match request.path() {
+        "/echo" => Response::error(Status::UPGRADE_REQUIRED, "this endpoint speaks WebSocket")
+            .header("Upgrade", "websocket")
+            .header("Connection", "Upgrade"),
+        _ => static_files::serve(&shared.config.root, request),
+    }
+}
+
+fn write_response(
+    stream: &SharedStream,
+    response: Response,
+    head_only: bool,
+    close: bool,
+) -> io::Result<()> {
+    // One buffer for status line and headers, so they leave in one write.
+    let mut writer = BufWriter::new(stream.clone());
+    response.write_to(&mut writer, head_only, close)?;
+    writer.flush()
+}
+
+/// The upgrade: check the handshake, answer 101, and hand the connection
+/// (with the reader that may hold early frames) to the endpoint.
+fn upgrade(
+    request: Request,
+    mut reader: ConnectionReader,
+    stream: &SharedStream,
+    shared: &Shared,
+) -> Ending {
+    let limits = &shared.config.limits;
+    let path = request.path().to_string();
+    if path != "/echo" {
+        let response = Response::error(Status::NOT_FOUND, "no WebSocket endpoint here");
+        let _ = write_response(stream, response, false, true);
+        return Ending::NotFound(path);
+    }
+    let upgrade = match handshake::validate(&request, &shared.policy) {
+        Ok(upgrade) => upgrade,
+        Err(error) => {
+            let _ = write_response(stream, error.response(), false, true);
+            return Ending::Handshake(error);
+        }
+    };
+    if let Err(error) = write_response(stream, handshake::accept_response(&upgrade), false, false) {
+        return Ending::Io(error);
+    }
+    log!("upgraded {path} to WebSocket");
+    if let Err(error) = reader.get_mut().set_timeout(Some(limits.ping_interval)) {
+        return Ending::Io(error);
+    }
+    let mut socket = WebSocket::server(reader, stream.clone(), limits.max_message);
+    socket.set_keepalive(Keepalive {
+        ping_interval: limits.ping_interval,
+        idle_timeout: limits.idle_timeout,
+    });
+    Ending::WebSocket(echo::run(&mut socket))
+}

@@ -1,0 +1,381 @@
+//! # A connection: the codec plus the rules of conversation
+//!
+//! `frame.rs` and `message.rs` say what bytes mean. This chapter adds what
+//! an endpoint must *do* about them:
+//!
+//! - answer every ping with a pong carrying the same payload (§5.5.2–3);
+//! - run the closing handshake: when the peer sends Close, send Close back
+//!   (echoing its code) and stop (§5.5.1, §7.1.2);
+//! - fail the connection on a protocol error: send Close with the right
+//!   code, then stop (§7.1.7);
+//! - keep the connection alive: after a quiet spell, ping; after a longer
+//!   one, give up.
+//!
+//! [`WebSocket`] owns a buffered reader and a write buffer over any
+//! `Read`/`Write` pair. It still knows nothing of sockets: a read timeout is
+//! just an `io::Error` of kind `WouldBlock` or `TimedOut`, which the server
+//! layer arranges by setting the socket's timeout to the ping interval.
+//!
+//! Writes are gathered in a buffer and flushed when the reader has nothing
+//! left to process: an echo of ten small pipelined messages costs one
+//! `write` system call, not ten.
+//!
+//! Read next: `src/echo.rs`, the smallest program built on this.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::time::{Duration, Instant};
+
+use super::close::{CloseCode, CloseFrame, ProtocolError};
+use super::frame::{apply_mask, FrameHeader, Opcode, ReadError};
+use super::message::{Incoming, Message, MessageReader, Role};
+
+/// How the conversation ended. Every way out of [`WebSocket::recv`] is one
+/// of these, so the server can log one clear line per connection.
+#[derive(Debug)]
+pub enum Closed {
+    /// The peer sent Close and we answered: a clean close. `None` is a
+    /// close frame with no code (1005).
+    ByPeer(Option<CloseFrame>),
+    /// We sent Close first (see [`WebSocket::close`]), and the peer answered.
+    ByUs(CloseCode),
+    /// The peer broke the protocol or a limit; we sent Close with this code.
+    Failed(ProtocolError),
+    /// The peer was silent past the idle timeout; we sent Close 1001.
+    IdleTimeout,
+    /// The transport failed or ended without a close frame (what a browser
+    /// reports as 1006).
+    Dropped(io::Error),
+}
+
+impl std::fmt::Display for Closed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Closed::ByPeer(Some(frame)) => {
+                write!(f, "peer closed with {} {:?}", frame.code, frame.reason)
+            }
+            Closed::ByPeer(None) => f.write_str("peer closed with no code (1005)"),
+            Closed::ByUs(code) => write!(f, "we closed with {code}"),
+            Closed::Failed(error) => write!(f, "failed: {error}"),
+            Closed::IdleTimeout => f.write_str("idle timeout (1001)"),
+            Closed::Dropped(error) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                f.write_str("dropped without a close frame (1006)")
+            }
+            Closed::Dropped(error) => write!(f, "dropped (1006): {error}"),
+        }
+    }
+}
+
+/// When to ping, and when to give up on a silent peer.
+#[derive(Debug, Clone, Copy)]
+pub struct Keepalive {
+    pub ping_interval: Duration,
+    pub idle_timeout: Duration,
+}
+
+/// Payloads at least this large skip the write buffer and go straight to
+/// the transport, so a 16 MiB echo is not copied one extra time.
+const DIRECT_WRITE: usize = 64 * 1024;
+
+/// One WebSocket connection over a reader and a writer.
+pub struct WebSocket<R, W> {
+    reader: BufReader<R>,
+    writer: W,
+    /// Frames waiting to be written. Starts empty: an idle connection
+    /// holds no write buffer at all.
+    outgoing: Vec<u8>,
+    incoming: MessageReader,
+    role: Role,
+    /// Where client frames get their masking keys (client role only).
+    mask_keys: Option<Box<dyn FnMut() -> [u8; 4] + Send>>,
+    keepalive: Option<Keepalive>,
+    last_heard: Instant,
+    /// We have sent Close and are waiting for the answer.
+    close_sent: Option<CloseCode>,
+}
+
+impl<R: Read, W: Write> WebSocket<R, W> {
+    /// The server end. `reader` is the buffered reader the HTTP request was
+    /// read through: bytes the client sent right behind its handshake are
+    /// already in its buffer and must not be lost.
+    pub fn server(reader: BufReader<R>, writer: W, max_message: usize) -> WebSocket<R, W> {
+        WebSocket::new(reader, writer, Role::Server, max_message, None)
+    }
+
+    /// The client end; every frame is masked with a key from `mask_keys`,
+    /// which must be unpredictable (see `src/client.rs`).
+    pub fn client(
+        reader: BufReader<R>,
+        writer: W,
+        max_message: usize,
+        mask_keys: Box<dyn FnMut() -> [u8; 4] + Send>,
+    ) -> WebSocket<R, W> {
+        WebSocket::new(reader, writer, Role::Client, max_message, Some(mask_keys))
+    }
+
+    fn new(
+        reader: BufReader<R>,
+        writer: W,
+        role: Role,
+        max_message: usize,
+        mask_keys: Option<Box<dyn FnMut() -> [u8; 4] + Send>>,
+    ) -> WebSocket<R, W> {
+        WebSocket {
+            reader,
+            writer,
+            outgoing: Vec::new(),
+            incoming: MessageReader::new(role, max_message),
+            role,
+            mask_keys,
+            keepalive: None,
+            last_heard: Instant::now(),
+            close_sent: None,
+        }
+    }
+
+    /// Turns on pings after `ping_interval` of silence and a close after
+    /// `idle_timeout`. The transport's read timeout must be set to
+    /// `ping_interval` (or less) for the pings to happen on time.
+    pub fn set_keepalive(&mut self, keepalive: Keepalive) {
+        self.keepalive = Some(keepalive);
+    }
+
+    /// Waits for the next message, answering control frames on the way.
+    ///
+    /// Returns `Err(Closed)` once the conversation is over; the caller
+    /// then drops the connection. Pending output is flushed before every
+    /// wait for input.
+    pub fn recv(&mut self) -> Result<Message, Closed> {
+        loop {
+            self.wait_for_input()?;
+            let item = self.incoming.read(&mut self.reader);
+            self.last_heard = Instant::now();
+            match item {
+                Ok(Incoming::Message(message)) if self.close_sent.is_none() => return Ok(message),
+                // After our Close, data is read and dropped (§1.4).
+                Ok(Incoming::Message(_)) | Ok(Incoming::Pong(_)) => {}
+                Ok(Incoming::Ping(payload)) => {
+                    self.queue_frame(Opcode::Pong, &payload).map_err(Closed::Dropped)?
+                }
+                Ok(Incoming::Close(frame)) => return Err(self.answer_close(frame)),
+                Err(ReadError::Protocol(error)) => {
+                    // Best effort: the peer may already be gone.
+                    let _ = self.send_close(error.code, error.reason);
+                    return Err(Closed::Failed(error));
+                }
+                Err(ReadError::Io(error)) => return Err(Closed::Dropped(error)),
+            }
+        }
+    }
+
+    /// Blocks until a byte is ready to read, flushing output first. On a
+    /// read timeout, pings or gives up. Waiting with `fill_buf` consumes
+    /// nothing, so a timeout here never leaves half a frame behind.
+    fn wait_for_input(&mut self) -> Result<(), Closed> {
+        if self.reader.buffer().is_empty() {
+            self.flush().map_err(Closed::Dropped)?;
+        }
+        loop {
+            match self.reader.fill_buf() {
+                Ok([]) => return Err(Closed::Dropped(io::ErrorKind::UnexpectedEof.into())),
+                Ok(_) => return Ok(()),
+                Err(error) if is_timeout(&error) => self.on_quiet(error)?,
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(Closed::Dropped(error)),
+            }
+        }
+    }
+
+    /// The peer has been quiet for a read timeout.
+    fn on_quiet(&mut self, error: io::Error) -> Result<(), Closed> {
+        let Some(keepalive) = self.keepalive else {
+            return Err(Closed::Dropped(error));
+        };
+        let silent_for = self.last_heard.elapsed();
+        if silent_for >= keepalive.idle_timeout || self.close_sent.is_some() {
+            let _ = self.send_close(CloseCode::GoingAway, "idle timeout");
+            return Err(Closed::IdleTimeout);
+        }
+        // Any frame from the peer resets `last_heard`; the pong to this ping
+        // is such a frame. The payload is free-form (§5.5.2).
+        self.send_frame(Opcode::Ping, b"duplex keepalive").map_err(Closed::Dropped)
+    }
+
+    /// The peer sent Close. If we started the handshake this is its answer;
+    /// otherwise we answer with the same code (§5.5.1), and the connection
+    /// is over either way.
+    fn answer_close(&mut self, frame: Option<CloseFrame>) -> Closed {
+        if let Some(code) = self.close_sent {
+            return Closed::ByUs(code);
+        }
+        let payload = match &frame {
+            Some(frame) => CloseFrame::encode(frame.code, ""),
+            None => Vec::new(), // no code received, none echoed
+        };
+        let _ = self.send_frame(Opcode::Close, &payload);
+        Closed::ByPeer(frame)
+    }
+
+    /// Starts the closing handshake; keep calling [`recv`](Self::recv)
+    /// until it returns `Err(Closed::ByUs(_))` (the peer answered) or
+    /// another ending.
+    pub fn close(&mut self, code: CloseCode, reason: &str) -> io::Result<()> {
+        self.send_close(code, reason)
+    }
+
+    fn send_close(&mut self, code: CloseCode, reason: &str) -> io::Result<()> {
+        if self.close_sent.is_some() {
+            return Ok(());
+        }
+        self.close_sent = Some(code);
+        self.send_frame(Opcode::Close, &CloseFrame::encode(code, reason))
+    }
+
+    /// Sends a message now.
+    pub fn send(&mut self, message: &Message) -> io::Result<()> {
+        self.queue(message)?;
+        self.flush()
+    }
+
+    /// Queues a message; it is written at the next [`flush`](Self::flush),
+    /// which [`recv`](Self::recv) does before it waits for input.
+    pub fn queue(&mut self, message: &Message) -> io::Result<()> {
+        self.queue_frame(message.opcode(), message.as_bytes())
+    }
+
+    /// Sends a ping now (a client may want to measure round trips).
+    pub fn ping(&mut self, payload: &[u8]) -> io::Result<()> {
+        self.send_frame(Opcode::Ping, payload)
+    }
+
+    fn send_frame(&mut self, opcode: Opcode, payload: &[u8]) -> io::Result<()> {
+        self.queue_frame(opcode, payload)?;
+        self.flush()
+    }
+
+    fn queue_frame(&mut self, opcode: Opcode, payload: &[u8]) -> io::Result<()> {
+        let mask = match (self.role, &mut self.mask_keys) {
+            (Role::Client, Some(next_key)) => Some(next_key()),
+            _ => None,
+        };
+        let header = FrameHeader { mask, ..FrameHeader::new(opcode, payload.len()) };
+        let (head, head_len) = header.encode();
+        self.outgoing.extend_from_slice(&head[..head_len]);
+        match mask {
+            Some(key) => {
+                let start = self.outgoing.len();
+                self.outgoing.extend_from_slice(payload);
+                apply_mask(&mut self.outgoing[start..], key, 0);
+            }
+            None if payload.len() >= DIRECT_WRITE => {
+                self.flush()?;
+                self.writer.write_all(payload)?;
+            }
+            None => self.outgoing.extend_from_slice(payload),
+        }
+        Ok(())
+    }
+
+    /// Writes everything queued, in one `write` where the transport allows.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if !self.outgoing.is_empty() {
+            self.writer.write_all(&self.outgoing)?;
+            self.outgoing.clear();
+            // Give back memory a burst of large frames left behind.
+            if self.outgoing.capacity() > DIRECT_WRITE {
+                self.outgoing = Vec::new();
+            }
+        }
+        self.writer.flush()
+    }
+
+    /// The underlying reader and writer, e.g. to shut a socket down.
+    pub fn into_parts(self) -> (BufReader<R>, W) {
+        (self.reader, self.writer)
+    }
+}
+
+/// A blocking read that gave up after the transport's timeout. Unix
+/// reports it as `WouldBlock`, Windows as `TimedOut`.
+pub fn is_timeout(error: &io::Error) -> bool {
+    matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::websocket::frame::encode_frame;
+
+    const KEY: [u8; 4] = [1, 2, 3, 4];
+
+    /// Runs a server-side connection over `input` until it closes; returns
+    /// what it received, how it ended, and the bytes it wrote.
+    fn converse(input: &[u8]) -> (Vec<Message>, Closed, Vec<u8>) {
+        let mut ws = WebSocket::server(BufReader::new(input), Vec::new(), 1 << 20);
+        let mut received = Vec::new();
+        let closed = loop {
+            match ws.recv() {
+                Ok(message) => {
+                    ws.queue(&message).unwrap();
+                    received.push(message);
+                }
+                Err(closed) => break closed,
+            }
+        };
+        ws.flush().unwrap();
+        let (_, written) = ws.into_parts();
+        (received, closed, written)
+    }
+
+    #[test]
+    fn echo_then_clean_close_echoes_the_code() {
+        let mut input = encode_frame(Opcode::Text, b"hi", Some(KEY));
+        input.extend(encode_frame(Opcode::Close, b"\x03\xe8bye", Some(KEY)));
+        let (received, closed, written) = converse(&input);
+        assert_eq!(received, vec![Message::Text("hi".into())]);
+        assert!(matches!(closed, Closed::ByPeer(Some(CloseFrame { code: CloseCode::Normal, .. }))));
+        let mut expected = encode_frame(Opcode::Text, b"hi", None);
+        expected.extend(encode_frame(Opcode::Close, b"\x03\xe8", None));
+        assert_eq!(written, expected);
+    }
+
+    #[test]
+    fn ping_is_answered_with_the_same_payload() {
+        let mut input = encode_frame(Opcode::Ping, b"12345", Some(KEY));
+        input.extend(encode_frame(Opcode::Close, b"", Some(KEY)));
+        let (_, closed, written) = converse(&input);
+        assert!(matches!(closed, Closed::ByPeer(None)));
+        let mut expected = encode_frame(Opcode::Pong, b"12345", None);
+        expected.extend(encode_frame(Opcode::Close, b"", None));
+        assert_eq!(written, expected);
+    }
+
+    #[test]
+    fn protocol_error_sends_the_right_close_code() {
+        let input = encode_frame(Opcode::Text, b"\xff", Some(KEY));
+        let (_, closed, written) = converse(&input);
+        match closed {
+            Closed::Failed(error) => assert_eq!(error.code, CloseCode::InvalidPayload),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(&written[..4], &[0x88, 33, 0x03, 0xef]);
+    }
+
+    #[test]
+    fn eof_without_close_is_a_drop() {
+        let input = encode_frame(Opcode::Binary, b"x", Some(KEY));
+        let (received, closed, _) = converse(&input);
+        assert_eq!(received, vec![Message::Binary(b"x".to_vec())]);
+        assert!(matches!(closed, Closed::Dropped(_)));
+    }
+
+    #[test]
+    fn client_frames_are_masked_and_read_back() {
+        let mut client =
+            WebSocket::client(BufReader::new(&b""[..]), Vec::new(), 100, Box::new(|| KEY));
+        client.send(&Message::Text("Hello".into())).unwrap();
+        let (_, written) = client.into_parts();
+        assert_eq!(written, encode_frame(Opcode::Text, b"Hello", Some(KEY)));
+        let mut server = WebSocket::server(BufReader::new(&written[..]), Vec::new(), 100);
+        assert_eq!(server.recv().unwrap(), Message::Text("Hello".into()));
+    }
+}

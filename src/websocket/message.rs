@@ -1,0 +1,401 @@
+//! # Messages: from frames to what the application sees
+//!
+//! An application sends and receives *messages*; frames are how they
+//! travel. One message may be split into fragments (RFC 6455 §5.4): a first
+//! frame with opcode Text or Binary and FIN clear, any number of
+//! Continuation frames, and a last Continuation frame with FIN set. Control
+//! frames (ping, pong, close) may appear *between* fragments, so that a
+//! ping is answered even in the middle of a large upload.
+//!
+//! [`MessageReader`] reads frames from any `Read` and hands back whole
+//! [`Incoming`] items. On the way it enforces:
+//! - masking by role: a server accepts only masked frames, a client only
+//!   unmasked ones (§5.1);
+//! - fragmentation order: no Continuation without a message to continue,
+//!   no new message before the last one is finished (§5.4);
+//! - the size limit, judged from each frame's *declared* length before any
+//!   payload is read, so a header claiming 1 GiB costs nothing (§10.4);
+//! - UTF-8 validity of text, checked as the bytes arrive (§8.1; see
+//!   `utf8.rs`).
+//!
+//! Every violation is a [`ProtocolError`] carrying the close code the
+//! connection must be failed with.
+//!
+//! Read next: `src/websocket/connection.rs`, which answers pings and runs
+//! the closing handshake.
+
+use std::io::Read;
+
+use super::close::{CloseCode, CloseFrame, ProtocolError};
+use super::frame::{apply_mask, FrameHeader, Opcode, ReadError};
+use super::utf8::Utf8Validator;
+
+/// Which end of the connection we are. It decides who masks (§5.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Server,
+    Client,
+}
+
+/// A complete data message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Message {
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+impl Message {
+    /// The opcode of the (first) frame that carries this message.
+    pub fn opcode(&self) -> Opcode {
+        match self {
+            Message::Text(_) => Opcode::Text,
+            Message::Binary(_) => Opcode::Binary,
+        }
+    }
+
+    /// The payload bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Message::Text(text) => text.as_bytes(),
+            Message::Binary(bytes) => bytes,
+        }
+    }
+}
+
+/// One thing read from the peer: a whole message or a control frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Incoming {
+    Message(Message),
+    Ping(Vec<u8>),
+    Pong(Vec<u8>),
+    /// The peer started (or answered) the closing handshake. `None` means
+    /// the close frame had no code (reported as 1005).
+    Close(Option<CloseFrame>),
+}
+
+/// A message whose last fragment has not arrived yet.
+#[derive(Debug)]
+struct Partial {
+    payload: Vec<u8>,
+    /// Present for text messages only.
+    utf8: Option<Utf8Validator>,
+}
+
+/// Reads frames and reassembles messages. Holds only the state that must
+/// survive between frames: the unfinished message, if any.
+#[derive(Debug)]
+pub struct MessageReader {
+    role: Role,
+    max_message: usize,
+    partial: Option<Partial>,
+}
+
+/// How much the payload buffer grows at a time while a large frame
+/// arrives. Growing as bytes arrive, rather than allocating the declared
+/// length up front, means a peer that *declares* 16 MiB and sends nothing
+/// holds only this much of our memory.
+const GROWTH_STEP: usize = 64 * 1024;
+
+impl MessageReader {
+    /// `max_message` bounds a message after reassembly (close 1009 past it).
+    pub fn new(role: Role, max_message: usize) -> MessageReader {
+        MessageReader { role, max_message, partial: None }
+    }
+
+    /// Is a fragmented message half-way through?
+    pub fn in_message(&self) -> bool {
+        self.partial.is_some()
+    }
+
+    /// Reads frames until there is something to hand back.
+    ///
+    /// On `Err(ReadError::Protocol(e))` the caller must fail the connection
+    /// with `e.code`. An `Err(ReadError::Io(_))` leaves the reader in an
+    /// unknown position in the stream: the connection is finished.
+    pub fn read<R: Read>(&mut self, reader: &mut R) -> Result<Incoming, ReadError> {
+        loop {
+            let header = FrameHeader::read_from(reader)?;
+            self.check_mask(&header)?;
+            if header.opcode.is_control() {
+                return self.read_control(reader, &header);
+            }
+            if let Some(message) = self.read_data(reader, &header)? {
+                return Ok(Incoming::Message(message));
+            }
+        }
+    }
+
+    fn check_mask(&self, header: &FrameHeader) -> Result<(), ProtocolError> {
+        match (self.role, header.mask.is_some()) {
+            (Role::Server, false) => {
+                Err(ProtocolError::new(CloseCode::ProtocolError, "client frame is not masked"))
+            }
+            (Role::Client, true) => {
+                Err(ProtocolError::new(CloseCode::ProtocolError, "server frame is masked"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn read_control<R: Read>(
+        &mut self,
+        reader: &mut R,
+        header: &FrameHeader,
+    ) -> Result<Incoming, ReadError> {
+        // The header reader has already checked: FIN set, at most 125 bytes.
+        let mut payload = Vec::new();
+        read_payload(reader, &mut payload, header, |_| Ok(()))?;
+        Ok(match header.opcode {
+            Opcode::Ping => Incoming::Ping(payload),
+            Opcode::Pong => Incoming::Pong(payload),
+            _ => Incoming::Close(CloseFrame::parse(&payload)?),
+        })
+    }
+
+    /// Reads one data frame; returns the message if this frame finished it.
+    fn read_data<R: Read>(
+        &mut self,
+        reader: &mut R,
+        header: &FrameHeader,
+    ) -> Result<Option<Message>, ReadError> {
+        let mut partial = match (header.opcode, self.partial.take()) {
+            (Opcode::Continuation, Some(partial)) => partial,
+            (Opcode::Continuation, None) => {
+                return Err(protocol_error("continuation frame with no message to continue"))
+            }
+            (_, Some(_)) => {
+                return Err(protocol_error("new message before the previous one finished"))
+            }
+            (opcode, None) => Partial {
+                payload: Vec::new(),
+                utf8: (opcode == Opcode::Text).then(Utf8Validator::new),
+            },
+        };
+
+        // Judge the size from the declared length, before reading anything.
+        let total = (partial.payload.len() as u64).saturating_add(header.payload_len);
+        if total > self.max_message as u64 {
+            return Err(ProtocolError::new(CloseCode::MessageTooBig, "message too big").into());
+        }
+
+        let utf8 = &mut partial.utf8;
+        read_payload(reader, &mut partial.payload, header, |piece| match utf8 {
+            Some(validator) => validator.feed(piece).map_err(|_| invalid_text()),
+            None => Ok(()),
+        })?;
+
+        if !header.fin {
+            self.partial = Some(partial);
+            return Ok(None);
+        }
+        finish(partial).map(Some)
+    }
+}
+
+/// Turns a finished message's bytes into a [`Message`].
+fn finish(partial: Partial) -> Result<Message, ReadError> {
+    match partial.utf8 {
+        None => Ok(Message::Binary(partial.payload)),
+        Some(mut validator) => {
+            validator.finish().map_err(|_| invalid_text())?;
+            // The streaming validator has already seen every byte; this
+            // second check is the price of building a `String` without
+            // `unsafe`, and it runs at memory speed.
+            String::from_utf8(partial.payload).map(Message::Text).map_err(|_| invalid_text().into())
+        }
+    }
+}
+
+/// Appends a frame's payload to `buffer`, unmasking each piece as it
+/// arrives and showing it to `inspect` before asking for more. Reading in
+/// pieces is what lets a text check fail at the first bad byte instead of
+/// after the whole frame.
+///
+/// `read` (not `read_exact`) returns whatever the peer has sent so far.
+/// The buffer grows in steps and each new region is zeroed exactly once
+/// (safe Rust cannot read into uninitialised memory); it is never zeroed
+/// again before a later read.
+fn read_payload<R: Read>(
+    reader: &mut R,
+    buffer: &mut Vec<u8>,
+    header: &FrameHeader,
+    mut inspect: impl FnMut(&[u8]) -> Result<(), ProtocolError>,
+) -> Result<(), ReadError> {
+    // The caller has bounded payload_len by max_message, so it fits usize.
+    let length = usize::try_from(header.payload_len)
+        .map_err(|_| ProtocolError::new(CloseCode::MessageTooBig, "message too big"))?;
+    let start = buffer.len();
+    let end = start + length;
+    let mut filled = start;
+    while filled < end {
+        if filled == buffer.len() {
+            let step = (end - filled).min(GROWTH_STEP.max(filled - start));
+            buffer.resize(filled + step, 0);
+        }
+        let count = reader.read(&mut buffer[filled..])?;
+        if count == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+        }
+        let piece = &mut buffer[filled..filled + count];
+        if let Some(key) = header.mask {
+            apply_mask(piece, key, filled - start);
+        }
+        inspect(piece)?;
+        filled += count;
+    }
+    Ok(())
+}
+
+fn protocol_error(reason: &'static str) -> ReadError {
+    ProtocolError::new(CloseCode::ProtocolError, reason).into()
+}
+
+fn invalid_text() -> ProtocolError {
+    ProtocolError::new(CloseCode::InvalidPayload, "text message is not valid UTF-8")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::websocket::frame::encode_frame;
+
+    const KEY: [u8; 4] = [0x37, 0xfa, 0x21, 0x3d];
+
+    /// A client frame: masked, with FIN and opcode as given.
+    fn client_frame(fin: bool, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+        let mut frame = encode_frame(opcode, payload, Some(KEY));
+        if !fin {
+            frame[0] &= 0x7F;
+        }
+        frame
+    }
+
+    fn read_all(bytes: &[u8], max: usize) -> Vec<Result<Incoming, String>> {
+        let mut reader = MessageReader::new(Role::Server, max);
+        let mut input = bytes;
+        let mut out = Vec::new();
+        while !input.is_empty() {
+            match reader.read(&mut input) {
+                Ok(item) => out.push(Ok(item)),
+                Err(ReadError::Protocol(e)) => {
+                    out.push(Err(format!("{} {}", e.code, e.reason)));
+                    break;
+                }
+                Err(ReadError::Io(e)) => {
+                    out.push(Err(format!("io {:?}", e.kind())));
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn rfc_masked_hello() {
+        let bytes = [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+        let items = read_all(&bytes, 100);
+        assert_eq!(items, vec![Ok(Incoming::Message(Message::Text("Hello".into())))]);
+    }
+
+    #[test]
+    fn fragments_with_a_ping_between() {
+        let mut bytes = client_frame(false, Opcode::Text, "Hel".as_bytes());
+        bytes.extend(client_frame(true, Opcode::Ping, b"are you there"));
+        bytes.extend(client_frame(false, Opcode::Continuation, b"lo, "));
+        bytes.extend(client_frame(true, Opcode::Continuation, "wörld".as_bytes()));
+        let items = read_all(&bytes, 100);
+        assert_eq!(
+            items,
+            vec![
+                Ok(Incoming::Ping(b"are you there".to_vec())),
+                Ok(Incoming::Message(Message::Text("Hello, wörld".into()))),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_character_split_across_fragments_is_fine() {
+        let euro = "€".as_bytes();
+        let mut bytes = client_frame(false, Opcode::Text, &euro[..1]);
+        bytes.extend(client_frame(true, Opcode::Continuation, &euro[1..]));
+        assert_eq!(read_all(&bytes, 100), vec![Ok(Incoming::Message(Message::Text("€".into())))]);
+    }
+
+    #[test]
+    fn fragmentation_order_violations() {
+        let orphan = client_frame(true, Opcode::Continuation, b"x");
+        assert_eq!(
+            read_all(&orphan, 100),
+            vec![Err("1002 continuation frame with no message to continue".into())]
+        );
+        let mut interleaved = client_frame(false, Opcode::Text, b"a");
+        interleaved.extend(client_frame(true, Opcode::Binary, b"b"));
+        assert_eq!(
+            read_all(&interleaved, 100),
+            vec![Err("1002 new message before the previous one finished".into())]
+        );
+    }
+
+    #[test]
+    fn unmasked_client_frame_is_refused() {
+        let bytes = encode_frame(Opcode::Text, b"hi", None);
+        assert_eq!(read_all(&bytes, 100), vec![Err("1002 client frame is not masked".into())]);
+    }
+
+    #[test]
+    fn invalid_utf8_fails_fast_with_1007() {
+        // The bad byte is in the first fragment; the rest never arrives.
+        let bytes = client_frame(false, Opcode::Text, b"ok \xff");
+        assert_eq!(read_all(&bytes, 100), vec![Err("1007 text message is not valid UTF-8".into())]);
+        // Cut short at the end of the message.
+        let bytes = client_frame(true, Opcode::Text, b"\xe2\x82");
+        assert_eq!(read_all(&bytes, 100), vec![Err("1007 text message is not valid UTF-8".into())]);
+        // Binary is not checked.
+        let bytes = client_frame(true, Opcode::Binary, b"\xff");
+        assert_eq!(read_all(&bytes, 100), vec![Ok(Incoming::Message(Message::Binary(vec![0xff])))]);
+    }
+
+    #[test]
+    fn size_limit_is_judged_from_the_header() {
+        // A header declaring 1 GiB, and no payload at all: refused at once.
+        let mut bytes = vec![0x82, 0xFF];
+        bytes.extend_from_slice(&(1u64 << 30).to_be_bytes());
+        bytes.extend_from_slice(&KEY);
+        assert_eq!(read_all(&bytes, 1 << 20), vec![Err("1009 message too big".into())]);
+        // Fragments that add up past the limit.
+        let mut bytes = client_frame(false, Opcode::Binary, &[0; 60]);
+        bytes.extend(client_frame(true, Opcode::Continuation, &[0; 60]));
+        assert_eq!(read_all(&bytes, 100), vec![Err("1009 message too big".into())]);
+    }
+
+    #[test]
+    fn close_frames_are_parsed() {
+        let bytes = client_frame(true, Opcode::Close, b"\x03\xe8done");
+        let expected = CloseFrame { code: CloseCode::Normal, reason: "done".into() };
+        assert_eq!(read_all(&bytes, 100), vec![Ok(Incoming::Close(Some(expected)))]);
+        let bytes = client_frame(true, Opcode::Close, b"");
+        assert_eq!(read_all(&bytes, 100), vec![Ok(Incoming::Close(None))]);
+        let bytes = client_frame(true, Opcode::Close, b"\x03\xed");
+        assert_eq!(
+            read_all(&bytes, 100),
+            vec![Err("1002 close code not allowed on the wire".into())]
+        );
+    }
+
+    #[test]
+    fn payload_cut_short_is_an_eof() {
+        let bytes = client_frame(true, Opcode::Binary, &[1, 2, 3, 4]);
+        let items = read_all(&bytes[..bytes.len() - 1], 100);
+        assert_eq!(items, vec![Err("io UnexpectedEof".into())]);
+    }
+
+    #[test]
+    fn large_message_arrives_whole() {
+        let payload: Vec<u8> = (0..300_000u32).map(|i| i as u8).collect();
+        let bytes = client_frame(true, Opcode::Binary, &payload);
+        assert_eq!(
+            read_all(&bytes, 1 << 20),
+            vec![Ok(Incoming::Message(Message::Binary(payload)))]
+        );
+    }
+}

@@ -1,0 +1,28 @@
+//! # WebSocket (RFC 6455), from the handshake to the closing frame
+//!
+//! The chapters of this part, in reading order:
+//!
+//! 1. [`handshake`]: the HTTP request that becomes a WebSocket (§4).
+//! 2. [`frame`]: the bytes of one frame, and masking (§5.1–§5.3).
+//! 3. [`close`]: close codes, and the error that carries one (§7.4).
+//! 4. [`utf8`]: validating text as it arrives, across fragments (§8.1).
+//! 5. [`message`]: fragments reassembled into messages (§5.4–§5.6).
+//! 6. [`connection`]: pings, the closing handshake, keepalive (§5.5, §7).
+//!
+//! None of it touches a socket: every piece works on `Read`, `Write` and
+//! byte slices, and is tested on plain bytes. The server layer
+//! (`src/server/`) supplies the sockets.
+//!
+//! Read next: `src/echo.rs`, the smallest endpoint built on these.
+
+pub mod close;
+pub mod connection;
+pub mod frame;
+pub mod handshake;
+pub mod message;
+pub mod utf8;
+
+pub use close::{CloseCode, CloseFrame, ProtocolError};
+pub use connection::{Closed, Keepalive, WebSocket};
+pub use frame::{apply_mask, encode_frame, FrameHeader, Opcode, ReadError};
+pub use message::{Incoming, Message, MessageReader, Role};
