@@ -169,6 +169,8 @@ usage: duplex [options]
   --max-message BYTES     largest WebSocket message (default 16777216)
   --max-chat-text BYTES   largest chat text message (default 65536)
   --outbox-bytes BYTES    per-member outbox before a slow reader is dropped (default 1048576)
+  --header-timeout SECS   a request head must arrive within this (default 10)
+  --keep-alive-timeout SECS  close an HTTP connection idle this long (default 30)
   --ping-interval SECS    ping a silent peer after this long (default 30)
   --idle-timeout SECS     drop a peer silent for this long (default 60)
   --trace                 print every handshake and frame
@@ -214,6 +216,12 @@ impl Config {
                 "--max-message" => limits.max_message = parse_number(&flag, &value(&flag)?)?,
                 "--max-chat-text" => limits.max_chat_text = parse_number(&flag, &value(&flag)?)?,
                 "--outbox-bytes" => limits.outbox_bytes = parse_number(&flag, &value(&flag)?)?,
+                "--header-timeout" => {
+                    limits.header_deadline = parse_seconds(&flag, &value(&flag)?)?;
+                }
+                "--keep-alive-timeout" => {
+                    limits.keep_alive_idle = parse_seconds(&flag, &value(&flag)?)?;
+                }
                 "--ping-interval" => {
                     limits.ping_interval = parse_seconds(&flag, &value(&flag)?)?;
                 }

@@ -19,6 +19,7 @@
 //! 4. [`echo`]: the smallest endpoint.
 //! 5. [`server`]: sockets, threads and timeouts: where the protocol meets
 //!    the operating system.
+//! 6. [`client`]: the other end of the handshake, with masking done right.
 //!
 //! The protocol modules (`http`, `websocket`) never touch a socket. They
 //! work on `Read`, `Write` and byte slices, so each can be lifted into
@@ -31,6 +32,7 @@
 
 pub mod log;
 
+pub mod client;
 pub mod config;
 pub mod echo;
 pub mod http;

@@ -121,8 +121,11 @@ fn start_connection(stream: TcpStream, id: u64, shared: &Arc<Shared>) {
         .name(format!("conn-{id}"))
         .stack_size(shared.config.limits.thread_stack)
         .spawn(move || {
-            let _slot = slot;
-            session::serve(stream, &shared);
+            let ending = session::serve(stream, &shared);
+            // Free the place first, so that whoever reads this line knows
+            // the server will accept one more connection.
+            drop(slot);
+            log!("closed: {ending}");
         });
     if let Err(error) = spawned {
         // The closure, and with it the stream, is dropped: the client sees

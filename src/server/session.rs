@@ -38,7 +38,7 @@ use crate::websocket::{Closed, Keepalive, WebSocket};
 type ConnectionReader = BufReader<SocketReader>;
 
 /// Why a connection ended: the subject of its last log line.
-enum Ending {
+pub enum Ending {
     ClientClosed,
     KeepAliveIdle,
     /// We answered and closed: `Connection: close`, or HTTP/1.0.
@@ -56,6 +56,9 @@ impl fmt::Display for Ending {
             Ending::ClientClosed => f.write_str("client closed"),
             Ending::KeepAliveIdle => f.write_str("idle between requests"),
             Ending::Answered => f.write_str("answered, connection: close"),
+            Ending::Refused(HttpError::Io(error)) if is_timeout(error) => {
+                write!(f, "request head too slow (408): {error}")
+            }
             Ending::Refused(error) => match error.status() {
                 Some(status) => write!(f, "bad request ({}): {error}", status.code()),
                 None => write!(f, "request not completed: {error}"),
@@ -70,8 +73,8 @@ impl fmt::Display for Ending {
     }
 }
 
-/// Serves one connection from accept to close.
-pub fn serve(stream: TcpStream, shared: &Shared) {
+/// Serves one connection from accept to close, and says why it ended.
+pub fn serve(stream: TcpStream, shared: &Shared) -> Ending {
     let limits = &shared.config.limits;
     let peer = stream.peer_addr().map(|a| a.to_string()).unwrap_or_else(|_| "?".into());
     // Small frames should leave at once; Nagle's algorithm would hold them
@@ -82,8 +85,8 @@ pub fn serve(stream: TcpStream, shared: &Shared) {
     log!("opened from {peer}");
     let reader = BufReader::new(SocketReader::new(stream.clone()));
     let ending = serve_requests(reader, &stream, shared);
-    log!("closed: {ending}");
     close_gracefully(&stream.0);
+    ending
 }
 
 /// The keep-alive loop: one request per turn.
@@ -135,8 +138,14 @@ fn wait_for_request(reader: &mut ConnectionReader, shared: &Shared) -> Result<()
 
 /// Answers a request we could not accept with its status, then closes:
 /// after a malformed request we cannot know where the next one starts.
+/// A head that missed its deadline gets `408 Request Timeout` (RFC 9110
+/// §15.5.9); a peer that vanished gets nothing.
 fn refuse(stream: &SharedStream, error: HttpError) -> Ending {
-    if let Some(status) = error.status() {
+    let status = match &error {
+        HttpError::Io(io_error) if is_timeout(io_error) => Some(Status::REQUEST_TIMEOUT),
+        other => other.status(),
+    };
+    if let Some(status) = status {
         let _ = write_response(stream, Response::error(status, &error.to_string()), false, true);
     }
     Ending::Refused(error)
