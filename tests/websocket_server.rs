@@ -277,3 +277,27 @@ fn a_peer_that_answers_pings_stays() {
         }
     }
 }
+
+#[test]
+fn trace_shows_the_handshake_and_every_frame() {
+    let server = TestServer::start(&["--trace"]);
+    let mut client = echo_client(&server);
+    client.send_text("Hello").unwrap();
+    assert_eq!(client.recv().unwrap(), Message::Text("Hello".into()));
+    server.wait_for_log("    Sec-WebSocket-Accept: ");
+    server.wait_for_log("<- recv FIN=1 RSV=000 TEXT(0x1) MASK=1 len=5 (7-bit) key=");
+    server.wait_for_log("-> send FIN=1 RSV=000 TEXT(0x1) MASK=0 len=5 (7-bit) head=[81 05] \"Hello\"");
+}
+
+#[test]
+fn without_trace_no_frames_are_printed() {
+    let server = TestServer::start(&[]);
+    let mut client = echo_client(&server);
+    client.send_text("quiet").unwrap();
+    assert_eq!(client.recv().unwrap(), Message::Text("quiet".into()));
+    client.close(CloseCode::Normal, "").unwrap();
+    assert!(client.recv().is_err());
+    server.wait_for_log("closed: websocket");
+    assert_eq!(server.log_count("recv FIN="), 0);
+    assert_eq!(server.log_count("handshake request"), 0);
+}

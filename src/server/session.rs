@@ -26,10 +26,13 @@ use std::time::Instant;
 use super::stream::{close_gracefully, SharedStream, SocketReader};
 use super::Shared;
 use crate::echo;
-use crate::http::{discard_body, read_request, static_files, HttpError, Request, Response, Status};
+use crate::http::{
+    discard_body, read_request, static_files, HttpError, Request, Response, Status, Version,
+};
 use crate::log;
 use crate::websocket::connection::is_timeout;
 use crate::websocket::handshake::{self, HandshakeError};
+use crate::websocket::trace::Tracer;
 use crate::websocket::{Closed, Keepalive, WebSocket};
 
 /// The reader every request on a connection is read through. It is kept
@@ -196,7 +199,8 @@ fn upgrade(
             return Ending::Handshake(error);
         }
     };
-    if let Err(error) = write_response(stream, handshake::accept_response(&upgrade), false, false) {
+    let tracer = shared.config.trace.then(|| Arc::new(Tracer::new(connection_name())));
+    if let Err(error) = send_acceptance(stream, &request, &upgrade, tracer.as_deref()) {
         return Ending::Io(error);
     }
     log!("upgraded {path} to WebSocket");
@@ -208,5 +212,44 @@ fn upgrade(
         ping_interval: limits.ping_interval,
         idle_timeout: limits.idle_timeout,
     });
+    if let Some(tracer) = tracer {
+        socket.set_tracer(tracer);
+    }
     Ending::WebSocket(echo::run(&mut socket))
+}
+
+/// Writes the `101` response. With `--trace`, the request and the response
+/// are printed first, exactly as the response goes on the wire.
+fn send_acceptance(
+    stream: &SharedStream,
+    request: &Request,
+    upgrade: &handshake::Upgrade,
+    tracer: Option<&Tracer>,
+) -> io::Result<()> {
+    let mut head = Vec::new();
+    handshake::accept_response(upgrade).write_to(&mut head, false, false)?;
+    if let Some(tracer) = tracer {
+        tracer.handshake("handshake request", &request_head(request));
+        tracer.handshake("handshake response", &String::from_utf8_lossy(&head));
+    }
+    let mut writer = stream.clone();
+    writer.write_all(&head)
+}
+
+/// The request head, rebuilt from the parsed request for the tracer.
+fn request_head(request: &Request) -> String {
+    let version = match request.version {
+        Version::Http10 => "HTTP/1.0",
+        Version::Http11 => "HTTP/1.1",
+    };
+    let mut head = format!("{} {} {version}\n", request.method, request.target);
+    for (name, value) in request.headers.iter() {
+        head += &format!("{name}: {value}\n");
+    }
+    head
+}
+
+/// This thread's name (`conn-N`), which labels its log and trace lines.
+fn connection_name() -> String {
+    std::thread::current().name().unwrap_or("conn").to_string()
 }

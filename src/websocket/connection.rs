@@ -23,11 +23,13 @@
 //! Read next: `src/echo.rs`, the smallest program built on this.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::close::{CloseCode, CloseFrame, ProtocolError};
 use super::frame::{apply_mask, FrameHeader, Opcode, ReadError};
 use super::message::{Incoming, Message, MessageReader, Role};
+use super::trace::{Direction, Tracer};
 
 /// How the conversation ended. Every way out of [`WebSocket::recv`] is one
 /// of these, so the server can log one clear line per connection.
@@ -91,6 +93,8 @@ pub struct WebSocket<R, W> {
     last_heard: Instant,
     /// We have sent Close and are waiting for the answer.
     close_sent: Option<CloseCode>,
+    /// Set only with `--trace`; see `trace.rs`.
+    tracer: Option<Arc<Tracer>>,
 }
 
 impl<R: Read, W: Write> WebSocket<R, W> {
@@ -129,7 +133,14 @@ impl<R: Read, W: Write> WebSocket<R, W> {
             keepalive: None,
             last_heard: Instant::now(),
             close_sent: None,
+            tracer: None,
         }
+    }
+
+    /// Prints every frame, both ways, through `tracer` (`--trace`).
+    pub fn set_tracer(&mut self, tracer: Arc<Tracer>) {
+        self.incoming.set_tracer(Arc::clone(&tracer));
+        self.tracer = Some(tracer);
     }
 
     /// Turns on pings after `ping_interval` of silence and a close after
@@ -258,6 +269,9 @@ impl<R: Read, W: Write> WebSocket<R, W> {
             _ => None,
         };
         let header = FrameHeader { mask, ..FrameHeader::new(opcode, payload.len()) };
+        if let Some(tracer) = &self.tracer {
+            tracer.frame(Direction::Sent, &header, payload);
+        }
         let (head, head_len) = header.encode();
         self.outgoing.extend_from_slice(&head[..head_len]);
         match mask {

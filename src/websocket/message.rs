@@ -25,9 +25,11 @@
 //! the closing handshake.
 
 use std::io::Read;
+use std::sync::Arc;
 
 use super::close::{CloseCode, CloseFrame, ProtocolError};
 use super::frame::{apply_mask, FrameHeader, Opcode, ReadError};
+use super::trace::{Direction, Tracer};
 use super::utf8::Utf8Validator;
 
 /// Which end of the connection we are. It decides who masks (§5.1).
@@ -88,6 +90,8 @@ pub struct MessageReader {
     role: Role,
     max_message: usize,
     partial: Option<Partial>,
+    /// Set only with `--trace`; see `trace.rs`.
+    tracer: Option<Arc<Tracer>>,
 }
 
 /// How much the payload buffer grows at a time while a large frame
@@ -99,7 +103,12 @@ const GROWTH_STEP: usize = 64 * 1024;
 impl MessageReader {
     /// `max_message` bounds a message after reassembly (close 1009 past it).
     pub fn new(role: Role, max_message: usize) -> MessageReader {
-        MessageReader { role, max_message, partial: None }
+        MessageReader { role, max_message, partial: None, tracer: None }
+    }
+
+    /// Reports every frame read to `tracer`.
+    pub fn set_tracer(&mut self, tracer: Arc<Tracer>) {
+        self.tracer = Some(tracer);
     }
 
     /// Is a fragmented message half-way through?
@@ -145,6 +154,9 @@ impl MessageReader {
         // The header reader has already checked: FIN set, at most 125 bytes.
         let mut payload = Vec::new();
         read_payload(reader, &mut payload, header, |_| Ok(()))?;
+        if let Some(tracer) = &self.tracer {
+            tracer.frame(Direction::Received, header, &payload);
+        }
         Ok(match header.opcode {
             Opcode::Ping => Incoming::Ping(payload),
             Opcode::Pong => Incoming::Pong(payload),
@@ -178,11 +190,15 @@ impl MessageReader {
             return Err(ProtocolError::new(CloseCode::MessageTooBig, "message too big").into());
         }
 
+        let frame_start = partial.payload.len();
         let utf8 = &mut partial.utf8;
         read_payload(reader, &mut partial.payload, header, |piece| match utf8 {
             Some(validator) => validator.feed(piece).map_err(|_| invalid_text()),
             None => Ok(()),
         })?;
+        if let Some(tracer) = &self.tracer {
+            tracer.frame(Direction::Received, header, &partial.payload[frame_start..]);
+        }
 
         if !header.fin {
             self.partial = Some(partial);

@@ -8,6 +8,7 @@
 //! 4. [`utf8`]: validating text as it arrives, across fragments (§8.1).
 //! 5. [`message`]: fragments reassembled into messages (§5.4–§5.6).
 //! 6. [`connection`]: pings, the closing handshake, keepalive (§5.5, §7).
+//! 7. [`trace`]: `--trace`, every frame taken apart as it passes.
 //!
 //! None of it touches a socket: every piece works on `Read`, `Write` and
 //! byte slices, and is tested on plain bytes. The server layer
@@ -20,6 +21,7 @@ pub mod connection;
 pub mod frame;
 pub mod handshake;
 pub mod message;
+pub mod trace;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame, ProtocolError};
