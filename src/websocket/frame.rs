@@ -299,6 +299,16 @@ fn violation(reason: &'static str) -> ReadError {
 /// key is repeated to fill a 64-bit word and the payload is XORed eight
 /// bytes at a time; only the last few bytes go one by one. Because 8 is a
 /// multiple of 4, the key lines up again at every word boundary.
+///
+/// ```
+/// use duplex::websocket::frame::apply_mask;
+///
+/// // The masked "Hello" of RFC 6455 §5.7.
+/// let key = [0x37, 0xfa, 0x21, 0x3d];
+/// let mut payload = [0x7f, 0x9f, 0x4d, 0x51, 0x58];
+/// apply_mask(&mut payload, key, 0);
+/// assert_eq!(&payload, b"Hello");
+/// ```
 pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
     // Rotate the key so that key[0] applies to data[0].
     let shift = offset % 4;
@@ -325,6 +335,19 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
 /// With `mask: None` this is what a server sends. The chat room calls it
 /// once per broadcast and shares the bytes with every member, so a message
 /// to a thousand members is encoded once, not a thousand times.
+///
+/// ```
+/// use duplex::websocket::frame::{encode_frame, FrameHeader, Opcode};
+///
+/// // RFC 6455 §5.7: a single-frame unmasked text message "Hello".
+/// let frame = encode_frame(Opcode::Text, b"Hello", None);
+/// assert_eq!(frame, [0x81, 0x05, b'H', b'e', b'l', b'l', b'o']);
+///
+/// // ... and read back: FIN set, opcode Text, five bytes of payload.
+/// let header = FrameHeader::read_from(&mut &frame[..]).unwrap();
+/// assert!(header.fin);
+/// assert_eq!((header.opcode, header.payload_len), (Opcode::Text, 5));
+/// ```
 pub fn encode_frame(opcode: Opcode, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
     let header = FrameHeader { mask, ..FrameHeader::new(opcode, payload.len()) };
     let (head, head_len) = header.encode();

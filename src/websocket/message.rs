@@ -85,6 +85,17 @@ struct Partial {
 
 /// Reads frames and reassembles messages. Holds only the state that must
 /// survive between frames: the unfinished message, if any.
+///
+/// ```
+/// use duplex::websocket::{Incoming, Message, MessageReader, Role};
+///
+/// // "Hel" + "lo" as two masked fragments (RFC 6455 §5.7, masked here
+/// // with an all-zero key so the bytes stay readable).
+/// let bytes = [0x01, 0x83, 0, 0, 0, 0, b'H', b'e', b'l', 0x80, 0x82, 0, 0, 0, 0, b'l', b'o'];
+/// let mut reader = MessageReader::new(Role::Server, 1024);
+/// let item = reader.read(&mut &bytes[..]).unwrap();
+/// assert_eq!(item, Incoming::Message(Message::Text("Hello".into())));
+/// ```
 #[derive(Debug)]
 pub struct MessageReader {
     role: Role,
