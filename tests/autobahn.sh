@@ -27,17 +27,22 @@ WSTEST_TIMEOUT="${DUPLEX_AUTOBAHN_TIMEOUT:-1200}"
 say() { printf '[autobahn] %s\n' "$*" >&2; }
 die() { printf '[autobahn] ERROR: %s\n' "$*" >&2; exit 1; }
 
+# `wait -n -p` (used below to notice a server crash mid-run) is bash 5.1+.
+if ((BASH_VERSINFO[0] < 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] < 1))); then
+    die "bash 5.1 or newer is required (this is $BASH_VERSION)"
+fi
+
 # --- 1. Python 2.7 ----------------------------------------------------------
 # autobahntestsuite 0.8.2 is Python 2 only. It has to come from pyenv: no
 # other source of a 2.7 interpreter is reachable from these machines.
 if [[ -n "${PYTHON2:-}" ]]; then
     PY2="$PYTHON2"
 else
+    PYENV_ROOT_DIR=""
     if command -v pyenv >/dev/null 2>&1; then
-        PYENV_ROOT_DIR="$(pyenv root)"
-    else
-        PYENV_ROOT_DIR="${PYENV_ROOT:-$HOME/.pyenv}"
+        PYENV_ROOT_DIR="$(pyenv root 2>/dev/null || true)"
     fi
+    PYENV_ROOT_DIR="${PYENV_ROOT_DIR:-${PYENV_ROOT:-$HOME/.pyenv}}"
     PY2="$PYENV_ROOT_DIR/versions/2.7.18/bin/python"
 fi
 if [[ ! -x "$PY2" ]]; then
@@ -73,6 +78,8 @@ install_venv() {
     "$WSTEST" --help >/dev/null || die "wstest was installed but 'wstest --help' fails"
     touch "$VENV/.ready"
     rm -rf "$CACHE/bootstrap-$KEY"
+    # Venvs for older pin sets are of no more use.
+    find "$CACHE" -mindepth 1 -maxdepth 1 -name 'venv-*' ! -name "venv-$KEY" -exec rm -rf {} +
 }
 
 (
@@ -127,7 +134,7 @@ exec 3<"$TMP/stdout"
 LINE=""
 if ! IFS= read -r -t 30 LINE <&3; then
     sed 's/^/  server: /' "$WORK/server.log" >&2 || true
-    die "server did not print its 'listening on' line within 30 s (got: '${LINE}')"
+    die "server did not print its 'listening on' line (it exited, or said nothing for 30 s; got: '${LINE}')"
 fi
 # Keep draining stdout so a later write can never block or hit EPIPE.
 cat <&3 >>"$WORK/server.stdout" &
@@ -149,7 +156,7 @@ START=$SECONDS
 # waiting for it as soon as the server process dies.
 (
     cd "$WORK"
-    PYTHONWARNINGS=ignore exec timeout --kill-after=30 "$WSTEST_TIMEOUT" \
+    PYTHONWARNINGS=ignore PYTHONUNBUFFERED=1 exec timeout --kill-after=30 "$WSTEST_TIMEOUT" \
         "$WSTEST" -m fuzzingclient -s "$WORK/fuzzingclient.json"
 ) &
 WSTEST_PID=$!
@@ -176,4 +183,8 @@ fi
 
 # --- 6. Summarise ------------------------------------------------------------
 say "HTML report: $WORK/reports/index.html"
-python3 "$HERE/summary.py" "$WORK/reports" "$WORK/summary.md"
+if ! python3 "$HERE/summary.py" "$WORK/reports" "$WORK/summary.md"; then
+    say "server log (last 50 lines of $WORK/server.log):"
+    tail -n 50 "$WORK/server.log" | sed 's/^/  server: /' >&2 || true
+    die "the Autobahn suite did not pass; per-case details are in $WORK/reports/"
+fi
