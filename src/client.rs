@@ -26,7 +26,7 @@
 //!
 //! `wss://` (WebSocket over TLS) is out of scope: TLS is not something to
 //! write by hand. Put a TLS-terminating proxy in front (see
-//! `docs/security.md`).
+//! `docs/08-security.md`).
 
 use std::fmt;
 use std::fs::File;

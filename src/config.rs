@@ -168,11 +168,13 @@ usage: duplex [options]
   --max-connections N     connections served at once (default 10000)
   --max-message BYTES     largest WebSocket message (default 16777216)
   --max-chat-text BYTES   largest chat text message (default 65536)
+  --max-chat-file BYTES   largest file relayed through the chat (default 8388608)
   --outbox-bytes BYTES    per-member outbox before a slow reader is dropped (default 1048576)
   --header-timeout SECS   a request head must arrive within this (default 10)
   --keep-alive-timeout SECS  close an HTTP connection idle this long (default 30)
   --ping-interval SECS    ping a silent peer after this long (default 30)
   --idle-timeout SECS     drop a peer silent for this long (default 60)
+  --write-timeout SECS    give up on a write that makes no progress this long (default 10)
   --trace                 print every handshake and frame
   --help                  print this text
 ";
@@ -215,6 +217,7 @@ impl Config {
                 }
                 "--max-message" => limits.max_message = parse_number(&flag, &value(&flag)?)?,
                 "--max-chat-text" => limits.max_chat_text = parse_number(&flag, &value(&flag)?)?,
+                "--max-chat-file" => limits.max_chat_file = parse_number(&flag, &value(&flag)?)?,
                 "--outbox-bytes" => limits.outbox_bytes = parse_number(&flag, &value(&flag)?)?,
                 "--header-timeout" => {
                     limits.header_deadline = parse_seconds(&flag, &value(&flag)?)?;
@@ -226,6 +229,7 @@ impl Config {
                     limits.ping_interval = parse_seconds(&flag, &value(&flag)?)?;
                 }
                 "--idle-timeout" => limits.idle_timeout = parse_seconds(&flag, &value(&flag)?)?,
+                "--write-timeout" => limits.write_timeout = parse_seconds(&flag, &value(&flag)?)?,
                 other => return Err(ArgError(format!("unknown option {other:?}"))),
             }
         }

@@ -17,14 +17,17 @@
 //!    [`websocket::frame`], [`websocket::close`], [`websocket::utf8`],
 //!    [`websocket::message`], [`websocket::connection`] (RFC 6455).
 //! 4. [`echo`]: the smallest endpoint.
-//! 5. [`server`]: sockets, threads and timeouts: where the protocol meets
+//! 5. [`chat`]: the chat room: fan-out to many members, and what to do
+//!    about the one who stops reading.
+//! 6. [`server`]: sockets, threads and timeouts: where the protocol meets
 //!    the operating system.
-//! 6. [`client`]: the other end of the handshake, with masking done right.
+//! 7. [`client`]: the other end of the handshake, with masking done right.
 //!
 //! The protocol modules (`http`, `websocket`) never touch a socket. They
 //! work on `Read`, `Write` and byte slices, so each can be lifted into
 //! other code and tested on plain bytes. Layers only import downwards:
-//! `server` uses `echo` uses `websocket` uses `http` uses `config`.
+//! `server` uses `chat` and `echo`, which use `websocket`, which uses
+//! `http`, which uses `config`.
 //!
 //! The course that goes with the code is in `docs/`.
 
@@ -32,6 +35,7 @@
 
 pub mod log;
 
+pub mod chat;
 pub mod client;
 pub mod config;
 pub mod echo;

@@ -286,7 +286,9 @@ fn trace_shows_the_handshake_and_every_frame() {
     assert_eq!(client.recv().unwrap(), Message::Text("Hello".into()));
     server.wait_for_log("    Sec-WebSocket-Accept: ");
     server.wait_for_log("<- recv FIN=1 RSV=000 TEXT(0x1) MASK=1 len=5 (7-bit) key=");
-    server.wait_for_log("-> send FIN=1 RSV=000 TEXT(0x1) MASK=0 len=5 (7-bit) head=[81 05] \"Hello\"");
+    server.wait_for_log(
+        "-> send FIN=1 RSV=000 TEXT(0x1) MASK=0 len=5 (7-bit) head=[81 05] \"Hello\"",
+    );
 }
 
 #[test]

@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use crate::chat::Room;
 use crate::config::Config;
 use crate::http::{Response, Status};
 use crate::log;
@@ -39,6 +40,8 @@ pub struct Shared {
     pub policy: Policy,
     /// Connections being served right now.
     active: AtomicUsize,
+    /// The chat room at `/chat` (see `src/chat/room.rs`).
+    pub chat: Room,
 }
 
 /// A listening server, bound but not yet serving.
@@ -54,7 +57,8 @@ impl Server {
         let listener = TcpListener::bind(config.addr)?;
         let policy =
             Policy { allowed_origins: config.allowed_origins.clone(), subprotocols: vec![] };
-        let shared = Arc::new(Shared { config, policy, active: AtomicUsize::new(0) });
+        let chat = Room::new("main", &config.limits);
+        let shared = Arc::new(Shared { config, policy, active: AtomicUsize::new(0), chat });
         Ok(Server { listener, shared })
     }
 

@@ -25,7 +25,6 @@ use std::time::Instant;
 
 use super::stream::{close_gracefully, SharedStream, SocketReader};
 use super::Shared;
-use crate::echo;
 use crate::http::{
     discard_body, read_request, static_files, HttpError, Request, Response, Status, Version,
 };
@@ -34,6 +33,7 @@ use crate::websocket::connection::is_timeout;
 use crate::websocket::handshake::{self, HandshakeError};
 use crate::websocket::trace::Tracer;
 use crate::websocket::{Closed, Keepalive, WebSocket};
+use crate::{chat, echo};
 
 /// The reader every request on a connection is read through. It is kept
 /// across requests and handed to the WebSocket after an upgrade, because it
@@ -158,9 +158,11 @@ fn refuse(stream: &SharedStream, error: HttpError) -> Ending {
 /// is a file.
 fn route(request: &Request, shared: &Shared) -> Response {
     match request.path() {
-        "/echo" => Response::error(Status::UPGRADE_REQUIRED, "this endpoint speaks WebSocket")
-            .header("Upgrade", "websocket")
-            .header("Connection", "Upgrade"),
+        "/echo" | "/chat" => {
+            Response::error(Status::UPGRADE_REQUIRED, "this endpoint speaks WebSocket")
+                .header("Upgrade", "websocket")
+                .header("Connection", "Upgrade")
+        }
         _ => static_files::serve(&shared.config.root, request),
     }
 }
@@ -187,7 +189,7 @@ fn upgrade(
 ) -> Ending {
     let limits = &shared.config.limits;
     let path = request.path().to_string();
-    if path != "/echo" {
+    if !matches!(path.as_str(), "/echo" | "/chat") {
         let response = Response::error(Status::NOT_FOUND, "no WebSocket endpoint here");
         let _ = write_response(stream, response, false, true);
         return Ending::NotFound(path);
@@ -206,6 +208,17 @@ fn upgrade(
     log!("upgraded {path} to WebSocket");
     if let Err(error) = reader.get_mut().set_timeout(Some(limits.ping_interval)) {
         return Ending::Io(error);
+    }
+    if path == "/chat" {
+        let socket = Arc::clone(&stream.0);
+        return Ending::WebSocket(chat::serve(
+            &request,
+            reader,
+            socket,
+            &shared.chat,
+            limits,
+            tracer,
+        ));
     }
     let mut socket = WebSocket::server(reader, stream.clone(), limits.max_message);
     socket.set_keepalive(Keepalive {

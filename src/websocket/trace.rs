@@ -38,8 +38,10 @@ pub struct Tracer {
     connection: String,
 }
 
-/// How many payload bytes a trace line previews.
-const PREVIEW: usize = 48;
+/// How many payload bytes a trace line previews: text reads faster than
+/// hex, so it gets more.
+const TEXT_PREVIEW: usize = 48;
+const HEX_PREVIEW: usize = 16;
 
 impl Tracer {
     /// `connection` labels every line, e.g. `conn-3`.
@@ -113,8 +115,9 @@ pub fn describe_frame(direction: Direction, header: &FrameHeader, payload: &[u8]
 }
 
 fn preview(opcode: Opcode, payload: &[u8]) -> String {
-    let cut = &payload[..payload.len().min(PREVIEW)];
-    let more = if payload.len() > PREVIEW { "..." } else { "" };
+    let limit = if opcode == Opcode::Binary { HEX_PREVIEW } else { TEXT_PREVIEW };
+    let cut = &payload[..payload.len().min(limit)];
+    let more = if payload.len() > limit { "..." } else { "" };
     match opcode {
         Opcode::Close if payload.len() >= 2 => {
             let code = u16::from_be_bytes([payload[0], payload[1]]);

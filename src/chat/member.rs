@@ -1,0 +1,359 @@
+//! # A member's connection: one reader thread, one writer thread
+//!
+//! After the `101 Switching Protocols`, the connection's thread (see
+//! `src/server/session.rs`) calls [`serve`] and becomes the member's
+//! **reader**: it waits for frames, and turns each message into something
+//! the room does. It starts a second thread, the **writer**, that does one
+//! thing: take everything in the member's outbox and write it to the socket.
+//!
+//! ```text
+//!              reader thread (conn-7)             writer thread (conn-7-writer)
+//!  socket ──▶ WebSocket::recv ──▶ room.say ──┐
+//!                  │ pong, close             ├──▶ outbox ──▶ take_all ──▶ writev ──▶ socket
+//!                  └──▶ OutboxWriter ────────┘        ▲
+//!                                  other members' ────┘ room.say, room.leave, ...
+//! ```
+//!
+//! Why two threads? Because a member must receive while it sends, and a
+//! blocking `read` cannot also wait for "the room has something for you".
+//! And why must only the writer write? Frames from the room (pushed by
+//! *other* members' threads) and control frames from this member's own
+//! `WebSocket` (pongs, the close reply) must not interleave mid-frame. So
+//! the `WebSocket` is given an [`OutboxWriter`] instead of the socket:
+//! every byte for this member goes through the outbox, in order, and one
+//! thread writes them all. With that, the pings, pongs, keepalive, closing
+//! handshake and protocol errors of `websocket/connection.rs` work here
+//! unchanged.
+//!
+//! How a member ends, and how the other thread finds out:
+//!
+//! - **the reader ends** (clean close, protocol error, idle timeout, peer
+//!   gone): it leaves the room, closes the outbox, and joins the writer,
+//!   which first writes what is still queued (such as the close reply);
+//! - **the writer fails** (write error, or no progress within the write
+//!   timeout) **or the outbox overflows** (too slow: it writes the 1008
+//!   close frame first): it shuts the socket down, both ways. The reader,
+//!   blocked in `read`, wakes up with end-of-file and ends as above.
+//!
+//! Leaving the room happens in a `Drop` guard (`Membership`), so a member
+//! leaves exactly once whichever way it ends, a panic included.
+//!
+//! Read next: `src/chat/protocol.rs`, what the events look like.
+
+use std::io::{self, BufReader, IoSlice, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+
+use super::outbox::{Frame, Outbox, OutboxWriter};
+use super::protocol::{Command, FileInfo, RoomEvent};
+use super::room::{MemberId, Room};
+use crate::config::Limits;
+use crate::http::Request;
+use crate::log;
+use crate::websocket::frame::{encode_frame, Opcode};
+use crate::websocket::trace::{Direction, Tracer};
+use crate::websocket::{
+    CloseCode, CloseFrame, Closed, Keepalive, Message, ProtocolError, WebSocket,
+};
+
+/// Serves one chat member on an upgraded connection, until it ends.
+///
+/// `reader` is the connection's buffered reader (it may already hold the
+/// client's first frames), with its read timeout set to the ping interval;
+/// `socket` is the same connection, for the writer thread, with its write
+/// timeout set.
+pub fn serve<R: Read>(
+    request: &Request,
+    reader: BufReader<R>,
+    socket: Arc<TcpStream>,
+    room: &Room,
+    limits: &Limits,
+    tracer: Option<Arc<Tracer>>,
+) -> Closed {
+    let outbox = Arc::new(Outbox::new(limits.outbox_bytes));
+    let writer = spawn_writer(Arc::clone(&outbox), Arc::clone(&socket), tracer.clone(), limits);
+    let writer = match writer {
+        Ok(writer) => writer,
+        Err(error) => {
+            // No writer, so this thread may write: 1013 "try again later".
+            let payload = CloseFrame::encode(CloseCode::Other(1013), "server busy");
+            let _ = (&*socket).write_all(&encode_frame(Opcode::Close, &payload, None));
+            return Closed::Dropped(error);
+        }
+    };
+    let joined = room.join(request.query_param("name").as_deref(), Arc::clone(&outbox));
+    log!("chat: {} joined {}; {} here", joined.name, room.name(), joined.members);
+    let mut membership = Membership {
+        room,
+        id: joined.id,
+        outbox: Arc::clone(&outbox),
+        writer: Some(writer),
+        reason: "server error", // what the others are told if we panic
+    };
+
+    // Reads from the connection, writes into the outbox (see the top).
+    let writes_to_outbox = OutboxWriter(Arc::clone(&outbox));
+    let mut websocket = WebSocket::server(reader, writes_to_outbox, largest(limits));
+    websocket.set_keepalive(Keepalive {
+        ping_interval: limits.ping_interval,
+        idle_timeout: limits.idle_timeout,
+    });
+    if let Some(tracer) = tracer {
+        websocket.set_tracer(tracer);
+    }
+    let mut closed = converse(&mut websocket, room, joined.id, limits);
+    if outbox.was_aborted() {
+        // The reader saw only end-of-file, once the writer hung up; say
+        // what really happened.
+        closed = Closed::Failed(ProtocolError::new(CloseCode::PolicyViolation, "too slow"));
+    }
+    membership.reason = leave_reason(&closed);
+    drop(membership);
+    closed
+}
+
+/// The largest message worth reading: a text or a file at their limits.
+/// Anything bigger is refused by the codec with close 1009 before it is
+/// read, instead of being read whole only to be refused with an `error`.
+fn largest(limits: &Limits) -> usize {
+    limits.max_message.min(limits.max_chat_text.max(limits.max_chat_file))
+}
+
+/// The reader's loop: every message becomes one call on the room.
+fn converse<R: Read>(
+    websocket: &mut WebSocket<R, OutboxWriter>,
+    room: &Room,
+    me: MemberId,
+    limits: &Limits,
+) -> Closed {
+    // From the last `/file TYPE NAME`, for the next binary message.
+    let mut next_file = FileInfo::default();
+    let refuse = |reason: &str| room.tell(me, &RoomEvent::Error { reason });
+    loop {
+        let message = match websocket.recv() {
+            Ok(message) => message,
+            Err(closed) => return closed,
+        };
+        match message {
+            Message::Text(text) => match Command::parse(&text) {
+                Command::Nick(name) => {
+                    if let Err(error) = room.rename(me, name) {
+                        refuse(&format!("/nick refused: {error}"));
+                    }
+                }
+                Command::File(info) => next_file = info,
+                Command::Say("") => refuse("an empty message was not sent"),
+                Command::Say(text) if text.len() > limits.max_chat_text => refuse(&format!(
+                    "message too long: {} bytes, the limit is {}",
+                    text.len(),
+                    limits.max_chat_text
+                )),
+                Command::Say(text) => room.say(me, text),
+            },
+            Message::Binary(bytes) => {
+                let info = std::mem::take(&mut next_file);
+                if bytes.len() > limits.max_chat_file {
+                    refuse(&format!(
+                        "file too large: {} bytes, the limit is {}",
+                        bytes.len(),
+                        limits.max_chat_file
+                    ));
+                    continue;
+                }
+                // Encoded here, outside the room's lock: it is the big one.
+                let frame: Frame = Arc::from(encode_frame(Opcode::Binary, &bytes, None));
+                room.share_file(me, &info, bytes.len(), frame);
+            }
+        }
+    }
+}
+
+/// What the others are told when a member goes.
+fn leave_reason(closed: &Closed) -> &'static str {
+    match closed {
+        Closed::ByPeer(_) | Closed::ByUs(_) => "left",
+        Closed::Failed(error) if error.code == CloseCode::PolicyViolation => "too slow",
+        Closed::Failed(error) if error.code == CloseCode::MessageTooBig => "message too big",
+        Closed::Failed(_) => "protocol error",
+        Closed::IdleTimeout => "timed out",
+        Closed::Dropped(_) => "connection lost",
+    }
+}
+
+/// A member of the room, for as long as this value lives.
+///
+/// Dropping it, however that happens (a return, a `?`, a panic unwinding),
+/// leaves the room, lets the writer finish and waits for it. `Room::leave`
+/// does nothing the second time, so the `leave` event goes out exactly once.
+struct Membership<'a> {
+    room: &'a Room,
+    id: MemberId,
+    outbox: Arc<Outbox>,
+    writer: Option<JoinHandle<io::Result<()>>>,
+    reason: &'static str,
+}
+
+impl Drop for Membership<'_> {
+    fn drop(&mut self) {
+        // Leave first, so the others hear about it at once, even if our
+        // writer still needs up to a write timeout to give up on a dead peer.
+        if let Some((name, remaining)) = self.room.leave(self.id, self.reason) {
+            log!("chat: {name} gone from {}: {}; {remaining} here", self.room.name(), self.reason);
+        }
+        self.outbox.close();
+        match self.writer.take().map(JoinHandle::join) {
+            Some(Ok(Err(error))) => log!("chat: writer stopped: {error}"),
+            Some(Err(_)) => log!("chat: writer thread panicked"),
+            _ => {}
+        }
+    }
+}
+
+/// Starts the writer thread, named after the connection's (`conn-7-writer`)
+/// so log lines say whose it is.
+fn spawn_writer(
+    outbox: Arc<Outbox>,
+    socket: Arc<TcpStream>,
+    tracer: Option<Arc<Tracer>>,
+    limits: &Limits,
+) -> io::Result<JoinHandle<io::Result<()>>> {
+    let name = format!("{}-writer", thread::current().name().unwrap_or("conn"));
+    thread::Builder::new().name(name).stack_size(limits.thread_stack).spawn(move || {
+        let mut exit = WriterExit { outbox: &outbox, socket: &socket, clean: false };
+        let result = write_until_closed(&outbox, &socket, tracer.as_deref());
+        exit.clean = result.is_ok() && !outbox.was_aborted();
+        result
+    })
+}
+
+/// Runs when the writer stops, even by panic: empties the outbox for good
+/// and, unless the reader asked us to stop, hangs up so the reader wakes.
+struct WriterExit<'a> {
+    outbox: &'a Outbox,
+    socket: &'a TcpStream,
+    clean: bool,
+}
+
+impl Drop for WriterExit<'_> {
+    fn drop(&mut self) {
+        self.outbox.finish();
+        if !self.clean {
+            // A `read` blocked on another thread returns end-of-file now.
+            // Anything we wrote before this still reaches the peer, followed
+            // by the end of the stream.
+            let _ = self.socket.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+/// The writer's loop: take everything, write it, repeat until closed.
+fn write_until_closed(
+    outbox: &Outbox,
+    mut socket: &TcpStream,
+    tracer: Option<&Tracer>,
+) -> io::Result<()> {
+    let mut batch = Vec::new();
+    while outbox.take_all(&mut batch) {
+        if let Some(tracer) = tracer {
+            trace_data_frames(tracer, &batch);
+        }
+        write_batch(&mut socket, &batch)?;
+        batch.clear();
+        // After a burst of thousands of frames, give the memory back.
+        if batch.capacity() > 1024 {
+            batch = Vec::new();
+        }
+    }
+    Ok(())
+}
+
+/// Writes a batch of frames with as few system calls as the kernel allows:
+/// `write_vectored` (`writev(2)`) sends many buffers in one call, without
+/// first copying them into one. A call may write only part of the batch
+/// (the socket's send buffer filled up), so we loop, skipping what went out.
+/// Each call waits at most the socket's write timeout; a peer that reads
+/// nothing for that long gets an error here, and is hung up on.
+pub fn write_batch<W: Write>(out: &mut W, batch: &[Frame]) -> io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|frame| IoSlice::new(frame)).collect();
+    let mut unwritten = &mut slices[..];
+    while !unwritten.is_empty() {
+        match out.write_vectored(unwritten) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(written) => IoSlice::advance_slices(&mut unwritten, written),
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(())
+}
+
+/// `--trace` for what the room sends. Control frames (pong, close, ping)
+/// were already traced by the member's `WebSocket` when it queued them.
+fn trace_data_frames(tracer: &Tracer, batch: &[Frame]) {
+    for frame in batch.iter().filter(|frame| frame.first().is_some_and(|b| b & 0x08 == 0)) {
+        tracer.frames_in(Direction::Sent, frame);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A socket that takes at most 3 bytes per call, the worst a kernel
+    /// may do, and is interrupted now and then.
+    struct Trickle {
+        written: Vec<u8>,
+        calls: usize,
+    }
+
+    impl Write for Trickle {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.calls += 1;
+            if self.calls.is_multiple_of(5) {
+                return Err(io::ErrorKind::Interrupted.into());
+            }
+            let n = buf.len().min(3);
+            self.written.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn partial_writes_still_deliver_the_whole_batch_in_order() {
+        let batch: Vec<Frame> = ["one", "", "three", "a longer fourth frame"]
+            .into_iter()
+            .map(|text| Arc::from(encode_frame(Opcode::Text, text.as_bytes(), None)))
+            .collect();
+        let mut out = Trickle { written: Vec::new(), calls: 0 };
+        write_batch(&mut out, &batch).unwrap();
+        assert_eq!(out.written, batch.concat());
+        let mut vectored = Vec::new();
+        write_batch(&mut vectored, &batch).unwrap();
+        assert_eq!(vectored, batch.concat());
+    }
+
+    #[test]
+    fn every_ending_has_a_reason() {
+        let failed = |code| Closed::Failed(ProtocolError::new(code, "x"));
+        assert_eq!(leave_reason(&Closed::ByPeer(None)), "left");
+        assert_eq!(leave_reason(&failed(CloseCode::PolicyViolation)), "too slow");
+        assert_eq!(leave_reason(&failed(CloseCode::ProtocolError)), "protocol error");
+        assert_eq!(leave_reason(&failed(CloseCode::MessageTooBig)), "message too big");
+        assert_eq!(leave_reason(&Closed::IdleTimeout), "timed out");
+        let eof = Closed::Dropped(io::ErrorKind::UnexpectedEof.into());
+        assert_eq!(leave_reason(&eof), "connection lost");
+    }
+
+    #[test]
+    fn the_largest_message_read_is_a_text_or_a_file_at_its_limit() {
+        let limits = Limits::default();
+        assert_eq!(largest(&limits), limits.max_chat_file);
+        let small = Limits { max_message: 1000, ..Limits::default() };
+        assert_eq!(largest(&small), 1000);
+    }
+}

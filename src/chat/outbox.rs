@@ -1,0 +1,418 @@
+//! # The outbox: where a slow reader's backlog waits, and where it stops
+//!
+//! Every chat member has an outbox: a queue of encoded WebSocket frames
+//! waiting for that member's writer thread to put them on the socket.
+//! The room *pushes* frames in; the writer *takes* them out. Pushing never
+//! blocks and never does I/O, which is what lets the room hold its lock
+//! while it pushes (see `room.rs`).
+//!
+//! The queue is bounded in **bytes** ([`Limits::outbox_bytes`], 1 MiB by
+//! default), not in frames: a bound of "100 frames" holds 100 short lines
+//! in a few KiB but 100 images in 800 MiB. When a push would take the
+//! queue past its bound, the push is refused ([`PushError::Overflow`]) and
+//! the member is judged too slow: its backlog is thrown away and replaced
+//! by one close frame, code 1008 (see [`Outbox::abort`]). Nobody else waits
+//! for it.
+//!
+//! Three details that matter:
+//!
+//! - **One wake-up per burst.** The writer sleeps on a `Condvar` while the
+//!   queue is empty. A push signals it only when the queue goes from empty
+//!   to non-empty: if the queue already held something, the writer is either
+//!   awake or already signalled, and a second signal would be wasted work.
+//! - **The writer takes everything at once** ([`Outbox::take_all`]) and
+//!   writes it with one `writev` call. A member who fell behind by fifty
+//!   messages catches up in one system call, not fifty. The queue's `Vec` is
+//!   *swapped* with the writer's empty one, so after warm-up no batch
+//!   allocates.
+//! - **An empty outbox accepts any one push**, however large. Files may be
+//!   bigger than the bound (8 MiB against 1 MiB by default); refusing them
+//!   would make every file a disconnection. So the bound limits the
+//!   *backlog behind* whatever is being written, and a member holds at most
+//!   about twice the bound (or twice the largest frame) in memory: one batch
+//!   in flight and one queued. The frames themselves are shared `Arc`s, so
+//!   a file queued for a hundred members is in memory once.
+//!
+//! [`OutboxWriter`] lets the member's [`WebSocket`](crate::websocket::WebSocket)
+//! (which answers pings and runs the closing handshake) write into the same
+//! outbox, so the writer thread stays the only thread that writes to the
+//! socket.
+//!
+//! [`Limits::outbox_bytes`]: crate::config::Limits::outbox_bytes
+//!
+//! Read next: `src/chat/member.rs`, the two threads around an outbox.
+
+use std::io::{self, Write};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+
+use crate::websocket::frame::{encode_frame, FrameHeader, Opcode};
+use crate::websocket::{CloseCode, CloseFrame};
+
+/// One or more whole, encoded WebSocket frames, shared by every outbox it
+/// was pushed into.
+pub type Frame = Arc<[u8]>;
+
+/// Why a push was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushError {
+    /// The queue would pass its bound: the member is too slow.
+    Overflow,
+    /// The outbox is closing or finished; nothing more goes out.
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Accepting pushes.
+    Open,
+    /// No more pushes; the writer sends what is queued, then stops.
+    Draining,
+    /// The writer has stopped; the queue stays empty.
+    Finished,
+}
+
+#[derive(Debug)]
+struct State {
+    queue: Vec<Frame>,
+    /// Bytes in `queue`. What the writer has taken is no longer counted.
+    bytes: usize,
+    phase: Phase,
+    /// Set by [`Outbox::abort`]: the member was disconnected as too slow.
+    aborted: bool,
+    /// How many times a push signalled the writer (for tests and teaching).
+    wakeups: u64,
+}
+
+/// A byte-bounded queue of frames for one member.
+#[derive(Debug)]
+pub struct Outbox {
+    limit: usize,
+    state: Mutex<State>,
+    /// Signalled when the queue becomes non-empty or the phase changes.
+    ready: Condvar,
+}
+
+impl Outbox {
+    /// An outbox that holds at most `limit` bytes of backlog.
+    pub fn new(limit: usize) -> Outbox {
+        let state =
+            State { queue: Vec::new(), bytes: 0, phase: Phase::Open, aborted: false, wakeups: 0 };
+        Outbox { limit, state: Mutex::new(state), ready: Condvar::new() }
+    }
+
+    /// A panic on another thread while it held this lock leaves the queue
+    /// in a valid state (every method changes it in one step), so we carry
+    /// on rather than spread the panic to every member of the room.
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues one frame; see [`push_all`](Self::push_all).
+    pub fn push(&self, frame: Frame) -> Result<(), PushError> {
+        self.push_all(&[frame])
+    }
+
+    /// Queues `frames` together: all of them or none. A `file` event and the
+    /// file's bytes go in one call, so a member never gets the announcement
+    /// without the file. Never blocks.
+    pub fn push_all(&self, frames: &[Frame]) -> Result<(), PushError> {
+        let mut state = self.lock();
+        if state.phase != Phase::Open {
+            return Err(PushError::Closed);
+        }
+        let size: usize = frames.iter().map(|frame| frame.len()).sum();
+        let was_empty = state.queue.is_empty();
+        if !was_empty && state.bytes + size > self.limit {
+            return Err(PushError::Overflow);
+        }
+        state.queue.extend(frames.iter().cloned());
+        state.bytes += size;
+        if was_empty {
+            state.wakeups += 1;
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Waits until there is something to write, then moves *all* of it into
+    /// `batch` (which must be empty). Returns `false` when the outbox is
+    /// closed and everything has been taken: the writer's cue to stop.
+    pub fn take_all(&self, batch: &mut Vec<Frame>) -> bool {
+        debug_assert!(batch.is_empty());
+        let mut state = self.lock();
+        loop {
+            if !state.queue.is_empty() {
+                std::mem::swap(&mut state.queue, batch);
+                state.bytes = 0;
+                return true;
+            }
+            if state.phase != Phase::Open {
+                state.phase = Phase::Finished;
+                return false;
+            }
+            // `wait` releases the lock while asleep. It may also return for
+            // no reason at all (a "spurious wake-up"), which is why it sits
+            // in a loop that checks the state again.
+            state = self.ready.wait(state).unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// No more pushes; the writer finishes what is queued, then stops.
+    pub fn close(&self) {
+        let mut state = self.lock();
+        if state.phase == Phase::Open {
+            state.phase = Phase::Draining;
+        }
+        self.ready.notify_one();
+    }
+
+    /// Gives up on this member: drops the backlog, queues `goodbye` (a close
+    /// frame) in its place, and refuses everything after it. What the
+    /// writer has already taken is still written whole, so the goodbye
+    /// never lands in the middle of a frame.
+    pub fn abort(&self, goodbye: Frame) {
+        let mut state = self.lock();
+        if state.phase != Phase::Open {
+            return;
+        }
+        state.bytes = goodbye.len();
+        state.queue.clear();
+        state.queue.push(goodbye);
+        state.phase = Phase::Draining;
+        state.aborted = true;
+        self.ready.notify_one();
+    }
+
+    /// The writer has stopped (or failed): drop whatever is left and refuse
+    /// every later push, so a dead member's outbox holds no memory.
+    pub fn finish(&self) {
+        let mut state = self.lock();
+        state.queue = Vec::new();
+        state.bytes = 0;
+        state.phase = Phase::Finished;
+        self.ready.notify_one();
+    }
+
+    /// Was this member disconnected as too slow?
+    pub fn was_aborted(&self) -> bool {
+        self.lock().aborted
+    }
+
+    /// Bytes queued and not yet taken by the writer.
+    pub fn queued_bytes(&self) -> usize {
+        self.lock().bytes
+    }
+
+    /// How many times a push has signalled the writer.
+    pub fn wakeups(&self) -> u64 {
+        self.lock().wakeups
+    }
+}
+
+/// The close frame a member gets when its outbox overflows. 1008 is
+/// "policy violation" (RFC 6455 §7.4.1): the policy is "keep up".
+pub fn too_slow_goodbye() -> Frame {
+    let payload = CloseFrame::encode(CloseCode::PolicyViolation, "too slow: outbox full");
+    Arc::from(encode_frame(Opcode::Close, &payload, None))
+}
+
+/// Pushes `frames`, and applies the slow-consumer rule if they do not fit.
+/// Returns `true` when this push is the one that cut the member off.
+pub fn push_or_abort(outbox: &Outbox, frames: &[Frame]) -> bool {
+    match outbox.push_all(frames) {
+        Ok(()) => false,
+        Err(PushError::Overflow) => {
+            outbox.abort(too_slow_goodbye());
+            true
+        }
+        // The member is leaving; the frames have no one to go to.
+        Err(PushError::Closed) => false,
+    }
+}
+
+/// A `Write` that pushes into an outbox: the writer half handed to a
+/// member's [`WebSocket`](crate::websocket::WebSocket).
+///
+/// **The contract.** Each `write` call becomes one queued chunk, and the
+/// writer thread may put other members' frames on the wire between two
+/// chunks. That is only correct if every `write` carries *whole* frames.
+/// `WebSocket` does: it builds frames in its own buffer and hands them over
+/// with one `write_all` per flush, and `write_all` calls `write` once because
+/// `write` here always accepts everything. The one exception in
+/// `WebSocket` is a data frame of 64 KiB or more, whose payload is written
+/// separately from its header; the chat endpoint never sends data through
+/// its `WebSocket` (the room does that), only control frames, which are at
+/// most 127 bytes. Debug builds check every chunk.
+#[derive(Debug, Clone)]
+pub struct OutboxWriter(pub Arc<Outbox>);
+
+impl Write for OutboxWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        debug_assert!(is_whole_frames(buf), "a partial frame was written to an outbox");
+        match self.0.push(Arc::from(buf)) {
+            Ok(()) => Ok(buf.len()),
+            Err(PushError::Overflow) => {
+                self.0.abort(too_slow_goodbye());
+                Err(io::Error::other("outbox full: peer too slow"))
+            }
+            Err(PushError::Closed) => Err(io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(()) // the writer thread flushes; nothing is buffered here
+    }
+}
+
+/// Does `bytes` hold a run of complete frames and nothing else?
+pub fn is_whole_frames(mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        let Ok(header) = FrameHeader::read_from(&mut bytes) else { return false };
+        let Ok(length) = usize::try_from(header.payload_len) else { return false };
+        if length > bytes.len() {
+            return false;
+        }
+        bytes = &bytes[length..];
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::websocket::{Closed, Message, WebSocket};
+    use std::io::BufReader;
+
+    fn frame(text: &str) -> Frame {
+        Arc::from(encode_frame(Opcode::Text, text.as_bytes(), None))
+    }
+
+    fn take(outbox: &Outbox) -> Vec<Frame> {
+        let mut batch = Vec::new();
+        assert!(outbox.take_all(&mut batch));
+        batch
+    }
+
+    #[test]
+    fn frames_come_out_in_order_all_at_once() {
+        let outbox = Outbox::new(1024);
+        let frames: Vec<Frame> = ["a", "b", "c"].into_iter().map(frame).collect();
+        for f in &frames {
+            outbox.push(Arc::clone(f)).unwrap();
+        }
+        assert_eq!(outbox.queued_bytes(), 9);
+        let batch = take(&outbox);
+        assert_eq!(batch, frames);
+        // The same allocations: a push shares the frame, it does not copy it.
+        assert!(batch.iter().zip(&frames).all(|(a, b)| Arc::ptr_eq(a, b)));
+        assert_eq!(outbox.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn one_wakeup_per_burst() {
+        let outbox = Outbox::new(1024);
+        for _ in 0..10 {
+            outbox.push(frame("x")).unwrap();
+        }
+        assert_eq!(outbox.wakeups(), 1);
+        take(&outbox);
+        for _ in 0..5 {
+            outbox.push(frame("y")).unwrap();
+        }
+        assert_eq!(outbox.wakeups(), 2);
+    }
+
+    #[test]
+    fn the_bound_is_in_bytes_and_an_empty_outbox_takes_anything() {
+        let outbox = Outbox::new(10);
+        let big = frame(&"z".repeat(100)); // 102 bytes, ten times the bound
+        outbox.push(Arc::clone(&big)).unwrap();
+        assert_eq!(outbox.push(frame("a")), Err(PushError::Overflow));
+        assert_eq!(take(&outbox), vec![big]);
+        outbox.push(frame("1234")).unwrap(); // 6 bytes
+        assert_eq!(outbox.push(frame("12345")), Err(PushError::Overflow)); // 6 + 7 > 10
+        outbox.push(frame("12")).unwrap(); // 6 + 4 = 10: exactly at the bound is fine
+                                           // All or nothing: a pair that does not fit leaves the queue as it was.
+        assert_eq!(outbox.push_all(&[frame(""), frame("")]), Err(PushError::Overflow));
+        assert_eq!(take(&outbox).len(), 2);
+    }
+
+    #[test]
+    fn overflow_drops_the_backlog_for_one_close_frame() {
+        let outbox = Outbox::new(8);
+        outbox.push(frame("hello")).unwrap();
+        assert!(push_or_abort(&outbox, &[frame("world")]));
+        assert!(outbox.was_aborted());
+        assert!(!push_or_abort(&outbox, &[frame("again")]), "cut off once");
+        let batch = take(&outbox);
+        assert_eq!(batch, vec![too_slow_goodbye()]);
+        assert_eq!(&batch[0][2..4], &1008u16.to_be_bytes());
+        assert_eq!(outbox.push(frame("late")), Err(PushError::Closed));
+        assert!(!outbox.take_all(&mut Vec::new()), "the writer is told to stop");
+    }
+
+    #[test]
+    fn close_lets_the_writer_finish_the_queue() {
+        let outbox = Outbox::new(1024);
+        outbox.push(frame("last words")).unwrap();
+        outbox.close();
+        assert_eq!(outbox.push(frame("too late")), Err(PushError::Closed));
+        assert_eq!(take(&outbox).len(), 1);
+        assert!(!outbox.take_all(&mut Vec::new()));
+        assert!(!outbox.was_aborted());
+    }
+
+    #[test]
+    fn a_waiting_writer_is_woken() {
+        let outbox = Arc::new(Outbox::new(1024));
+        let writer = {
+            let outbox = Arc::clone(&outbox);
+            std::thread::spawn(move || {
+                let mut taken = 0;
+                let mut batch = Vec::new();
+                while outbox.take_all(&mut batch) {
+                    taken += batch.len();
+                    batch.clear();
+                }
+                taken
+            })
+        };
+        for _ in 0..100 {
+            outbox.push(frame("m")).unwrap();
+        }
+        outbox.close();
+        assert_eq!(writer.join().unwrap(), 100);
+    }
+
+    #[test]
+    fn a_websocket_writes_whole_control_frames_into_its_outbox() {
+        let key = [9, 8, 7, 6];
+        let mut input = encode_frame(Opcode::Ping, b"one", Some(key));
+        input.extend(encode_frame(Opcode::Ping, b"two", Some(key)));
+        input.extend(encode_frame(Opcode::Close, b"\x03\xe8", Some(key)));
+        let outbox = Arc::new(Outbox::new(1024));
+        let writer = OutboxWriter(Arc::clone(&outbox));
+        let mut socket = WebSocket::server(BufReader::new(&input[..]), writer, 1024);
+        assert!(matches!(socket.recv(), Err(Closed::ByPeer(_))));
+        let chunks = take(&outbox);
+        assert!(chunks.iter().all(|chunk| is_whole_frames(chunk)));
+        let written: Vec<u8> = chunks.concat();
+        let mut expected = encode_frame(Opcode::Pong, b"one", None);
+        expected.extend(encode_frame(Opcode::Pong, b"two", None));
+        expected.extend(encode_frame(Opcode::Close, b"\x03\xe8", None));
+        assert_eq!(written, expected);
+        // A message queued for sending would be refused once the outbox is
+        // finished, and the WebSocket sees an ordinary write error.
+        outbox.finish();
+        assert!(socket.send(&Message::Text("late".into())).is_err());
+    }
+
+    #[test]
+    fn whole_frames_are_recognised() {
+        let mut two = encode_frame(Opcode::Text, b"ab", None);
+        two.extend(encode_frame(Opcode::Pong, b"", None));
+        assert!(is_whole_frames(&two));
+        assert!(!is_whole_frames(&two[..3]));
+        assert!(!is_whole_frames(&[0x81]));
+    }
+}

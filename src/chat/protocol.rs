@@ -1,0 +1,319 @@
+//! # The chat's wire protocol, both directions
+//!
+//! `docs/protocol.md` is the reference for client authors; this is the
+//! code it describes, in one place.
+//!
+//! **Server to client**: every text frame is one JSON object, a
+//! [`RoomEvent`] rendered by [`RoomEvent::to_json`]. Events that concern the
+//! whole room (`message`, `join`, `leave`, `rename`, `file`) carry a
+//! [`Stamp`]: a sequence number `seq` that goes up by one with every such
+//! event, and the server's clock as `time` (milliseconds since the Unix
+//! epoch). Events for one member only (`welcome`, `error`) carry none.
+//!
+//! Keeping the events typed, and rendering them in one function, is what
+//! lets other transports join later: a Server-Sent Events or long-polling
+//! endpoint would send the very same JSON, with the very same `seq`, over
+//! plain HTTP.
+//!
+//! **Client to server**: text frames are chat messages, except two
+//! commands ([`Command`]): `/nick NEW` and `/file TYPE NAME`. A binary
+//! frame is a file, announced to the others by a `file` event.
+//!
+//! Read next: `src/chat/json.rs`, how the JSON is written.
+
+use super::json::Object;
+use super::names::is_forbidden;
+
+/// Sequence number and server time of an event for the whole room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp {
+    pub seq: u64,
+    /// Milliseconds since the Unix epoch.
+    pub time: u64,
+}
+
+/// Everything the server tells a member.
+///
+/// Borrowed strings: a 64 KiB message is rendered straight from the
+/// buffer it arrived in, never copied into an event first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomEvent<'a> {
+    /// The first event on every connection.
+    Welcome(Welcome<'a>),
+    Message {
+        from: &'a str,
+        text: &'a str,
+    },
+    Join {
+        name: &'a str,
+    },
+    /// `reason` is short and human: "left", "connection lost", "too slow"...
+    Leave {
+        name: &'a str,
+        reason: &'a str,
+    },
+    Rename {
+        from: &'a str,
+        to: &'a str,
+    },
+    /// Announces the binary frame that follows it, and nothing else.
+    File {
+        from: &'a str,
+        size: usize,
+        mime: &'a str,
+        name: Option<&'a str>,
+    },
+    /// Something this member sent was refused.
+    Error {
+        reason: &'a str,
+    },
+}
+
+/// The room as a newcomer finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Welcome<'a> {
+    pub room: &'a str,
+    /// The newcomer's name, as the room decided it.
+    pub you: &'a str,
+    /// Everyone here, in order of arrival, the newcomer last.
+    pub members: Vec<&'a str>,
+    /// Recent `message` events, oldest first, each already JSON.
+    pub history: Vec<&'a str>,
+    /// The newest `seq` so far (the newcomer's own `join`).
+    pub seq: u64,
+    /// Largest text message and file, in bytes.
+    pub max_text: usize,
+    pub max_file: usize,
+}
+
+impl RoomEvent<'_> {
+    /// The `type` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RoomEvent::Welcome(_) => "welcome",
+            RoomEvent::Message { .. } => "message",
+            RoomEvent::Join { .. } => "join",
+            RoomEvent::Leave { .. } => "leave",
+            RoomEvent::Rename { .. } => "rename",
+            RoomEvent::File { .. } => "file",
+            RoomEvent::Error { .. } => "error",
+        }
+    }
+
+    /// The one place events become JSON. `type` comes first, then the
+    /// stamp (if any), then the event's own fields.
+    pub fn to_json(&self, stamp: Option<Stamp>) -> String {
+        let mut json = Object::new();
+        json.string("type", self.kind());
+        if let Some(stamp) = stamp {
+            json.number("seq", stamp.seq).number("time", stamp.time);
+        }
+        match self {
+            RoomEvent::Welcome(welcome) => {
+                let limits = Object::new()
+                    .number("text", welcome.max_text as u64)
+                    .number("file", welcome.max_file as u64)
+                    .finish();
+                json.string("room", welcome.room)
+                    .string("you", welcome.you)
+                    .number("seq", welcome.seq)
+                    .strings("members", welcome.members.iter().copied())
+                    .raw_array("history", welcome.history.iter().copied())
+                    .raw("limits", &limits);
+            }
+            RoomEvent::Message { from, text } => {
+                json.string("from", from).string("text", text);
+            }
+            RoomEvent::Join { name } => {
+                json.string("name", name);
+            }
+            RoomEvent::Leave { name, reason } => {
+                json.string("name", name).string("reason", reason);
+            }
+            RoomEvent::Rename { from, to } => {
+                json.string("from", from).string("to", to);
+            }
+            RoomEvent::File { from, size, mime, name } => {
+                json.string("from", from).number("size", *size as u64).string("mime", mime);
+                if let Some(name) = name {
+                    json.string("name", name);
+                }
+            }
+            RoomEvent::Error { reason } => {
+                json.string("reason", reason);
+            }
+        }
+        json.finish()
+    }
+}
+
+/// What a client's text frame asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// `/nick NEW`: take a new name.
+    Nick(&'a str),
+    /// `/file TYPE NAME`: describes the next binary frame.
+    File(FileInfo),
+    /// Anything else: a chat message, exactly as typed.
+    Say(&'a str),
+}
+
+/// A file's media type and name, from `/file TYPE NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    pub mime: String,
+    pub name: Option<String>,
+}
+
+/// The media type of a file nobody described.
+pub const UNKNOWN_MIME: &str = "application/octet-stream";
+
+/// Longest file name relayed, in characters. Longer names are dropped.
+pub const MAX_FILE_NAME_CHARS: usize = 255;
+
+impl Default for FileInfo {
+    fn default() -> Self {
+        FileInfo { mime: UNKNOWN_MIME.to_string(), name: None }
+    }
+}
+
+impl Command<'_> {
+    /// Reads a client's text frame. Only `/nick` and `/file` followed by a
+    /// space (or nothing) are commands: `/nickname` and `/shrug` are ordinary
+    /// messages, so no typed text is ever swallowed by a typo.
+    pub fn parse(text: &str) -> Command<'_> {
+        if let Some(rest) = argument(text, "/nick") {
+            return Command::Nick(rest);
+        }
+        if let Some(rest) = argument(text, "/file") {
+            return Command::File(FileInfo::parse(rest));
+        }
+        Command::Say(text)
+    }
+}
+
+/// `Some(rest)` when `text` is `command` alone or `command rest`.
+fn argument<'t>(text: &'t str, command: &str) -> Option<&'t str> {
+    match text.strip_prefix(command)? {
+        "" => Some(""),
+        rest => rest.strip_prefix(' '),
+    }
+}
+
+impl FileInfo {
+    /// `TYPE NAME`. The type must look like `type/subtype` in the token
+    /// characters of RFC 9110 §5.6.2, or it becomes `application/octet-stream`;
+    /// the name is dropped if it holds control or invisible characters (the
+    /// same rule as member names) or is too long.
+    ///
+    /// The type is relayed to other browsers, which decide from it whether
+    /// to show an image. The page trusts only a short list of raster image
+    /// types, for reasons `www/chat.js` explains.
+    fn parse(rest: &str) -> FileInfo {
+        let (mime, name) = rest.split_once(' ').unwrap_or((rest, ""));
+        let mime = match mime.split_once('/') {
+            Some((kind, sub)) if is_token(kind) && is_token(sub) && mime.len() <= 127 => {
+                mime.to_ascii_lowercase()
+            }
+            _ => UNKNOWN_MIME.to_string(),
+        };
+        let name = name.trim();
+        let acceptable = !name.is_empty()
+            && name.chars().count() <= MAX_FILE_NAME_CHARS
+            && !name.chars().any(is_forbidden);
+        FileInfo { mime, name: acceptable.then(|| name.to_string()) }
+    }
+}
+
+fn is_token(text: &str) -> bool {
+    crate::http::request::is_token(text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STAMP: Option<Stamp> = Some(Stamp { seq: 7, time: 1_700_000_000_000 });
+
+    #[test]
+    fn each_event_renders_its_documented_fields() {
+        let cases = [
+            (
+                RoomEvent::Message { from: "ann", text: "hi \"you\"" },
+                STAMP,
+                r#"{"type":"message","seq":7,"time":1700000000000,"from":"ann","text":"hi \"you\""}"#,
+            ),
+            (
+                RoomEvent::Join { name: "bob" },
+                STAMP,
+                r#"{"type":"join","seq":7,"time":1700000000000,"name":"bob"}"#,
+            ),
+            (
+                RoomEvent::Leave { name: "bob", reason: "too slow" },
+                STAMP,
+                r#"{"type":"leave","seq":7,"time":1700000000000,"name":"bob","reason":"too slow"}"#,
+            ),
+            (
+                RoomEvent::Rename { from: "bob", to: "rob" },
+                STAMP,
+                r#"{"type":"rename","seq":7,"time":1700000000000,"from":"bob","to":"rob"}"#,
+            ),
+            (
+                RoomEvent::File { from: "ann", size: 3, mime: "image/png", name: Some("a.png") },
+                STAMP,
+                r#"{"type":"file","seq":7,"time":1700000000000,"from":"ann","size":3,"mime":"image/png","name":"a.png"}"#,
+            ),
+            (
+                RoomEvent::File { from: "ann", size: 0, mime: UNKNOWN_MIME, name: None },
+                STAMP,
+                r#"{"type":"file","seq":7,"time":1700000000000,"from":"ann","size":0,"mime":"application/octet-stream"}"#,
+            ),
+            (RoomEvent::Error { reason: "no" }, None, r#"{"type":"error","reason":"no"}"#),
+        ];
+        for (event, stamp, json) in cases {
+            assert_eq!(event.to_json(stamp), json);
+        }
+    }
+
+    #[test]
+    fn welcome_embeds_history_as_json() {
+        let old = RoomEvent::Message { from: "ann", text: "earlier" }.to_json(STAMP);
+        let welcome = RoomEvent::Welcome(Welcome {
+            room: "main",
+            you: "bob",
+            members: vec!["ann", "bob"],
+            history: vec![&old],
+            seq: 8,
+            max_text: 65536,
+            max_file: 1024,
+        });
+        assert_eq!(
+            welcome.to_json(None),
+            format!(
+                r#"{{"type":"welcome","room":"main","you":"bob","seq":8,"members":["ann","bob"],"history":[{old}],"limits":{{"text":65536,"file":1024}}}}"#
+            )
+        );
+    }
+
+    #[test]
+    fn commands() {
+        assert_eq!(Command::parse("/nick ann"), Command::Nick("ann"));
+        assert_eq!(Command::parse("/nick"), Command::Nick(""));
+        assert_eq!(Command::parse("/nickname"), Command::Say("/nickname"));
+        assert_eq!(Command::parse(" /nick x"), Command::Say(" /nick x"));
+        assert_eq!(Command::parse("hello"), Command::Say("hello"));
+        assert_eq!(Command::parse("/shrug"), Command::Say("/shrug"));
+        assert_eq!(
+            Command::parse("/file image/PNG cat picture.png"),
+            Command::File(FileInfo {
+                mime: "image/png".into(),
+                name: Some("cat picture.png".into())
+            })
+        );
+        assert_eq!(Command::parse("/file"), Command::File(FileInfo::default()));
+        let odd = Command::parse("/file not-a-type a\u{202E}b");
+        assert_eq!(odd, Command::File(FileInfo::default()));
+        let no_name = Command::parse("/file text/plain");
+        assert_eq!(no_name, Command::File(FileInfo { mime: "text/plain".into(), name: None }));
+    }
+}

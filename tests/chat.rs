@@ -1,0 +1,588 @@
+//! The chat room at `/chat`, tested against the real server binary over
+//! real sockets: the wire protocol of `docs/protocol.md`, names, history,
+//! leaves however a member goes, files, and the slow-consumer policy with
+//! the server's memory measured from `/proc`.
+//!
+//! Every read has a timeout (`common::PATIENCE`); nothing waits by
+//! sleeping, and nothing asserts how long anything took. Where a test must
+//! wait for the server to do something, it waits for the event itself: a
+//! frame, or a line in the server's log.
+
+mod common;
+
+use std::sync::mpsc;
+use std::thread;
+
+use common::{get, proc_status_field, RawPeer, TestServer, PATIENCE};
+use duplex::websocket::{CloseCode, Incoming, Message, Opcode};
+
+/// One member of the room, speaking WebSocket through the test helpers.
+struct Member {
+    peer: RawPeer,
+    name: String,
+}
+
+impl Member {
+    /// Connects to `/chat{query}` and reads the `welcome`.
+    fn join(server: &TestServer, query: &str) -> (Member, Json) {
+        let peer = RawPeer::open(server, &format!("/chat{query}"));
+        let mut member = Member { peer, name: String::new() };
+        let welcome = member.event();
+        assert_eq!(welcome.kind(), "welcome", "{welcome:?}");
+        member.name = welcome.str("you").to_string();
+        (member, welcome)
+    }
+
+    fn say(&mut self, text: &str) {
+        self.peer.send_frame(true, Opcode::Text, text.as_bytes());
+    }
+
+    fn send_file(&mut self, bytes: &[u8]) {
+        self.peer.send_frame(true, Opcode::Binary, bytes);
+    }
+
+    /// The next message or close from the server; pings are answered on
+    /// the way, as a browser would.
+    fn next(&mut self) -> Incoming {
+        loop {
+            match self.peer.read() {
+                Incoming::Ping(payload) => self.peer.send_frame(true, Opcode::Pong, &payload),
+                Incoming::Pong(_) => {}
+                other => return other,
+            }
+        }
+    }
+
+    /// The next frame, which must be a JSON event.
+    fn event(&mut self) -> Json {
+        match self.next() {
+            Incoming::Message(Message::Text(text)) => Json::parse(&text),
+            other => panic!("{}: expected an event, got {other:?}", self.name),
+        }
+    }
+
+    /// Skips events until one of type `kind`.
+    fn event_of(&mut self, kind: &str) -> Json {
+        loop {
+            let event = self.event();
+            if event.kind() == kind {
+                return event;
+            }
+        }
+    }
+
+    fn binary(&mut self) -> Vec<u8> {
+        match self.next() {
+            Incoming::Message(Message::Binary(bytes)) => bytes,
+            other => panic!("{}: expected a binary frame, got {other:?}", self.name),
+        }
+    }
+}
+
+#[test]
+fn a_plain_get_on_chat_asks_for_an_upgrade() {
+    let server = TestServer::start(&[]);
+    let response = get(&server, "/chat");
+    assert_eq!(response.status, 426);
+    assert_eq!(response.header("Upgrade"), Some("websocket"));
+}
+
+#[test]
+fn two_members_exchange_messages_and_each_gets_its_own_copy() {
+    let server = TestServer::start(&[]);
+    let (mut ann, welcome) = Member::join(&server, "?name=ann");
+    assert_eq!(welcome.strings("members"), ["ann"]);
+    assert_eq!(welcome.array("history").len(), 0);
+    let (mut bob, welcome) = Member::join(&server, "?name=bob");
+    assert_eq!(welcome.strings("members"), ["ann", "bob"]);
+    let join = ann.event();
+    assert_eq!((join.kind(), join.str("name")), ("join", "bob"));
+    assert_eq!(join.num("seq"), welcome.num("seq"), "bob's welcome names his own join");
+
+    ann.say("hi bob");
+    let (to_ann, to_bob) = (ann.event(), bob.event());
+    assert_eq!(to_ann, to_bob, "everyone gets the same event");
+    assert_eq!(to_bob.kind(), "message");
+    assert_eq!((to_bob.str("from"), to_bob.str("text")), ("ann", "hi bob"));
+    assert_eq!(to_bob.num("seq"), join.num("seq") + 1);
+    assert!(to_bob.num("time") > 1_600_000_000_000, "milliseconds since 1970");
+
+    bob.say("hello ann");
+    let (to_ann, to_bob) = (ann.event(), bob.event());
+    assert_eq!(to_ann, to_bob);
+    assert_eq!((to_ann.str("from"), to_ann.str("text")), ("bob", "hello ann"));
+    assert_eq!(to_ann.num("seq"), join.num("seq") + 2);
+}
+
+#[test]
+fn hostile_text_survives_json_escaping() {
+    let server = TestServer::start(&[]);
+    let (mut ann, _) = Member::join(&server, "?name=ann");
+    let (mut bob, _) = Member::join(&server, "?name=bob");
+    ann.event_of("join");
+    let controls: String = (0u8..0x20).map(char::from).collect();
+    let hostile = [
+        r#"she said "hi" and left"#.to_string(),
+        r"C:\path\to\file \u0041 \\".to_string(),
+        "line one\nline two\r\n\ttabbed".to_string(),
+        "</script><script>alert(1)</script>".to_string(),
+        "emoji 😀 👨‍👩‍👧 𝄞 and é".to_string(),
+        format!("controls [{controls}] end"),
+        "separators \u{2028} \u{2029} \u{7f} \u{85}".to_string(),
+        r#"","from":"admin","text":"pwned"#.to_string(),
+    ];
+    for text in &hostile {
+        ann.say(text);
+        for member in [&mut ann, &mut bob] {
+            // `Json::parse` refuses raw control characters inside strings,
+            // as JSON does, so this also checks the escaping itself.
+            let event = member.event();
+            assert_eq!(event.str("text"), text.as_str());
+            assert_eq!(event.str("from"), "ann");
+        }
+    }
+}
+
+#[test]
+fn names_default_duplicate_too_long_and_control_characters() {
+    let server = TestServer::start(&[]);
+    let (_guest, welcome) = Member::join(&server, "");
+    assert!(welcome.str("you").starts_with("guest-"), "{welcome:?}");
+    let (_ann, _) = Member::join(&server, "?name=ann");
+    let (mut ann2, _) = Member::join(&server, "?name=ann");
+    assert_eq!(ann2.name, "ann-2");
+    let (jurgen, _) = Member::join(&server, "?name=%20%20J%C3%BCrgen+K%20");
+    assert_eq!(jurgen.name, "Jürgen K", "percent-decoded, + as space, trimmed");
+
+    let longest = "x".repeat(32);
+    assert_eq!(Member::join(&server, &format!("?name={longest}")).0.name, longest);
+    for refused in [format!("?name={longest}y"), "?name=a%07b".into(), "?name=a%0Ab".into()] {
+        let (mut member, _) = Member::join(&server, &refused);
+        assert!(member.name.starts_with("guest-"), "{refused} -> {}", member.name);
+        let error = member.event();
+        assert_eq!(error.kind(), "error");
+        assert!(error.str("reason").starts_with("name refused: "), "{error:?}");
+    }
+
+    // /nick follows the same rules; a taken name gets a suffix.
+    ann2.say("/nick Jürgen K");
+    let rename = ann2.event_of("rename");
+    assert_eq!((rename.str("from"), rename.str("to")), ("ann-2", "Jürgen K-2"));
+    // (Others' joins and leaves may arrive in between, hence `event_of`.)
+    ann2.say("/nick bad\u{1b}[31m");
+    let error = ann2.event_of("error");
+    assert!(error.str("reason").contains("U+001B"), "{error:?}");
+    ann2.say("still me");
+    assert_eq!(ann2.event_of("message").str("from"), "Jürgen K-2");
+}
+
+#[test]
+fn newcomers_get_the_recent_history() {
+    let server = TestServer::start(&[]);
+    let (mut ann, _) = Member::join(&server, "?name=ann");
+    for i in 0..5 {
+        ann.say(&format!("message {i}"));
+        ann.event_of("message");
+    }
+    let (_bob, welcome) = Member::join(&server, "?name=bob");
+    let history = welcome.array("history");
+    assert_eq!(history.len(), 5);
+    for (i, event) in history.iter().enumerate() {
+        assert_eq!(event.kind(), "message");
+        assert_eq!(event.str("text"), format!("message {i}"));
+        assert_eq!(event.str("from"), "ann");
+    }
+    let seqs: Vec<u64> = history.iter().map(|e| e.num("seq")).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "{seqs:?}");
+    assert!(welcome.num("seq") > seqs[4]);
+}
+
+#[test]
+fn every_way_of_leaving_is_one_leave_event() {
+    let server = TestServer::start(&[]);
+    let (mut ann, _) = Member::join(&server, "?name=ann");
+    let (bob, _) = Member::join(&server, "?name=bob");
+    let (mut carol, _) = Member::join(&server, "?name=carol");
+
+    drop(bob); // no close frame: the TCP connection just ends
+    let leave = ann.event_of("leave");
+    assert_eq!((leave.str("name"), leave.str("reason")), ("bob", "connection lost"));
+
+    carol.peer.send_frame(true, Opcode::Close, &1000u16.to_be_bytes());
+    assert_eq!(carol.peer.expect_close_code(), CloseCode::Normal);
+    let leave = ann.event();
+    assert_eq!((leave.kind(), leave.str("name")), ("leave", "carol"));
+    assert_eq!(leave.str("reason"), "left");
+
+    // Nothing more: the next event is ann's own message, not another leave.
+    ann.say("anyone?");
+    assert_eq!(ann.event().kind(), "message");
+    server.wait_for_log("chat: bob gone from main: connection lost");
+    server.wait_for_log("chat: carol gone from main: left");
+    assert_eq!(server.log_count("chat: bob gone"), 1);
+    assert_eq!(server.log_count("chat: carol gone"), 1);
+}
+
+#[test]
+fn a_silent_member_is_pinged_then_dropped_as_timed_out() {
+    // Short enough for a quick test, long enough that ann, whose pongs
+    // keep her alive, is not dropped by a busy machine's scheduling.
+    let server = TestServer::start(&["--ping-interval", "0.3", "--idle-timeout", "1.5"]);
+    let (mut ann, _) = Member::join(&server, "?name=ann"); // answers pings
+    let (mut mute, _) = Member::join(&server, "?name=mute"); // will not
+    let leave = ann.event_of("leave");
+    assert_eq!((leave.str("name"), leave.str("reason")), ("mute", "timed out"));
+    assert!(matches!(mute.peer.read(), Incoming::Ping(_)), "pinged before being dropped");
+    assert_eq!(mute.peer.expect_close_code(), CloseCode::GoingAway);
+}
+
+#[test]
+fn files_are_relayed_to_the_others_after_a_file_event() {
+    let server = TestServer::start(&["--max-chat-file", "1000", "--max-chat-text", "16"]);
+    let (mut ann, _) = Member::join(&server, "?name=ann");
+    let (mut bob, _) = Member::join(&server, "?name=bob");
+    ann.event_of("join");
+
+    let png: Vec<u8> = (0..=255).collect();
+    ann.say("/file image/png tiny picture.png");
+    ann.send_file(&png);
+    let file = bob.event();
+    assert_eq!(file.kind(), "file");
+    assert_eq!((file.str("from"), file.num("size")), ("ann", 256));
+    assert_eq!((file.str("mime"), file.str("name")), ("image/png", "tiny picture.png"));
+    assert_eq!(bob.binary(), png);
+
+    ann.send_file(b"undescribed"); // no /file: a nameless octet stream
+    let file = bob.event();
+    assert_eq!(file.str("mime"), "application/octet-stream");
+    assert!(file.get("name").is_none());
+    assert_eq!(bob.binary(), b"undescribed");
+
+    ann.say(&"x".repeat(17)); // over --max-chat-text
+    assert!(ann.event().str("reason").starts_with("message too long: 17 bytes"));
+    ann.say("");
+    assert_eq!(ann.event().kind(), "error");
+
+    // The sender got no copy of its files, bob no copy of the refusals:
+    // the next event for both is this message.
+    ann.say(&"y".repeat(16));
+    assert_eq!(ann.event().str("text"), "y".repeat(16));
+    assert_eq!(bob.event().str("text"), "y".repeat(16));
+
+    // Over --max-chat-file (and so over the largest message the endpoint
+    // reads at all): refused from the frame header, with close 1009.
+    ann.send_file(&[0; 1001]);
+    assert_eq!(ann.peer.expect_close_code(), CloseCode::MessageTooBig);
+    let leave = bob.event();
+    assert_eq!((leave.kind(), leave.str("reason")), ("leave", "message too big"));
+}
+
+/// ann floods the room in lock-step with bob (each message is sent once
+/// bob has the one before, so bob's outbox never fills), while sloth reads
+/// nothing. Returns bob's thread, which reports every event it reads.
+fn flood_setup(server: &TestServer) -> (Member, Member, mpsc::Receiver<Json>) {
+    let (mut ann, _) = Member::join(server, "?name=ann");
+    let (mut bob, _) = Member::join(server, "?name=bob");
+    let (sloth, _) = Member::join(server, "?name=sloth");
+    ann.event_of("join");
+    ann.event_of("join");
+    bob.event_of("join");
+    let (events, reports) = mpsc::channel();
+    thread::spawn(move || loop {
+        let event = bob.event();
+        let file = (event.kind() == "file").then(|| bob.binary());
+        let done = event.kind() == "leave" && event.str("name") == "sloth";
+        let event = match file {
+            Some(bytes) => Json::Array(vec![event, Json::Number(bytes.len() as f64)]),
+            None => event,
+        };
+        if events.send(event).is_err() || done {
+            return;
+        }
+    });
+    (ann, sloth, reports)
+}
+
+fn report(reports: &mpsc::Receiver<Json>) -> Json {
+    reports.recv_timeout(PATIENCE).expect("bob reported within the patience")
+}
+
+/// After the flood: sloth finally reads, finds part of the flood and then
+/// close 1008; everyone else hears that sloth left as too slow.
+/// `flood` is how many messages the flood sent sloth's way.
+fn check_sloth_was_cut_off(server: &TestServer, sloth: &mut Member, flood: usize) -> usize {
+    let mut received = 0;
+    let close = loop {
+        match sloth.peer.read() {
+            Incoming::Message(_) => received += 1,
+            Incoming::Close(frame) => break frame.expect("a close code"),
+            Incoming::Ping(_) | Incoming::Pong(_) => {}
+        }
+    };
+    assert_eq!(close.code, CloseCode::PolicyViolation);
+    assert_eq!(close.reason, "too slow: outbox full");
+    assert!(received < flood, "sloth got {received} of {flood}: it was not cut off");
+    server.wait_for_log("chat: sloth gone from main: too slow");
+    assert_eq!(server.log_count("chat: sloth is too slow"), 1);
+    received
+}
+
+#[test]
+fn a_member_who_never_reads_is_cut_off_and_nobody_else_misses_a_message() {
+    // Generous timeouts, so the server never gives up on sloth by itself
+    // (that would be a different ending), however slow this machine is.
+    let args = ["--write-timeout", "600", "--ping-interval", "600", "--idle-timeout", "900"];
+    let server = TestServer::start(&args);
+    let (mut ann, mut sloth, reports) = flood_setup(&server);
+    let text = |i: usize| format!("{i:06} {}", "x".repeat(60_000));
+    // Flood until the server cuts sloth off (its socket buffers fill first,
+    // then its outbox), then ten more to show the room carries on.
+    let mut sent = 0;
+    let mut after_cut = 0;
+    while after_cut < 10 {
+        assert!(sent < 2000, "sloth was never cut off");
+        ann.say(&text(sent));
+        assert_eq!(ann.event_of("message").str("text"), text(sent));
+        let event = report(&reports);
+        assert_eq!((event.kind(), event.str("text")), ("message", text(sent).as_str()));
+        sent += 1;
+        if server.log_count("chat: sloth is too slow") > 0 {
+            after_cut += 1;
+        }
+    }
+    check_sloth_was_cut_off(&server, &mut sloth, sent);
+    let leave = report(&reports);
+    assert_eq!(
+        (leave.kind(), leave.str("name"), leave.str("reason")),
+        ("leave", "sloth", "too slow")
+    );
+}
+
+#[test]
+#[cfg(target_os = "linux")] // memory is read from /proc
+fn memory_stays_bounded_while_a_member_never_reads() {
+    let args = ["--write-timeout", "600", "--ping-interval", "600", "--idle-timeout", "900"];
+    let server = TestServer::start(&args);
+    let (mut ann, mut sloth, reports) = flood_setup(&server);
+    const FILE: usize = 1024 * 1024;
+    const FILES: usize = 96; // 96 MiB through the room, to sloth's 1 MiB outbox
+    let mut send = |i: usize| {
+        let mut file = vec![0u8; FILE];
+        file[0] = i as u8;
+        ann.send_file(&file);
+        let report = report(&reports);
+        assert_eq!(report.array_at(1).as_f64(), FILE as f64, "bob got file {i} whole");
+    };
+    send(0); // warm up: the first file's allocations are not growth
+    let before = server.rss_kib();
+    for i in 1..FILES {
+        send(i);
+    }
+    let peak = proc_status_field(server.pid(), "VmHWM:");
+    let growth_mib = peak.saturating_sub(before) / 1024;
+    eprintln!("server memory: {before} KiB before, peak {peak} KiB after {FILES} MiB of files");
+    // If sloth's backlog were unbounded it would hold ~90 MiB by now (what
+    // the kernel's socket buffers did not absorb). Bounded, the server holds
+    // a few files in flight. 40 MiB is between the two with room to spare.
+    assert!(growth_mib < 40, "peak memory grew by {growth_mib} MiB while sloth read nothing");
+    check_sloth_was_cut_off(&server, &mut sloth, 2 * FILES); // event + bytes each
+}
+
+/// A JSON value, parsed by the small parser below: enough to read what the
+/// server sends, and strict where it matters (no raw control characters in
+/// strings, no trailing bytes).
+#[derive(Debug, Clone, PartialEq)]
+enum Json {
+    Null,
+    Bool(bool),
+    Number(f64),
+    String(String),
+    Array(Vec<Json>),
+    Object(Vec<(String, Json)>),
+}
+
+impl Json {
+    fn parse(text: &str) -> Json {
+        let mut parser = Parser { text, at: 0 };
+        let value = parser.value();
+        parser.skip_space();
+        assert_eq!(parser.at, text.len(), "trailing bytes after JSON in {text:?}");
+        value
+    }
+
+    fn get(&self, key: &str) -> Option<&Json> {
+        match self {
+            Json::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    fn field(&self, key: &str) -> &Json {
+        self.get(key).unwrap_or_else(|| panic!("no field {key:?} in {self:?}"))
+    }
+
+    fn kind(&self) -> &str {
+        self.str("type")
+    }
+
+    fn str(&self, key: &str) -> &str {
+        match self.field(key) {
+            Json::String(s) => s,
+            other => panic!("{key} is not a string: {other:?}"),
+        }
+    }
+
+    fn num(&self, key: &str) -> u64 {
+        self.field(key).as_f64() as u64
+    }
+
+    fn as_f64(&self) -> f64 {
+        match self {
+            Json::Number(n) => *n,
+            other => panic!("not a number: {other:?}"),
+        }
+    }
+
+    fn array(&self, key: &str) -> &[Json] {
+        match self.field(key) {
+            Json::Array(items) => items,
+            other => panic!("{key} is not an array: {other:?}"),
+        }
+    }
+
+    fn array_at(&self, index: usize) -> &Json {
+        match self {
+            Json::Array(items) => &items[index],
+            other => panic!("not an array: {other:?}"),
+        }
+    }
+
+    fn strings(&self, key: &str) -> Vec<&str> {
+        self.array(key)
+            .iter()
+            .map(|item| match item {
+                Json::String(s) => s.as_str(),
+                other => panic!("not a string: {other:?}"),
+            })
+            .collect()
+    }
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn skip_space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, token: &str) {
+        assert!(self.text[self.at..].starts_with(token), "expected {token:?} at {}", self.at);
+        self.at += token.len();
+    }
+
+    fn value(&mut self) -> Json {
+        self.skip_space();
+        match self.peek() {
+            Some(b'{') => {
+                self.eat("{");
+                let mut fields = Vec::new();
+                self.skip_space();
+                while self.peek() != Some(b'}') {
+                    if !fields.is_empty() {
+                        self.eat(",");
+                        self.skip_space();
+                    }
+                    let key = self.string();
+                    self.skip_space();
+                    self.eat(":");
+                    fields.push((key, self.value()));
+                    self.skip_space();
+                }
+                self.eat("}");
+                Json::Object(fields)
+            }
+            Some(b'[') => {
+                self.eat("[");
+                let mut items = Vec::new();
+                self.skip_space();
+                while self.peek() != Some(b']') {
+                    if !items.is_empty() {
+                        self.eat(",");
+                    }
+                    items.push(self.value());
+                    self.skip_space();
+                }
+                self.eat("]");
+                Json::Array(items)
+            }
+            Some(b'"') => Json::String(self.string()),
+            Some(b't') => (self.eat("true"), Json::Bool(true)).1,
+            Some(b'f') => (self.eat("false"), Json::Bool(false)).1,
+            Some(b'n') => (self.eat("null"), Json::Null).1,
+            _ => {
+                let start = self.at;
+                while matches!(self.peek(), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
+                    self.at += 1;
+                }
+                let number = &self.text[start..self.at];
+                Json::Number(number.parse().unwrap_or_else(|_| panic!("bad number {number:?}")))
+            }
+        }
+    }
+
+    fn string(&mut self) -> String {
+        self.eat("\"");
+        let mut out = String::new();
+        loop {
+            let c = self.text[self.at..].chars().next().expect("an unterminated string");
+            self.at += c.len_utf8();
+            match c {
+                '"' => return out,
+                '\\' => {
+                    let escape = self.text[self.at..].chars().next().expect("an escape");
+                    self.at += 1;
+                    out.push(match escape {
+                        '"' | '\\' | '/' => escape,
+                        'b' => '\u{8}',
+                        'f' => '\u{c}',
+                        'n' => '\n',
+                        'r' => '\r',
+                        't' => '\t',
+                        'u' => self.unicode_escape(),
+                        other => panic!("bad escape \\{other}"),
+                    });
+                }
+                c if (c as u32) < 0x20 => panic!("raw control U+{:04X} in a JSON string", c as u32),
+                c => out.push(c),
+            }
+        }
+    }
+
+    /// `\uXXXX`, or two of them for a character outside the BMP.
+    fn unicode_escape(&mut self) -> char {
+        let first = self.hex4();
+        let code = if (0xD800..0xDC00).contains(&first) {
+            self.eat("\\u");
+            let second = self.hex4();
+            0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
+        } else {
+            first
+        };
+        char::from_u32(code).expect("a character")
+    }
+
+    fn hex4(&mut self) -> u32 {
+        let hex = &self.text[self.at..self.at + 4];
+        self.at += 4;
+        u32::from_str_radix(hex, 16).expect("four hex digits")
+    }
+}
