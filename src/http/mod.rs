@@ -23,13 +23,19 @@
 //! 1. [`request`]: parsing a request head under hard limits, and the checks
 //!    that keep this server and any proxy in front of it agreeing on where
 //!    one request ends and the next begins.
-//! 2. [`response`]: status codes, writing a response, HTTP dates.
-//! 3. [`static_files`]: mapping a URL onto a folder without handing out the
+//! 2. [`error`]: every refusal, and the status code it earns.
+//! 3. [`headers`]: header fields, token lists, and the rules for one line.
+//! 4. [`response`]: status codes, writing a response, HTTP dates.
+//! 5. [`percent`]: `%XX` escapes, and why paths are checked after decoding.
+//! 6. [`static_files`]: mapping a URL onto a folder without handing out the
 //!    rest of the disk.
 //!
 //! Read next: `src/websocket/handshake.rs`, where one particular `GET`
 //! request turns the connection into something that is no longer HTTP.
 
+pub mod error;
+pub mod headers;
+pub mod percent;
 pub mod request;
 pub mod response;
 pub mod static_files;

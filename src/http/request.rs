@@ -17,12 +17,14 @@
 //! *request smuggling*: two programs on the path (a proxy and this server)
 //! disagreeing about where one request ends and the next begins.
 //!
-//! Read next: `response.rs`, the other half of the exchange.
+//! Read next: `error.rs`, the refusals and their status codes.
 
-use std::fmt;
 use std::io::{self, BufRead, Read};
 
-use super::response::Status;
+pub use super::error::HttpError;
+pub use super::headers::{is_token, Headers};
+use super::headers::{parse_header_line, trim_whitespace};
+pub use super::percent::percent_decode;
 use crate::config::Limits;
 
 /// The protocol versions this server speaks. HTTP/0.9 has no headers and
@@ -31,72 +33,6 @@ use crate::config::Limits;
 pub enum Version {
     Http10,
     Http11,
-}
-
-/// Header fields in arrival order. A `Vec` rather than a map: names repeat
-/// (a header may be split over several lines, RFC 9110 §5.3), order can
-/// matter, and a few dozen entries are searched faster than they are hashed.
-#[derive(Debug, Clone, Default)]
-pub struct Headers {
-    /// `(name as sent, value trimmed of surrounding whitespace)`.
-    fields: Vec<(String, String)>,
-}
-
-impl Headers {
-    pub fn new() -> Headers {
-        Headers::default()
-    }
-
-    /// Appends a field (for building requests in tests and tools).
-    pub fn push(&mut self, name: &str, value: &str) {
-        self.fields.push((name.to_string(), trim_whitespace(value).to_string()));
-    }
-
-    /// The first value for `name`. Field names are case-insensitive
-    /// (RFC 9110 §5.1): `host`, `Host` and `HOST` are the same field.
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.fields
-            .iter()
-            .find(|(field, _)| field.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-
-    /// Every value for `name`, one per line received.
-    pub fn get_all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
-        self.fields
-            .iter()
-            .filter(move |(field, _)| field.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
-    }
-
-    /// How many lines carried `name`.
-    pub fn count(&self, name: &str) -> usize {
-        self.get_all(name).count()
-    }
-
-    /// Whether the comma-separated list in `name` contains `token`.
-    ///
-    /// A list may arrive as one line or several (`Connection: keep-alive`
-    /// then `Connection: Upgrade`), and both mean the same (RFC 9110 §5.3),
-    /// so all lines are searched. Comparing the whole value with `==` is
-    /// the classic mistake: Firefox sends `Connection: keep-alive, Upgrade`.
-    pub fn has_token(&self, name: &str, token: &str) -> bool {
-        self.get_all(name)
-            .flat_map(|value| value.split(','))
-            .any(|item| trim_whitespace(item).eq_ignore_ascii_case(token))
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.fields.iter().map(|(name, value)| (name.as_str(), value.as_str()))
-    }
-
-    pub fn len(&self) -> usize {
-        self.fields.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
 }
 
 /// One parsed request head. The body, if any, is still in the reader.
@@ -177,80 +113,6 @@ impl Request {
             length = Some(value);
         }
         Ok(length.unwrap_or(0))
-    }
-}
-
-/// Everything that can go wrong while reading a request.
-#[derive(Debug)]
-pub enum HttpError {
-    /// The connection failed, timed out, or closed in the middle of a head
-    /// (reported as `UnexpectedEof`). There is nobody left to answer.
-    Io(io::Error),
-    UriTooLong,
-    HeadersTooLarge,
-    TooManyHeaders,
-    Malformed(&'static str),
-    /// HTTP/1.1 without a `Host` field, or any request with two of them.
-    MissingHost,
-    BadContentLength,
-    UnsupportedTransferEncoding,
-    BodyTooLarge,
-    VersionNotSupported,
-}
-
-impl HttpError {
-    /// The status to answer with, or `None` when the connection should just
-    /// be closed. After any of these the connection must be closed: once
-    /// the parser has lost its place in the byte stream it cannot find the
-    /// start of the next request again.
-    pub fn status(&self) -> Option<Status> {
-        match self {
-            HttpError::Io(_) => None,
-            HttpError::UriTooLong => Some(Status::URI_TOO_LONG),
-            HttpError::HeadersTooLarge | HttpError::TooManyHeaders => {
-                Some(Status::HEADER_FIELDS_TOO_LARGE)
-            }
-            HttpError::Malformed(_) | HttpError::MissingHost | HttpError::BadContentLength => {
-                Some(Status::BAD_REQUEST)
-            }
-            HttpError::UnsupportedTransferEncoding => Some(Status::NOT_IMPLEMENTED),
-            HttpError::BodyTooLarge => Some(Status::CONTENT_TOO_LARGE),
-            HttpError::VersionNotSupported => Some(Status::HTTP_VERSION_NOT_SUPPORTED),
-        }
-    }
-}
-
-impl fmt::Display for HttpError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            HttpError::Io(error) => write!(f, "i/o error while reading request: {error}"),
-            HttpError::UriTooLong => f.write_str("request line too long"),
-            HttpError::HeadersTooLarge => f.write_str("header block too large"),
-            HttpError::TooManyHeaders => f.write_str("too many header lines"),
-            HttpError::Malformed(what) => write!(f, "malformed request: {what}"),
-            HttpError::MissingHost => f.write_str("missing or duplicate Host header"),
-            HttpError::BadContentLength => f.write_str("invalid or conflicting Content-Length"),
-            HttpError::UnsupportedTransferEncoding => {
-                f.write_str("Transfer-Encoding not supported")
-            }
-            HttpError::BodyTooLarge => f.write_str("request body too large"),
-            HttpError::VersionNotSupported => f.write_str("HTTP version not supported"),
-        }
-    }
-}
-
-impl std::error::Error for HttpError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            HttpError::Io(error) => Some(error),
-            _ => None,
-        }
-    }
-}
-
-impl From<io::Error> for HttpError {
-    fn from(error: io::Error) -> Self {
-        HttpError::Io(error)
     }
 }
 
@@ -455,81 +317,14 @@ fn read_headers<R: BufRead>(reader: &mut R, limits: &Limits) -> Result<Headers, 
         }
         bytes_left = bytes_left.saturating_sub(line.len());
         let (name, value) = parse_header_line(&line)?;
-        headers.fields.push((name, value));
+        headers.push(&name, &value);
     }
-}
-
-/// `field-name ":" OWS field-value OWS` (RFC 9112 §5).
-fn parse_header_line(line: &[u8]) -> Result<(String, String), HttpError> {
-    // A line that starts with whitespace continues the previous one
-    // ("obs-fold"). §5.2 lets a server reject it, and we do: unfolding is
-    // one more place for two parsers to disagree.
-    if matches!(line.first(), Some(b' ' | b'\t')) {
-        return Err(HttpError::Malformed("obsolete line folding"));
-    }
-    let colon = line
-        .iter()
-        .position(|&b| b == b':')
-        .ok_or(HttpError::Malformed("header line without a colon"))?;
-    let (name, value) = (&line[..colon], &line[colon + 1..]);
-    // `Host : evil` must be refused (§5.1, a MUST): some proxies strip the
-    // space and see `Host`, others see a different field named `Host `.
-    if name.last().is_some_and(|&b| b == b' ' || b == b'\t') {
-        return Err(HttpError::Malformed("whitespace before colon"));
-    }
-    if !is_token(name) {
-        return Err(HttpError::Malformed("header name is not a token"));
-    }
-    // RFC 9110 §5.5: CR, LF and NUL in values are dangerous and must be
-    // refused; other control characters are invalid too, and no browser
-    // sends them. Tab is allowed.
-    if value.iter().any(|&b| b.is_ascii_control() && b != b'\t') {
-        return Err(HttpError::Malformed("control character in header value"));
-    }
-    // Bytes above 0x7F are legal ("obs-text", historically Latin-1), but no
-    // header we read needs them, and refusing them lets values be `String`.
-    let value = std::str::from_utf8(value)
-        .map_err(|_| HttpError::Malformed("header value is not UTF-8"))?;
-    let name = String::from_utf8_lossy(name).into_owned();
-    Ok((name, trim_whitespace(value).to_string()))
-}
-
-/// A `token` (RFC 9110 §5.6.2): the characters allowed in methods and
-/// header names. Anything else would let a name smuggle in a delimiter.
-pub fn is_token(bytes: &[u8]) -> bool {
-    const SYMBOLS: &[u8] = b"!#$%&'*+-.^_`|~";
-    !bytes.is_empty() && bytes.iter().all(|b| b.is_ascii_alphanumeric() || SYMBOLS.contains(b))
-}
-
-/// Trims optional whitespace ("OWS": spaces and tabs, RFC 9110 §5.6.3).
-/// `str::trim` would also strip other Unicode spaces, which HTTP does not.
-fn trim_whitespace(text: &str) -> &str {
-    text.trim_matches([' ', '\t'])
-}
-
-/// Decodes `%XX` escapes (RFC 3986 §2.1). `plus_as_space` applies the
-/// HTML form rule for query strings; in a path, `+` is just a plus.
-/// `None` when a `%` is not followed by two hex digits.
-pub fn percent_decode(text: &str, plus_as_space: bool) -> Option<Vec<u8>> {
-    let mut bytes = text.bytes();
-    let mut decoded = Vec::with_capacity(text.len());
-    while let Some(byte) = bytes.next() {
-        decoded.push(match byte {
-            b'%' => {
-                let high = (bytes.next()? as char).to_digit(16)?;
-                let low = (bytes.next()? as char).to_digit(16)?;
-                (high * 16 + low) as u8
-            }
-            b'+' if plus_as_space => b' ',
-            other => other,
-        });
-    }
-    Some(decoded)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::Status;
 
     fn parse(bytes: &[u8]) -> Result<Option<Request>, HttpError> {
         read_request(&mut &bytes[..], &Limits::default())
@@ -740,14 +535,5 @@ mod tests {
             HttpError::Malformed("bare CR in line").to_string(),
             "malformed request: bare CR in line"
         );
-    }
-
-    #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%2Fb+c", false).unwrap(), b"a/b+c");
-        assert_eq!(percent_decode("a%2fb+c", true).unwrap(), b"a/b c");
-        assert_eq!(percent_decode("%4", false), None);
-        assert_eq!(percent_decode("%zz", false), None);
-        assert_eq!(percent_decode("%", false), None);
     }
 }
