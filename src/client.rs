@@ -247,6 +247,20 @@ impl Client {
         self.stream.set_read_timeout(timeout)
     }
 
+    /// Waits up to `timeout` for the server to send something, consuming
+    /// nothing; `Ok(true)` means `recv` has a frame (or the end) to read.
+    /// A client that must also watch the keyboard polls with a short
+    /// timeout and then calls `recv` with a generous one, so that a timeout
+    /// never strikes in the middle of a frame (see
+    /// [`WebSocket::poll_input`]).
+    pub fn poll(&mut self, timeout: Duration) -> io::Result<bool> {
+        let previous = self.stream.read_timeout()?;
+        self.stream.set_read_timeout(Some(timeout))?;
+        let ready = self.socket.poll_input();
+        self.stream.set_read_timeout(previous)?;
+        ready
+    }
+
     /// The TCP connection, e.g. to drop it abruptly in a test.
     pub fn tcp(&self) -> &TcpStream {
         &self.stream

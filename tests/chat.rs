@@ -14,6 +14,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use common::{get, proc_status_field, RawPeer, TestServer, PATIENCE};
+use duplex::chat::json_read::{self, JsonValue as Json};
 use duplex::websocket::{CloseCode, Incoming, Message, Opcode};
 
 /// One member of the room, speaking WebSocket through the test helpers.
@@ -56,7 +57,8 @@ impl Member {
     /// The next frame, which must be a JSON event.
     fn event(&mut self) -> Json {
         match self.next() {
-            Incoming::Message(Message::Text(text)) => Json::parse(&text),
+            Incoming::Message(Message::Text(text)) => json_read::parse(&text)
+                .unwrap_or_else(|error| panic!("{}: not JSON ({error}): {text:?}", self.name)),
             other => panic!("{}: expected an event, got {other:?}", self.name),
         }
     }
@@ -134,8 +136,8 @@ fn hostile_text_survives_json_escaping() {
     for text in &hostile {
         ann.say(text);
         for member in [&mut ann, &mut bob] {
-            // `Json::parse` refuses raw control characters inside strings,
-            // as JSON does, so this also checks the escaping itself.
+            // `json_read::parse` refuses raw control characters inside
+            // strings, as JSON does, so this also checks the escaping itself.
             let event = member.event();
             assert_eq!(event.str("text"), text.as_str());
             assert_eq!(event.str("from"), "ann");
@@ -388,35 +390,21 @@ fn memory_stays_bounded_while_a_member_never_reads() {
     check_sloth_was_cut_off(&server, &mut sloth, 2 * FILES); // event + bytes each
 }
 
-/// A JSON value, parsed by the small parser below: enough to read what the
-/// server sends, and strict where it matters (no raw control characters in
-/// strings, no trailing bytes).
-#[derive(Debug, Clone, PartialEq)]
-enum Json {
-    Null,
-    Bool(bool),
-    Number(f64),
-    String(String),
-    Array(Vec<Json>),
-    Object(Vec<(String, Json)>),
+/// Accessors for the tests: a missing field or a wrong type is a failed
+/// test, so they panic with the event in the message. The JSON itself is
+/// read by the library's strict reader, `duplex::chat::json_read`.
+trait Fields {
+    fn field(&self, key: &str) -> &Json;
+    fn kind(&self) -> &str;
+    fn str(&self, key: &str) -> &str;
+    fn num(&self, key: &str) -> u64;
+    fn as_f64(&self) -> f64;
+    fn array(&self, key: &str) -> &[Json];
+    fn array_at(&self, index: usize) -> &Json;
+    fn strings(&self, key: &str) -> Vec<&str>;
 }
 
-impl Json {
-    fn parse(text: &str) -> Json {
-        let mut parser = Parser { text, at: 0 };
-        let value = parser.value();
-        parser.skip_space();
-        assert_eq!(parser.at, text.len(), "trailing bytes after JSON in {text:?}");
-        value
-    }
-
-    fn get(&self, key: &str) -> Option<&Json> {
-        match self {
-            Json::Object(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
-            _ => None,
-        }
-    }
-
+impl Fields for Json {
     fn field(&self, key: &str) -> &Json {
         self.get(key).unwrap_or_else(|| panic!("no field {key:?} in {self:?}"))
     }
@@ -426,10 +414,8 @@ impl Json {
     }
 
     fn str(&self, key: &str) -> &str {
-        match self.field(key) {
-            Json::String(s) => s,
-            other => panic!("{key} is not a string: {other:?}"),
-        }
+        let field = self.field(key);
+        field.as_str().unwrap_or_else(|| panic!("{key} is not a string: {field:?}"))
     }
 
     fn num(&self, key: &str) -> u64 {
@@ -437,152 +423,22 @@ impl Json {
     }
 
     fn as_f64(&self) -> f64 {
-        match self {
-            Json::Number(n) => *n,
-            other => panic!("not a number: {other:?}"),
-        }
+        self.as_number().unwrap_or_else(|| panic!("not a number: {self:?}"))
     }
 
     fn array(&self, key: &str) -> &[Json] {
-        match self.field(key) {
-            Json::Array(items) => items,
-            other => panic!("{key} is not an array: {other:?}"),
-        }
+        let field = self.field(key);
+        field.as_array().unwrap_or_else(|| panic!("{key} is not an array: {field:?}"))
     }
 
     fn array_at(&self, index: usize) -> &Json {
-        match self {
-            Json::Array(items) => &items[index],
-            other => panic!("not an array: {other:?}"),
-        }
+        &self.as_array().unwrap_or_else(|| panic!("not an array: {self:?}"))[index]
     }
 
     fn strings(&self, key: &str) -> Vec<&str> {
         self.array(key)
             .iter()
-            .map(|item| match item {
-                Json::String(s) => s.as_str(),
-                other => panic!("not a string: {other:?}"),
-            })
+            .map(|item| item.as_str().unwrap_or_else(|| panic!("not a string: {item:?}")))
             .collect()
-    }
-}
-
-struct Parser<'a> {
-    text: &'a str,
-    at: usize,
-}
-
-impl Parser<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.text.as_bytes().get(self.at).copied()
-    }
-
-    fn skip_space(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.at += 1;
-        }
-    }
-
-    fn eat(&mut self, token: &str) {
-        assert!(self.text[self.at..].starts_with(token), "expected {token:?} at {}", self.at);
-        self.at += token.len();
-    }
-
-    fn value(&mut self) -> Json {
-        self.skip_space();
-        match self.peek() {
-            Some(b'{') => {
-                self.eat("{");
-                let mut fields = Vec::new();
-                self.skip_space();
-                while self.peek() != Some(b'}') {
-                    if !fields.is_empty() {
-                        self.eat(",");
-                        self.skip_space();
-                    }
-                    let key = self.string();
-                    self.skip_space();
-                    self.eat(":");
-                    fields.push((key, self.value()));
-                    self.skip_space();
-                }
-                self.eat("}");
-                Json::Object(fields)
-            }
-            Some(b'[') => {
-                self.eat("[");
-                let mut items = Vec::new();
-                self.skip_space();
-                while self.peek() != Some(b']') {
-                    if !items.is_empty() {
-                        self.eat(",");
-                    }
-                    items.push(self.value());
-                    self.skip_space();
-                }
-                self.eat("]");
-                Json::Array(items)
-            }
-            Some(b'"') => Json::String(self.string()),
-            Some(b't') => (self.eat("true"), Json::Bool(true)).1,
-            Some(b'f') => (self.eat("false"), Json::Bool(false)).1,
-            Some(b'n') => (self.eat("null"), Json::Null).1,
-            _ => {
-                let start = self.at;
-                while matches!(self.peek(), Some(b'-' | b'+' | b'.' | b'e' | b'E' | b'0'..=b'9')) {
-                    self.at += 1;
-                }
-                let number = &self.text[start..self.at];
-                Json::Number(number.parse().unwrap_or_else(|_| panic!("bad number {number:?}")))
-            }
-        }
-    }
-
-    fn string(&mut self) -> String {
-        self.eat("\"");
-        let mut out = String::new();
-        loop {
-            let c = self.text[self.at..].chars().next().expect("an unterminated string");
-            self.at += c.len_utf8();
-            match c {
-                '"' => return out,
-                '\\' => {
-                    let escape = self.text[self.at..].chars().next().expect("an escape");
-                    self.at += 1;
-                    out.push(match escape {
-                        '"' | '\\' | '/' => escape,
-                        'b' => '\u{8}',
-                        'f' => '\u{c}',
-                        'n' => '\n',
-                        'r' => '\r',
-                        't' => '\t',
-                        'u' => self.unicode_escape(),
-                        other => panic!("bad escape \\{other}"),
-                    });
-                }
-                c if (c as u32) < 0x20 => panic!("raw control U+{:04X} in a JSON string", c as u32),
-                c => out.push(c),
-            }
-        }
-    }
-
-    /// `\uXXXX`, or two of them for a character outside the BMP.
-    fn unicode_escape(&mut self) -> char {
-        let first = self.hex4();
-        let code = if (0xD800..0xDC00).contains(&first) {
-            self.eat("\\u");
-            let second = self.hex4();
-            0x10000 + ((first - 0xD800) << 10) + (second - 0xDC00)
-        } else {
-            first
-        };
-        char::from_u32(code).expect("a character")
-    }
-
-    fn hex4(&mut self) -> u32 {
-        let hex = &self.text[self.at..self.at + 4];
-        self.at += 4;
-        u32::from_str_radix(hex, 16).expect("four hex digits")
     }
 }

@@ -18,6 +18,7 @@
 //!    directions; `docs/protocol.md` is the same thing for client authors.
 //! 6. [`json`]: JSON written by hand, with the escaping that keeps a
 //!    stranger's text inside its string.
+//!    [`json_read`] reads it back, strictly, for clients and tests.
 //! 7. [`names`]: the rules for display names.
 //!
 //! The page that talks to all this is `www/chat.js`.
@@ -26,6 +27,7 @@
 
 pub mod history;
 pub mod json;
+pub mod json_read;
 pub mod member;
 pub mod names;
 pub mod outbox;

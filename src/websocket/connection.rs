@@ -178,6 +178,27 @@ impl<R: Read, W: Write> WebSocket<R, W> {
         }
     }
 
+    /// Waits, at most the transport's read timeout, for the peer's next
+    /// byte, without consuming anything. `Ok(false)`: nothing came in time.
+    /// `Ok(true)`: a byte (or the end of the stream) is ready, and `recv`
+    /// will not wait for the *start* of a frame. Pending output is flushed
+    /// first.
+    ///
+    /// This is how a single-threaded client waits for "input or a timeout"
+    /// safely: a timeout here loses nothing, while a timeout in the middle
+    /// of `recv` could strike inside a frame, after part of it has been
+    /// consumed, and leave the reader out of step with the stream.
+    pub fn poll_input(&mut self) -> io::Result<bool> {
+        if self.reader.buffer().is_empty() {
+            self.flush()?;
+        }
+        match self.reader.fill_buf() {
+            Ok(_) => Ok(true),
+            Err(error) if is_timeout(&error) => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
     /// Blocks until a byte is ready to read, flushing output first. On a
     /// read timeout, pings or gives up. Waiting with `fill_buf` consumes
     /// nothing, so a timeout here never leaves half a frame behind.
