@@ -22,6 +22,7 @@
 //! 6. [`server`]: sockets, threads and timeouts: where the protocol meets
 //!    the operating system.
 //! 7. [`client`]: the other end of the handshake, with masking done right.
+//! 8. [`redis`]: RESP2 by hand: a Redis client, so rooms can span processes.
 //!
 //! The protocol modules (`http`, `websocket`) never touch a socket. They
 //! work on `Read`, `Write` and byte slices, so each can be lifted into
@@ -40,5 +41,6 @@ pub mod client;
 pub mod config;
 pub mod echo;
 pub mod http;
+pub mod redis;
 pub mod server;
 pub mod websocket;

@@ -277,7 +277,6 @@ fn leave(client: &mut Client) -> Ending {
     }
 }
 
-
 /// The lines to print for one event; none for a type we do not know
 /// (clients must ignore those: `docs/protocol.md` §4).
 fn describe(event: &JsonValue) -> Vec<String> {
