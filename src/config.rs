@@ -10,7 +10,7 @@
 //! The protocol modules never parse flags themselves: they receive the
 //! numbers they need, which keeps them usable outside this server.
 //!
-//! Read next: `src/server.rs`, which puts these numbers to work.
+//! Read next: `src/server/mod.rs`, which puts these numbers to work.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -77,6 +77,19 @@ pub struct Limits {
     /// descriptor; beyond the cap a connection gets `503` and is closed, so
     /// the process never runs into the operating system's limits.
     pub max_connections: usize,
+    /// Longest a long-polling request (`GET /api/messages?wait=`) is held
+    /// before it is answered "nothing yet". Larger `wait`s are cut to this.
+    /// Proxies and load balancers commonly give up on a silent response
+    /// after 60 s (nginx's `proxy_read_timeout` default); half that stays
+    /// clear of them. Meanwhile the request holds a thread, like any open
+    /// connection.
+    pub long_poll_max: Duration,
+    /// An event stream (`GET /api/events`) quiet for this long gets a
+    /// comment line, `: keepalive`. It keeps proxies from closing a silent
+    /// response, and it is how the server notices a listener that has gone:
+    /// the stream never reads from the client, so only a failed write can
+    /// tell.
+    pub event_stream_heartbeat: Duration,
     /// Stack size for each connection thread. The default 2 MiB is mostly
     /// untouched virtual memory, but it is reserved address space and it
     /// bounds how many threads fit; our handlers use a few KiB of stack.
@@ -100,6 +113,8 @@ impl Default for Limits {
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
             max_connections: 10_000,
+            long_poll_max: Duration::from_secs(30),
+            event_stream_heartbeat: Duration::from_secs(15),
             thread_stack: 128 * KIB,
         }
     }
@@ -175,6 +190,8 @@ usage: duplex [options]
   --ping-interval SECS    ping a silent peer after this long (default 30)
   --idle-timeout SECS     drop a peer silent for this long (default 60)
   --write-timeout SECS    give up on a write that makes no progress this long (default 10)
+  --long-poll-max SECS    longest wait a long poll may ask for (default 30)
+  --heartbeat SECS        comment line on a quiet event stream after this long (default 15)
   --trace                 print every handshake and frame
   --help                  print this text
 ";
@@ -230,6 +247,10 @@ impl Config {
                 }
                 "--idle-timeout" => limits.idle_timeout = parse_seconds(&flag, &value(&flag)?)?,
                 "--write-timeout" => limits.write_timeout = parse_seconds(&flag, &value(&flag)?)?,
+                "--long-poll-max" => limits.long_poll_max = parse_seconds(&flag, &value(&flag)?)?,
+                "--heartbeat" => {
+                    limits.event_stream_heartbeat = parse_seconds(&flag, &value(&flag)?)?;
+                }
                 other => return Err(ArgError(format!("unknown option {other:?}"))),
             }
         }
@@ -283,6 +304,7 @@ mod tests {
         assert!(config.root.ends_with("www"));
         assert_eq!(config.limits.max_connections, 10_000);
         assert_eq!(config.limits.max_message, 16 * MIB);
+        assert_eq!(config.limits.long_poll_max, Duration::from_secs(30));
     }
 
     #[test]
@@ -291,6 +313,9 @@ mod tests {
         assert_eq!(config.addr.port(), 0);
         assert_eq!(config.root, PathBuf::from("/tmp"));
         assert_eq!(config.allowed_origins, vec!["*".to_string()]);
+        let config = run(&["--long-poll-max", "1.5", "--heartbeat=0.25"]);
+        assert_eq!(config.limits.long_poll_max, Duration::from_millis(1500));
+        assert_eq!(config.limits.event_stream_heartbeat, Duration::from_millis(250));
     }
 
     #[test]

@@ -18,7 +18,8 @@
 //!    [`websocket::message`], [`websocket::connection`] (RFC 6455).
 //! 4. [`echo`]: the smallest endpoint.
 //! 5. [`chat`]: the chat room: fan-out to many members, and what to do
-//!    about the one who stops reading.
+//!    about the one who stops reading; then the same room over plain HTTP
+//!    (short polling, long polling, Server-Sent Events), to compare.
 //! 6. [`server`]: sockets, threads and timeouts: where the protocol meets
 //!    the operating system.
 //! 7. [`client`]: the other end of the handshake, with masking done right.

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# End-to-end test of the chat page (www/index.html + www/chat.js) in a real
-# headless Chromium: two independent browser clients join /chat, exchange
-# messages through the real UI, and one leaves. See tests/browser/chat.test.mjs
-# for what is checked.
+# End-to-end tests of the pages in a real headless Chromium, against one
+# server:
+#   - the chat page (www/index.html + www/chat.js): two independent browser
+#     clients join /chat, exchange messages through the real UI, and one
+#     leaves (tests/browser/chat.test.mjs);
+#   - the comparison page (www/compare.html + www/compare.js): one message
+#     arrives by short polling, long polling, Server-Sent Events and
+#     WebSocket (tests/browser/compare.test.mjs).
+# Each test prints `browser: N passed, N failed, N skipped`; this script adds
+# them up into one last line of the same form.
 #
 #   bash tests/browser.sh
 #
@@ -15,15 +21,16 @@
 #                           with `cargo build --release --locked`
 #   DUPLEX_WWW              serve this folder instead of www/ (for debugging)
 #   CHROMIUM                the browser to drive (default: `command -v chromium`)
-#   DUPLEX_BROWSER_TIMEOUT  seconds the node test may run before it is killed (180)
+#   DUPLEX_BROWSER_TIMEOUT  seconds each node test may run before it is killed (180)
 #   DUPLEX_UPDATE_SCREENSHOT=1  overwrite docs/screenshot-chat.png (the README's
 #                           picture) with this run's screenshot; without it
 #                           the file is only written when it does not exist,
 #                           so a test run leaves the work tree clean
 #
 # Output: target/browser/ (screenshot-chat.png: alice's and bob's pages side by
-# side after a short exchange; server.log; on failure fail-*.png, fail-*.html
-# and fail-*.log: each page's screenshot, DOM and console). Exits non-zero if
+# side after a short exchange; screenshot-compare.png: the comparison page;
+# server.log; on failure fail-*.png, fail-*.html and fail-*.log: each page's
+# screenshot, DOM and console). Exits non-zero if
 # any check fails or anything on the way (install, build, server start) goes
 # wrong.
 set -euo pipefail
@@ -136,28 +143,49 @@ fi
 URL="${BASH_REMATCH[1]}/"
 say "server (pid $SERVER_PID) at $URL"
 
-# --- 5. The browser test -----------------------------------------------------------
-START=$SECONDS
-RC=0
-DUPLEX_URL="$URL" CHROMIUM="$CHROMIUM" DUPLEX_SCREENSHOT="$SCREENSHOT" DUPLEX_ARTIFACTS="$WORK" \
-    timeout --kill-after=15 "$NODE_TIMEOUT" node "$HERE/chat.test.mjs" || RC=$?
-say "browser test finished in $((SECONDS - START)) s (exit status $RC)"
-if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    SERVER_RC=0
-    wait "$SERVER_PID" 2>/dev/null || SERVER_RC=$?
-    SERVER_PID=""
-    tail -n 50 "$WORK/server.log" | sed 's/^/  server: /' >&2 || true
-    if [[ "$SERVER_RC" -gt 128 ]]; then
-        die "the server died during the browser test (signal $((SERVER_RC - 128)): $(kill -l $((SERVER_RC - 128)) 2>/dev/null || echo '?'))"
+# --- 5. The browser tests ----------------------------------------------------------
+# Both run even if the first fails; the totals and the exit status cover both.
+TOTAL_PASSED=0
+TOTAL_FAILED=0
+TOTAL_SKIPPED=0
+FAILED_TESTS=()
+for TEST in chat compare; do
+    START=$SECONDS
+    RC=0
+    DUPLEX_URL="$URL" CHROMIUM="$CHROMIUM" DUPLEX_SCREENSHOT="$SCREENSHOT" DUPLEX_ARTIFACTS="$WORK" \
+        timeout --kill-after=15 "$NODE_TIMEOUT" node "$HERE/$TEST.test.mjs" | tee "$TMP/$TEST.out" || RC=$?
+    # (With `pipefail`, set at the top, RC is node's status, not tee's.)
+    say "$TEST test finished in $((SECONDS - START)) s (exit status $RC)"
+    SUMMARY="$(grep -E '^browser: [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped$' "$TMP/$TEST.out" | tail -n 1 || true)"
+    if [[ "$SUMMARY" =~ ^browser:\ ([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
+        TOTAL_PASSED=$((TOTAL_PASSED + BASH_REMATCH[1]))
+        TOTAL_FAILED=$((TOTAL_FAILED + BASH_REMATCH[2]))
+        TOTAL_SKIPPED=$((TOTAL_SKIPPED + BASH_REMATCH[3]))
+    elif [[ "$RC" == 0 ]]; then
+        RC=1 # passed without saying so: count it as a failure
     fi
-    die "the server exited during the browser test (status $SERVER_RC)"
-fi
-if [[ "$RC" == 124 || "$RC" == 137 ]]; then
-    die "the browser test timed out after ${NODE_TIMEOUT}s"
-elif [[ "$RC" != 0 ]]; then
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        SERVER_RC=0
+        wait "$SERVER_PID" 2>/dev/null || SERVER_RC=$?
+        SERVER_PID=""
+        tail -n 50 "$WORK/server.log" | sed 's/^/  server: /' >&2 || true
+        if [[ "$SERVER_RC" -gt 128 ]]; then
+            die "the server died during the $TEST test (signal $((SERVER_RC - 128)): $(kill -l $((SERVER_RC - 128)) 2>/dev/null || echo '?'))"
+        fi
+        die "the server exited during the $TEST test (status $SERVER_RC)"
+    fi
+    if [[ "$RC" == 124 || "$RC" == 137 ]]; then
+        FAILED_TESTS+=("$TEST (timed out after ${NODE_TIMEOUT}s)")
+        TOTAL_FAILED=$((TOTAL_FAILED + 1))
+    elif [[ "$RC" != 0 ]]; then
+        FAILED_TESTS+=("$TEST")
+    fi
+done
+echo "browser: $TOTAL_PASSED passed, $TOTAL_FAILED failed, $TOTAL_SKIPPED skipped (chat + compare)"
+if [[ ${#FAILED_TESTS[@]} -gt 0 ]]; then
     say "server log (last 30 lines):"
     tail -n 30 "$WORK/server.log" | sed 's/^/  server: /' >&2 || true
-    die "the browser test failed; page snapshots and console logs are in $WORK"
+    die "browser tests failed: ${FAILED_TESTS[*]}; page snapshots and console logs are in $WORK"
 fi
 [[ -s "$SCREENSHOT" ]] || die "the test passed but wrote no screenshot at $SCREENSHOT"
 if [[ ! -e "$DOCS_SCREENSHOT" || "${DUPLEX_UPDATE_SCREENSHOT:-}" == 1 ]]; then

@@ -14,13 +14,26 @@
 //! 6 MiB welcome, and every reconnecting page would ask for one.
 //!
 //! This part is separate from delivering events to the members connected
-//! here, because it is the part other transports would share: a
-//! long-polling endpoint would answer "what came after seq 41?" from this
-//! record.
+//! here, because it is the part every transport shares. The WebSocket
+//! members get each event pushed as it happens; the HTTP transports
+//! (`src/chat/http_api.rs`, `src/chat/event_stream.rs`) ask this record
+//! "what came after seq 41?" ([`History::since`]). So each recorded message
+//! keeps its `seq` beside its JSON.
+//!
+//! ## Saying so when the record does not reach
+//!
+//! A record that forgets must say *when* it has forgotten something a
+//! client asks for, or the client would take a gap for silence. The record
+//! remembers the newest `seq` it has dropped ([`History::since`] compares
+//! with it): a client that last saw seq 41 while message 45 has already
+//! been dropped is told `truncated`. Sequence numbers alone could not tell
+//! it, because `seq` counts joins, leaves and renames too: a jump from 41
+//! to 47 in the messages is normal.
 //!
 //! Read next: `src/chat/outbox.rs`, where delivered frames wait.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::protocol::{RoomEvent, Stamp};
@@ -28,21 +41,52 @@ use super::protocol::{RoomEvent, Stamp};
 /// How many messages a newcomer is shown.
 pub const HISTORY_MESSAGES: usize = 100;
 
+/// One recorded `message` event: its number and its JSON, shared (an
+/// `Arc`) so that handing it to a long-polling request or an event stream
+/// copies a pointer, not the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    pub seq: u64,
+    pub json: Arc<str>,
+}
+
+/// What the record holds after a given `seq`: the answer to "what did I
+/// miss?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Catchup {
+    /// Every recorded message after `after`, oldest first.
+    pub messages: Vec<Recorded>,
+    /// The `seq` these messages follow. It is the `seq` the client asked
+    /// with, unless that was `truncated`: then it is the newest message
+    /// the record has dropped (or 0, after a restart).
+    pub after: u64,
+    /// Something the client asked for is no longer here: messages after
+    /// its `seq` were dropped, or its `seq` is ahead of the room (the
+    /// server restarted and numbering began again).
+    pub truncated: bool,
+    /// The newest `seq` of any event so far. A client asks next time with
+    /// this, and skips the joins and leaves it does not want.
+    pub last_seq: u64,
+}
+
 /// Stamps events and keeps the recent messages, rendered as JSON.
 #[derive(Debug)]
 pub struct History {
     last_seq: u64,
     /// Rendered `message` events, oldest first.
-    messages: VecDeque<String>,
+    messages: VecDeque<Recorded>,
     bytes: usize,
     max_bytes: usize,
+    /// The `seq` of the newest message dropped from the record (0: none).
+    /// Every message after it is still here.
+    dropped_through: u64,
 }
 
 impl History {
     /// A record of at most [`HISTORY_MESSAGES`] messages and `max_bytes`
     /// bytes of JSON.
     pub fn new(max_bytes: usize) -> History {
-        History { last_seq: 0, messages: VecDeque::new(), bytes: 0, max_bytes }
+        History { last_seq: 0, messages: VecDeque::new(), bytes: 0, max_bytes, dropped_through: 0 }
     }
 
     /// Stamps `event`, renders it, and records it if it is a chat message.
@@ -53,12 +97,13 @@ impl History {
         let json = event.to_json(Some(stamp));
         if let RoomEvent::Message { .. } = event {
             self.bytes += json.len();
-            self.messages.push_back(json.clone());
+            self.messages.push_back(Recorded { seq: stamp.seq, json: Arc::from(json.as_str()) });
             // Oldest out first. A single message bigger than the whole byte
             // bound is not kept at all.
             while self.messages.len() > HISTORY_MESSAGES || self.bytes > self.max_bytes {
                 let Some(oldest) = self.messages.pop_front() else { break };
-                self.bytes -= oldest.len();
+                self.bytes -= oldest.json.len();
+                self.dropped_through = oldest.seq;
             }
         }
         (stamp, json)
@@ -66,12 +111,34 @@ impl History {
 
     /// The recorded messages, oldest first, each one JSON object.
     pub fn messages(&self) -> impl Iterator<Item = &str> {
-        self.messages.iter().map(String::as_str)
+        self.messages.iter().map(|recorded| &*recorded.json)
     }
 
     /// The newest sequence number handed out (0 before the first event).
     pub fn last_seq(&self) -> u64 {
         self.last_seq
+    }
+
+    /// The recorded messages after `seq`, and whether the record still
+    /// reaches back that far.
+    ///
+    /// The trap: a client that says "after 500" to a room whose newest
+    /// event is 12 is not "up to date"; the server restarted under it, and
+    /// numbering began again. Waiting for seq 501 would make it miss the
+    /// next 489 messages, so it is answered from the start, `truncated`.
+    pub fn since(&self, seq: u64) -> Catchup {
+        let (after, truncated) = if seq > self.last_seq {
+            (0, true)
+        } else if seq < self.dropped_through {
+            (self.dropped_through, true)
+        } else {
+            (seq, false)
+        };
+        // Oldest first, so the ones wanted are at the end: count them from
+        // the back, then copy (pointers) in order.
+        let wanted = self.messages.iter().rev().take_while(|r| r.seq > after).count();
+        let messages = self.messages.iter().skip(self.messages.len() - wanted).cloned().collect();
+        Catchup { messages, after, truncated, last_seq: self.last_seq }
     }
 }
 
@@ -126,5 +193,40 @@ mod tests {
         // A message larger than the bound is not kept at all.
         say(&mut history, &"y".repeat(5000));
         assert_eq!(history.messages().count(), 0);
+    }
+
+    #[test]
+    fn since_answers_what_came_after_and_says_when_it_cannot() {
+        let mut history = History::new(1 << 20);
+        assert_eq!(history.since(0).messages, []);
+        history.publish(&RoomEvent::Join { name: "ann" }); // seq 1, not recorded
+        for i in 0..3 {
+            say(&mut history, &format!("m{i}")); // seq 2, 3, 4
+        }
+        let seqs = |c: &Catchup| c.messages.iter().map(|r| r.seq).collect::<Vec<_>>();
+        let all = history.since(0);
+        assert_eq!((seqs(&all), all.truncated, all.last_seq), (vec![2, 3, 4], false, 4));
+        assert!(all.messages[0].json.ends_with(r#""text":"m0"}"#));
+        assert_eq!(seqs(&history.since(3)), [4]);
+        assert_eq!(seqs(&history.since(4)), Vec::<u64>::new());
+        // Ahead of the room: the server restarted. Everything, truncated.
+        let ahead = history.since(99);
+        assert_eq!((seqs(&ahead), ahead.after, ahead.truncated), (vec![2, 3, 4], 0, true));
+    }
+
+    #[test]
+    fn since_says_truncated_once_the_record_has_dropped_what_was_asked_for() {
+        let mut history = History::new(1 << 20);
+        for i in 0..(HISTORY_MESSAGES + 5) {
+            say(&mut history, &format!("m{i}")); // seq 1 to 105; 1 to 5 dropped
+        }
+        let old = history.since(3);
+        assert!(old.truncated);
+        assert_eq!(old.after, 5, "the newest message dropped");
+        assert_eq!(old.messages.len(), HISTORY_MESSAGES);
+        assert_eq!(old.messages[0].seq, 6);
+        let edge = history.since(5);
+        assert!(!edge.truncated, "everything after 5 is still here");
+        assert_eq!(edge.messages.len(), HISTORY_MESSAGES);
     }
 }

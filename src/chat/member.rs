@@ -45,7 +45,8 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 
-use super::outbox::{Frame, Outbox, OutboxWriter};
+use super::outbox::{Frame, Outbox};
+use super::outbox_writer::OutboxWriter;
 use super::protocol::{Command, FileInfo, RoomEvent};
 use super::room::{MemberId, Room};
 use crate::config::Limits;

@@ -33,24 +33,39 @@
 //!   in flight and one queued. The frames themselves are shared `Arc`s, so
 //!   a file queued for a hundred members is in memory once.
 //!
-//! [`OutboxWriter`] lets the member's [`WebSocket`](crate::websocket::WebSocket)
-//! (which answers pings and runs the closing handshake) write into the same
-//! outbox, so the writer thread stays the only thread that writes to the
-//! socket.
+//! [`OutboxWriter`](super::outbox_writer::OutboxWriter) (next door, in
+//! `outbox_writer.rs`) lets the member's
+//! [`WebSocket`](crate::websocket::WebSocket) (which answers pings and runs
+//! the closing handshake) write into the same outbox, so the writer thread
+//! stays the only thread that writes to the socket.
 //!
 //! [`Limits::outbox_bytes`]: crate::config::Limits::outbox_bytes
 //!
-//! Read next: `src/chat/member.rs`, the two threads around an outbox.
+//! Read next: `src/chat/outbox_writer.rs`, how a member's own `WebSocket`
+//! writes into its outbox.
 
-use std::io::{self, Write};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
-use crate::websocket::frame::{encode_frame, FrameHeader, Opcode};
+use crate::websocket::frame::{encode_frame, Opcode};
 use crate::websocket::{CloseCode, CloseFrame};
 
-/// One or more whole, encoded WebSocket frames, shared by every outbox it
-/// was pushed into.
+/// Bytes ready for the wire, shared by every outbox they were pushed into:
+/// one or more whole WebSocket frames for a chat member, or whole
+/// Server-Sent Events for an event-stream listener
+/// (`src/chat/event_stream.rs`, which reuses this queue unchanged).
 pub type Frame = Arc<[u8]>;
+
+/// What [`Outbox::take_all_within`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// Frames were moved into the batch.
+    Frames,
+    /// Nothing arrived in time; the outbox is still open.
+    TimedOut,
+    /// The outbox is closed and empty: the writer's cue to stop.
+    Finished,
+}
 
 /// Why a push was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,22 +153,42 @@ impl Outbox {
     /// `batch` (which must be empty). Returns `false` when the outbox is
     /// closed and everything has been taken: the writer's cue to stop.
     pub fn take_all(&self, batch: &mut Vec<Frame>) -> bool {
+        self.take(batch, None) == Taken::Frames
+    }
+
+    /// The same, but waits at most `wait`. An event-stream writer uses the
+    /// quiet time to send a heartbeat (`src/chat/event_stream.rs`).
+    pub fn take_all_within(&self, batch: &mut Vec<Frame>, wait: Duration) -> Taken {
+        self.take(batch, Some(Instant::now() + wait))
+    }
+
+    fn take(&self, batch: &mut Vec<Frame>, deadline: Option<Instant>) -> Taken {
         debug_assert!(batch.is_empty());
         let mut state = self.lock();
         loop {
             if !state.queue.is_empty() {
                 std::mem::swap(&mut state.queue, batch);
                 state.bytes = 0;
-                return true;
+                return Taken::Frames;
             }
             if state.phase != Phase::Open {
                 state.phase = Phase::Finished;
-                return false;
+                return Taken::Finished;
             }
             // `wait` releases the lock while asleep. It may also return for
             // no reason at all (a "spurious wake-up"), which is why it sits
             // in a loop that checks the state again.
-            state = self.ready.wait(state).unwrap_or_else(PoisonError::into_inner);
+            state = match deadline {
+                None => self.ready.wait(state).unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Taken::TimedOut;
+                    }
+                    let waited = self.ready.wait_timeout(state, left);
+                    waited.unwrap_or_else(PoisonError::into_inner).0
+                }
+            };
         }
     }
 
@@ -219,10 +254,17 @@ pub fn too_slow_goodbye() -> Frame {
 /// Pushes `frames`, and applies the slow-consumer rule if they do not fit.
 /// Returns `true` when this push is the one that cut the member off.
 pub fn push_or_abort(outbox: &Outbox, frames: &[Frame]) -> bool {
+    push_or_give_up(outbox, frames, too_slow_goodbye)
+}
+
+/// [`push_or_abort`] with the last words chosen by the caller: a close
+/// frame for a WebSocket member, an event for an event-stream listener.
+/// (A function, not a frame, so the goodbye is built only when needed.)
+pub fn push_or_give_up(outbox: &Outbox, frames: &[Frame], goodbye: fn() -> Frame) -> bool {
     match outbox.push_all(frames) {
         Ok(()) => false,
         Err(PushError::Overflow) => {
-            outbox.abort(too_slow_goodbye());
+            outbox.abort(goodbye());
             true
         }
         // The member is leaving; the frames have no one to go to.
@@ -230,58 +272,9 @@ pub fn push_or_abort(outbox: &Outbox, frames: &[Frame]) -> bool {
     }
 }
 
-/// A `Write` that pushes into an outbox: the writer half handed to a
-/// member's [`WebSocket`](crate::websocket::WebSocket).
-///
-/// **The contract.** Each `write` call becomes one queued chunk, and the
-/// writer thread may put other members' frames on the wire between two
-/// chunks. That is only correct if every `write` carries *whole* frames.
-/// `WebSocket` does: it builds frames in its own buffer and hands them over
-/// with one `write_all` per flush, and `write_all` calls `write` once because
-/// `write` here always accepts everything. The one exception in
-/// `WebSocket` is a data frame of 64 KiB or more, whose payload is written
-/// separately from its header; the chat endpoint never sends data through
-/// its `WebSocket` (the room does that), only control frames, which are at
-/// most 127 bytes. Debug builds check every chunk.
-#[derive(Debug, Clone)]
-pub struct OutboxWriter(pub Arc<Outbox>);
-
-impl Write for OutboxWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        debug_assert!(is_whole_frames(buf), "a partial frame was written to an outbox");
-        match self.0.push(Arc::from(buf)) {
-            Ok(()) => Ok(buf.len()),
-            Err(PushError::Overflow) => {
-                self.0.abort(too_slow_goodbye());
-                Err(io::Error::other("outbox full: peer too slow"))
-            }
-            Err(PushError::Closed) => Err(io::ErrorKind::BrokenPipe.into()),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(()) // the writer thread flushes; nothing is buffered here
-    }
-}
-
-/// Does `bytes` hold a run of complete frames and nothing else?
-pub fn is_whole_frames(mut bytes: &[u8]) -> bool {
-    while !bytes.is_empty() {
-        let Ok(header) = FrameHeader::read_from(&mut bytes) else { return false };
-        let Ok(length) = usize::try_from(header.payload_len) else { return false };
-        if length > bytes.len() {
-            return false;
-        }
-        bytes = &bytes[length..];
-    }
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::websocket::{Closed, Message, WebSocket};
-    use std::io::BufReader;
 
     fn frame(text: &str) -> Frame {
         Arc::from(encode_frame(Opcode::Text, text.as_bytes(), None))
@@ -363,6 +356,20 @@ mod tests {
     }
 
     #[test]
+    fn take_within_times_out_on_an_empty_outbox_and_sees_the_end() {
+        let outbox = Outbox::new(1024);
+        let mut batch = Vec::new();
+        let quick = Duration::from_millis(1);
+        assert_eq!(outbox.take_all_within(&mut batch, quick), Taken::TimedOut);
+        outbox.push(frame("x")).unwrap();
+        assert_eq!(outbox.take_all_within(&mut batch, quick), Taken::Frames);
+        assert_eq!(batch.len(), 1);
+        batch.clear();
+        outbox.close();
+        assert_eq!(outbox.take_all_within(&mut batch, quick), Taken::Finished);
+    }
+
+    #[test]
     fn a_waiting_writer_is_woken() {
         let outbox = Arc::new(Outbox::new(1024));
         let writer = {
@@ -382,37 +389,5 @@ mod tests {
         }
         outbox.close();
         assert_eq!(writer.join().unwrap(), 100);
-    }
-
-    #[test]
-    fn a_websocket_writes_whole_control_frames_into_its_outbox() {
-        let key = [9, 8, 7, 6];
-        let mut input = encode_frame(Opcode::Ping, b"one", Some(key));
-        input.extend(encode_frame(Opcode::Ping, b"two", Some(key)));
-        input.extend(encode_frame(Opcode::Close, b"\x03\xe8", Some(key)));
-        let outbox = Arc::new(Outbox::new(1024));
-        let writer = OutboxWriter(Arc::clone(&outbox));
-        let mut socket = WebSocket::server(BufReader::new(&input[..]), writer, 1024);
-        assert!(matches!(socket.recv(), Err(Closed::ByPeer(_))));
-        let chunks = take(&outbox);
-        assert!(chunks.iter().all(|chunk| is_whole_frames(chunk)));
-        let written: Vec<u8> = chunks.concat();
-        let mut expected = encode_frame(Opcode::Pong, b"one", None);
-        expected.extend(encode_frame(Opcode::Pong, b"two", None));
-        expected.extend(encode_frame(Opcode::Close, b"\x03\xe8", None));
-        assert_eq!(written, expected);
-        // A message queued for sending would be refused once the outbox is
-        // finished, and the WebSocket sees an ordinary write error.
-        outbox.finish();
-        assert!(socket.send(&Message::Text("late".into())).is_err());
-    }
-
-    #[test]
-    fn whole_frames_are_recognised() {
-        let mut two = encode_frame(Opcode::Text, b"ab", None);
-        two.extend(encode_frame(Opcode::Pong, b"", None));
-        assert!(is_whole_frames(&two));
-        assert!(!is_whole_frames(&two[..3]));
-        assert!(!is_whole_frames(&[0x81]));
     }
 }

@@ -29,9 +29,12 @@
 //! reach the sockets later, on each member's writer thread.
 //!
 //! Stamping-and-recording (`History::publish`) is kept apart from
-//! delivering to the members in this process (`deliver`). A later
-//! transport (long-polling from the same history, or a fan-out across
-//! processes) would reuse the first and replace or extend the second.
+//! delivering to the members in this process (`deliver`). The HTTP
+//! transports reuse the first and add to the second (`room/feed.rs`):
+//! a message also goes, encoded once as a Server-Sent Event, to every
+//! event-stream listener, and wakes every long-polling request. A fan-out
+//! across processes would keep the same seam: stamp and record once for
+//! everyone, deliver in each process.
 //!
 //! ## The slow-consumer policy
 //!
@@ -51,14 +54,20 @@
 //! global state, so `/chat/ROOM` would need only a map from names to rooms
 //! (and a bound on how many may exist) in front of this type.
 //!
-//! Read next: `src/chat/history.rs`, the sequence numbers and the record.
+//! Read next: `src/chat/history.rs`, the sequence numbers and the record;
+//! then `src/chat/room/feed.rs`, the room as the HTTP transports see it.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+mod feed;
+
+pub use feed::{ListenerId, Listening, PostError};
+
+use std::fmt;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::history::History;
 use super::names::{clean_name, guest_name, unique_name, NameError};
 use super::outbox::{push_or_abort, Frame, Outbox};
-use super::protocol::{FileInfo, RoomEvent, Welcome};
+use super::protocol::{FileInfo, RoomEvent, Stamp, Welcome};
 use crate::config::Limits;
 use crate::log;
 use crate::websocket::frame::{encode_frame, Opcode};
@@ -85,6 +94,10 @@ pub struct Room {
     max_text: usize,
     max_file: usize,
     state: Mutex<State>,
+    /// Signalled (`notify_all`) after every new chat message, for the
+    /// long-polling requests waiting in `Room::wait_for_messages`. It is
+    /// paired with `state`'s lock: a `Condvar` always waits on one mutex.
+    news: Condvar,
 }
 
 #[derive(Debug)]
@@ -95,9 +108,35 @@ struct State {
     next_member: u64,
     next_guest: u64,
     history: History,
-    /// Members cut off as too slow while the lock was held; logged by
+    /// Event-stream (Server-Sent Events) connections, which receive chat
+    /// messages only; see `room/feed.rs`.
+    listeners: Vec<feed::Listener>,
+    next_listener: u64,
+    /// Long polls asleep on `Room::news` (for tests and the curious).
+    long_polls: usize,
+    /// Who was cut off as too slow while the lock was held; logged by
     /// [`Room::unlock`] once it is released (logging is I/O).
-    cut_off: Vec<String>,
+    cut_off: Vec<CutOff>,
+}
+
+/// Someone the slow-consumer rule disconnected, for the log.
+#[derive(Debug)]
+enum CutOff {
+    Member(String),
+    Listener(ListenerId),
+}
+
+impl fmt::Display for CutOff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CutOff::Member(name) => {
+                write!(f, "{name} is too slow (outbox full): disconnecting with 1008")
+            }
+            CutOff::Listener(id) => {
+                write!(f, "event stream {} is too slow (outbox full): ending it", id.0)
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -116,6 +155,9 @@ impl Room {
             // Half an outbox, so that a newcomer's `welcome`, which carries
             // the whole history, always fits in its outbox.
             history: History::new(limits.outbox_bytes / 2),
+            listeners: Vec::new(),
+            next_listener: 1,
+            long_polls: 0,
             cut_off: Vec::new(),
         };
         Room {
@@ -123,6 +165,7 @@ impl Room {
             max_text: limits.max_chat_text,
             max_file: limits.max_chat_file,
             state: Mutex::new(state),
+            news: Condvar::new(),
         }
     }
 
@@ -140,11 +183,24 @@ impl Room {
     /// Releases the lock, *then* logs who was cut off while it was held.
     /// (A method that returns before delivering anything just drops its
     /// guard: it cannot have cut anyone off.)
-    fn unlock(mut state: MutexGuard<'_, State>) {
+    fn unlock(state: MutexGuard<'_, State>) {
+        Room::unlock_then(state, || {});
+    }
+
+    /// [`unlock`](Self::unlock) after a new chat message: also wakes every
+    /// long-polling request. After the unlock, not before: a woken request
+    /// must take the lock to read the message, and would only block on it.
+    /// And before the logging, which is slow.
+    fn unlock_with_news(&self, state: MutexGuard<'_, State>) {
+        Room::unlock_then(state, || self.news.notify_all());
+    }
+
+    fn unlock_then(mut state: MutexGuard<'_, State>, then: impl FnOnce()) {
         let cut_off = std::mem::take(&mut state.cut_off);
         drop(state);
-        for name in cut_off {
-            log!("chat: {name} is too slow (outbox full): disconnecting with 1008");
+        then();
+        for who in cut_off {
+            log!("chat: {who}");
         }
     }
 
@@ -216,9 +272,8 @@ impl Room {
     pub fn say(&self, from: MemberId, text: &str) {
         let mut state = self.lock();
         let Some(name) = state.name_of(from).map(str::to_string) else { return };
-        let (_, message) = state.history.publish(&RoomEvent::Message { from: &name, text });
-        state.deliver(&[text_frame(&message)], None);
-        Room::unlock(state);
+        state.publish_message(&name, text);
+        self.unlock_with_news(state);
     }
 
     /// Renames a member, applying the same rules as on joining (a taken
@@ -261,7 +316,7 @@ impl Room {
         if let Some(member) = state.members.iter().find(|m| m.id == to) {
             if push_or_abort(&member.outbox, &[frame]) {
                 let name = member.name.clone();
-                state.cut_off.push(name);
+                state.cut_off.push(CutOff::Member(name));
             }
         }
         Room::unlock(state);
@@ -282,13 +337,23 @@ impl State {
         self.members.iter().find(|m| m.id == id).map(|m| m.name.as_str())
     }
 
+    /// A chat message, whoever sent it (a member, or an HTTP request; see
+    /// `room/feed.rs`): stamp and record it, then deliver it to the members
+    /// as a WebSocket frame and to the event-stream listeners as an event.
+    fn publish_message(&mut self, from: &str, text: &str) -> Stamp {
+        let (stamp, message) = self.history.publish(&RoomEvent::Message { from, text });
+        self.deliver(&[text_frame(&message)], None);
+        self.deliver_to_listeners(stamp.seq, &message);
+        stamp
+    }
+
     /// Pushes the same frames to every member (but `skip`). A member whose
     /// outbox overflows is cut off as too slow, by `push_or_abort`, and the
     /// loop goes on to the next member without waiting for anyone.
     fn deliver(&mut self, frames: &[Frame], skip: Option<MemberId>) {
         for member in self.members.iter().filter(|m| Some(m.id) != skip) {
             if push_or_abort(&member.outbox, frames) {
-                self.cut_off.push(member.name.clone());
+                self.cut_off.push(CutOff::Member(member.name.clone()));
             }
         }
     }
@@ -300,144 +365,6 @@ pub fn text_frame(json: &str) -> Frame {
     Arc::from(encode_frame(Opcode::Text, json.as_bytes(), None))
 }
 
+// The room's tests are a chapter of their own: `room/tests.rs`.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::chat::outbox::too_slow_goodbye;
-    use crate::websocket::frame::FrameHeader;
-
-    fn room() -> Room {
-        Room::new("main", &Limits::default())
-    }
-
-    fn outbox() -> Arc<Outbox> {
-        Arc::new(Outbox::new(Limits::default().outbox_bytes))
-    }
-
-    /// What the member's writer would take now (without waiting for more).
-    fn pending(outbox: &Outbox) -> Vec<Frame> {
-        let mut batch = Vec::new();
-        if outbox.queued_bytes() > 0 {
-            outbox.take_all(&mut batch);
-        }
-        batch
-    }
-
-    /// The same, each frame's payload as text.
-    fn drain(outbox: &Outbox) -> Vec<String> {
-        let payload = |frame: &Frame| {
-            let mut bytes = &frame[..];
-            let header = FrameHeader::read_from(&mut bytes).unwrap();
-            assert_eq!(header.payload_len as usize, bytes.len(), "one whole frame per push");
-            String::from_utf8_lossy(bytes).into_owned()
-        };
-        pending(outbox).iter().map(payload).collect()
-    }
-
-    #[test]
-    fn join_welcomes_the_newcomer_and_tells_the_others() {
-        let room = room();
-        let (a, b) = (outbox(), outbox());
-        let ann = room.join(Some("ann"), Arc::clone(&a));
-        assert_eq!((ann.name.as_str(), ann.members), ("ann", 1));
-        room.join(Some("  bob "), Arc::clone(&b));
-        let to_ann = drain(&a);
-        assert!(to_ann[0].starts_with(r#"{"type":"welcome","room":"main","you":"ann","seq":1,"#));
-        assert!(to_ann[1].starts_with(r#"{"type":"join","seq":2,"#), "{}", to_ann[1]);
-        assert!(to_ann[1].ends_with(r#","name":"bob"}"#));
-        let to_bob = drain(&b);
-        assert_eq!(to_bob.len(), 1, "no join event for oneself: {to_bob:?}");
-        assert!(to_bob[0].contains(r#""you":"bob","seq":2,"members":["ann","bob"],"history":[]"#));
-    }
-
-    #[test]
-    fn a_message_is_encoded_once_and_shared_with_everyone() {
-        let room = room();
-        let boxes: Vec<_> = (0..3).map(|_| outbox()).collect();
-        let ids: Vec<_> = boxes.iter().map(|o| room.join(None, Arc::clone(o)).id).collect();
-        boxes.iter().for_each(|o| drop(pending(o)));
-        room.say(ids[1], "hello");
-        let frames: Vec<Frame> = boxes.iter().flat_map(|o| pending(o)).collect();
-        assert_eq!(frames.len(), 3, "the sender gets its own copy too");
-        assert!(frames.iter().all(|f| Arc::ptr_eq(f, &frames[0])), "one allocation for all");
-        assert!(String::from_utf8_lossy(&frames[0]).contains(r#""from":"guest-2","text":"hello""#));
-    }
-
-    #[test]
-    fn names_default_refused_and_taken() {
-        let room = room();
-        assert_eq!(room.join(None, outbox()).name, "guest-1");
-        assert_eq!(room.join(Some("ann"), outbox()).name, "ann");
-        assert_eq!(room.join(Some("ann"), outbox()).name, "ann-2");
-        let told = outbox();
-        assert_eq!(room.join(Some("a\u{1b}[31mred"), Arc::clone(&told)).name, "guest-2");
-        let events = drain(&told);
-        assert!(events[1].starts_with(r#"{"type":"error","reason":"name refused: "#));
-        assert_eq!(room.member_names(), ["guest-1", "ann", "ann-2", "guest-2"]);
-    }
-
-    #[test]
-    fn rename_is_checked_and_broadcast() {
-        let room = room();
-        let a = outbox();
-        let ann = room.join(Some("ann"), Arc::clone(&a)).id;
-        let bob = room.join(Some("bob"), outbox()).id;
-        drop(pending(&a));
-        assert_eq!(room.rename(bob, "ann"), Ok(()));
-        assert_eq!(room.rename(ann, "ann"), Ok(()), "no-op");
-        assert_eq!(room.rename(ann, "\u{7}"), Err(NameError::Forbidden('\u{7}')));
-        assert_eq!(room.member_names(), ["ann", "ann-2"]);
-        let events = drain(&a);
-        assert_eq!(events.len(), 1, "{events:?}");
-        assert!(events[0].ends_with(r#","from":"bob","to":"ann-2"}"#));
-    }
-
-    #[test]
-    fn leave_is_broadcast_exactly_once() {
-        let room = room();
-        let a = outbox();
-        room.join(Some("ann"), Arc::clone(&a));
-        let bob = room.join(Some("bob"), outbox()).id;
-        assert_eq!(room.leave(bob, "left"), Some(("bob".to_string(), 1)));
-        assert_eq!(room.leave(bob, "left"), None);
-        let leaves: Vec<_> = drain(&a).into_iter().filter(|e| e.contains("leave")).collect();
-        assert_eq!(leaves.len(), 1);
-        assert!(leaves[0].ends_with(r#""name":"bob","reason":"left"}"#));
-    }
-
-    #[test]
-    fn files_go_to_the_others_with_their_announcement() {
-        let room = room();
-        let (a, b) = (outbox(), outbox());
-        let ann = room.join(Some("ann"), Arc::clone(&a)).id;
-        room.join(Some("bob"), Arc::clone(&b));
-        drop((pending(&a), pending(&b)));
-        let info = FileInfo { mime: "image/png".into(), name: Some("x.png".into()) };
-        room.share_file(ann, &info, 3, Arc::from(encode_frame(Opcode::Binary, b"png", None)));
-        assert!(pending(&a).is_empty(), "the sender does not get its file back");
-        let to_bob = drain(&b);
-        assert!(to_bob[0].contains(r#""from":"ann","size":3,"mime":"image/png","name":"x.png""#));
-        assert_eq!(to_bob[1], "png");
-    }
-
-    #[test]
-    fn a_slow_member_is_cut_off_and_nobody_else_notices() {
-        let limits = Limits { outbox_bytes: 64 * 1024, ..Limits::default() };
-        let room = Room::new("main", &limits);
-        let (fast, slow) = (outbox(), Arc::new(Outbox::new(limits.outbox_bytes)));
-        let ann = room.join(Some("ann"), Arc::clone(&fast)).id;
-        room.join(Some("sloth"), Arc::clone(&slow));
-        drop(pending(&fast)); // welcome and join
-        let mut received = 0;
-        for i in 0..100 {
-            room.say(ann, &format!("{i:01000}"));
-            // ann's writer keeps up; sloth's never takes anything.
-            received += pending(&fast).len();
-        }
-        assert!(slow.was_aborted());
-        assert!(!fast.was_aborted());
-        assert_eq!(received, 100);
-        let last = pending(&slow);
-        assert_eq!(last, vec![too_slow_goodbye()], "the backlog was replaced by a close frame");
-    }
-}
+mod tests;

@@ -13,7 +13,12 @@
 //!   drives the keepalive pings in `websocket/connection.rs`;
 //! - every write gives up after `write_timeout`.
 //!
-//! Routing is a `match` on the path: few endpoints, easy to read.
+//! Routing is a `match` on the path: few endpoints, easy to read. Besides
+//! files and the two WebSocket endpoints there is the chat room's HTTP face
+//! under `/api/` (`src/chat/http_api.rs`): ordinary requests, except that a
+//! long poll may hold its answer for a while, and that `GET /api/events`
+//! (`src/chat/event_stream.rs`) never finishes its response: it takes the
+//! connection over, as an upgrade does, until the stream ends.
 //!
 //! Read next: `src/http/request.rs` for the parser this loop calls.
 
@@ -25,8 +30,12 @@ use std::time::Instant;
 
 use super::stream::{close_gracefully, SharedStream, SocketReader};
 use super::Shared;
+use crate::chat::event_stream::{self, StreamEnd};
+use crate::chat::http_api;
+use crate::config::Limits;
 use crate::http::{
-    discard_body, read_request, static_files, HttpError, Request, Response, Status, Version,
+    discard_body, read_body, read_request, static_files, HttpError, Request, Response, Status,
+    Version,
 };
 use crate::log;
 use crate::websocket::connection::is_timeout;
@@ -50,6 +59,8 @@ pub enum Ending {
     Handshake(HandshakeError),
     NotFound(String),
     WebSocket(Closed),
+    /// A Server-Sent Events response ran until it ended.
+    EventStream(StreamEnd),
     Io(io::Error),
 }
 
@@ -71,6 +82,7 @@ impl fmt::Display for Ending {
             }
             Ending::NotFound(path) => write!(f, "upgrade refused (404): no endpoint at {path}"),
             Ending::WebSocket(closed) => write!(f, "websocket {closed}"),
+            Ending::EventStream(end) => write!(f, "event stream {end}"),
             Ending::Io(error) => write!(f, "i/o error: {error}"),
         }
     }
@@ -108,14 +120,15 @@ fn serve_requests(mut reader: ConnectionReader, stream: &SharedStream, shared: &
         if handshake::is_upgrade_request(&request) {
             return upgrade(request, reader, stream, shared);
         }
-        // Consume the body, so the next request starts at the right byte.
-        let body =
-            request.content_length().and_then(|length| discard_body(&mut reader, length, limits));
-        if let Err(error) = body {
-            return refuse(stream, error);
-        }
+        let body = match read_or_discard_body(&request, &mut reader, limits) {
+            Ok(body) => body,
+            Err(error) => return refuse(stream, error),
+        };
         let close = request.wants_close();
-        let response = route(&request, shared);
+        let response = match route(&request, &body, stream, shared) {
+            Routed::Response(response) => response,
+            Routed::Streamed(end) => return Ending::EventStream(end),
+        };
         log!("{} {} -> {}", request.method, request.target, response.status.code());
         if let Err(error) = write_response(stream, response, request.method == "HEAD", close) {
             return Ending::Io(error);
@@ -154,17 +167,51 @@ fn refuse(stream: &SharedStream, error: HttpError) -> Ending {
     Ending::Refused(error)
 }
 
-/// Plain HTTP: the WebSocket endpoints explain themselves, everything else
-/// is a file.
-fn route(request: &Request, shared: &Shared) -> Response {
-    match request.path() {
+/// Reads the body of the one request that wants it (`POST /api/send`,
+/// bounded by the chat's text limit), and reads and throws away any
+/// other, so the next request starts at the right byte.
+fn read_or_discard_body<R: io::Read>(
+    request: &Request,
+    reader: &mut R,
+    limits: &Limits,
+) -> Result<Vec<u8>, HttpError> {
+    let length = request.content_length()?;
+    if http_api::takes_body(request) {
+        read_body(reader, length, limits.max_chat_text)
+    } else {
+        discard_body(reader, length, limits).map(|()| Vec::new())
+    }
+}
+
+/// What routing a request produced.
+enum Routed {
+    /// A response to write; the connection may carry on.
+    Response(Response),
+    /// An event stream was served on the connection, and has ended.
+    Streamed(StreamEnd),
+}
+
+/// Plain HTTP: the WebSocket endpoints explain themselves, `/api/` is the
+/// chat room's HTTP face, everything else is a file.
+fn route(request: &Request, body: &[u8], stream: &SharedStream, shared: &Shared) -> Routed {
+    let room = &shared.chat;
+    let limits = &shared.config.limits;
+    let response = match request.path() {
         "/echo" | "/chat" => {
             Response::error(Status::UPGRADE_REQUIRED, "this endpoint speaks WebSocket")
                 .header("Upgrade", "websocket")
                 .header("Connection", "Upgrade")
         }
+        _ if http_api::is_event_stream(request) => {
+            match event_stream::serve(request, &stream.0, room, limits) {
+                Ok(end) => return Routed::Streamed(end),
+                Err(error) => error.response(),
+            }
+        }
+        _ if http_api::is_api(request) => http_api::respond(request, body, room, limits),
         _ => static_files::serve(&shared.config.root, request),
-    }
+    };
+    Routed::Response(response)
 }
 
 fn write_response(

@@ -6,6 +6,7 @@
 //! (a line on stdout, a line in the log, a byte on a socket).
 
 #![allow(dead_code)] // each test file uses its own subset
+pub mod push; // HTTP clients for the chat room's /api/ (polls, event streams)
 pub mod redis; // a real redis-server for the Redis tests
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,0 +1,117 @@
+//! # Writing into an outbox: the member's own `WebSocket`
+//!
+//! A chat member's connection has one writer thread, and everything for
+//! that member goes through its outbox (`outbox.rs`): the room's events,
+//! and also the frames the member's own
+//! [`WebSocket`](crate::websocket::WebSocket) produces by itself,
+//! such as the pong that answers a ping (RFC 6455 §5.5.3) and the reply to
+//! a close frame (§5.5.1). [`OutboxWriter`] is how the `WebSocket` is made
+//! to write into the outbox instead of the socket: it implements `Write`
+//! by pushing.
+//!
+//! The danger is a frame cut in two: if one `write` carried the first half
+//! of a pong and the next the second half, the writer thread could put
+//! another member's event between them, and the peer would read garbage.
+//! [`is_whole_frames`] is the check, run on every write in debug builds.
+//!
+//! Read next: `src/chat/member.rs`, the two threads around an outbox.
+
+use std::io::{self, Write};
+use std::sync::Arc;
+
+use super::outbox::{too_slow_goodbye, Outbox, PushError};
+use crate::websocket::frame::FrameHeader;
+
+/// A `Write` that pushes into an outbox: the writer half handed to a
+/// member's [`WebSocket`](crate::websocket::WebSocket).
+///
+/// **The contract.** Each `write` call becomes one queued chunk, and the
+/// writer thread may put other members' frames on the wire between two
+/// chunks. That is only correct if every `write` carries *whole* frames.
+/// `WebSocket` does: it builds frames in its own buffer and hands them over
+/// with one `write_all` per flush, and `write_all` calls `write` once because
+/// `write` here always accepts everything. The one exception in
+/// `WebSocket` is a data frame of 64 KiB or more, whose payload is written
+/// separately from its header; the chat endpoint never sends data through
+/// its `WebSocket` (the room does that), only control frames, which are at
+/// most 127 bytes. Debug builds check every chunk.
+#[derive(Debug, Clone)]
+pub struct OutboxWriter(pub Arc<Outbox>);
+
+impl Write for OutboxWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        debug_assert!(is_whole_frames(buf), "a partial frame was written to an outbox");
+        match self.0.push(Arc::from(buf)) {
+            Ok(()) => Ok(buf.len()),
+            Err(PushError::Overflow) => {
+                self.0.abort(too_slow_goodbye());
+                Err(io::Error::other("outbox full: peer too slow"))
+            }
+            Err(PushError::Closed) => Err(io::ErrorKind::BrokenPipe.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(()) // the writer thread flushes; nothing is buffered here
+    }
+}
+
+/// Does `bytes` hold a run of complete frames and nothing else?
+pub fn is_whole_frames(mut bytes: &[u8]) -> bool {
+    while !bytes.is_empty() {
+        let Ok(header) = FrameHeader::read_from(&mut bytes) else { return false };
+        let Ok(length) = usize::try_from(header.payload_len) else { return false };
+        if length > bytes.len() {
+            return false;
+        }
+        bytes = &bytes[length..];
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::outbox::Frame;
+    use crate::websocket::frame::{encode_frame, Opcode};
+    use crate::websocket::{Closed, Message, WebSocket};
+    use std::io::BufReader;
+
+    fn take(outbox: &Outbox) -> Vec<Frame> {
+        let mut batch = Vec::new();
+        assert!(outbox.take_all(&mut batch));
+        batch
+    }
+
+    #[test]
+    fn a_websocket_writes_whole_control_frames_into_its_outbox() {
+        let key = [9, 8, 7, 6];
+        let mut input = encode_frame(Opcode::Ping, b"one", Some(key));
+        input.extend(encode_frame(Opcode::Ping, b"two", Some(key)));
+        input.extend(encode_frame(Opcode::Close, b"\x03\xe8", Some(key)));
+        let outbox = Arc::new(Outbox::new(1024));
+        let writer = OutboxWriter(Arc::clone(&outbox));
+        let mut socket = WebSocket::server(BufReader::new(&input[..]), writer, 1024);
+        assert!(matches!(socket.recv(), Err(Closed::ByPeer(_))));
+        let chunks = take(&outbox);
+        assert!(chunks.iter().all(|chunk| is_whole_frames(chunk)));
+        let written: Vec<u8> = chunks.concat();
+        let mut expected = encode_frame(Opcode::Pong, b"one", None);
+        expected.extend(encode_frame(Opcode::Pong, b"two", None));
+        expected.extend(encode_frame(Opcode::Close, b"\x03\xe8", None));
+        assert_eq!(written, expected);
+        // A message queued for sending would be refused once the outbox is
+        // finished, and the WebSocket sees an ordinary write error.
+        outbox.finish();
+        assert!(socket.send(&Message::Text("late".into())).is_err());
+    }
+
+    #[test]
+    fn whole_frames_are_recognised() {
+        let mut two = encode_frame(Opcode::Text, b"ab", None);
+        two.extend(encode_frame(Opcode::Pong, b"", None));
+        assert!(is_whole_frames(&two));
+        assert!(!is_whole_frames(&two[..3]));
+        assert!(!is_whole_frames(&[0x81]));
+    }
+}

@@ -1,0 +1,144 @@
+//! Tests of the room (`room.rs`): joining, names, fan-out of one shared
+//! frame, renames, leaving exactly once, files, and the slow-consumer rule.
+//! They drive the room directly, with outboxes and no sockets: everything
+//! the room does ends in an outbox, so that is where the tests look.
+//! The HTTP side of the room is tested in `feed.rs`.
+
+use super::*;
+use crate::chat::outbox::too_slow_goodbye;
+use crate::websocket::frame::FrameHeader;
+
+fn room() -> Room {
+    Room::new("main", &Limits::default())
+}
+
+fn outbox() -> Arc<Outbox> {
+    Arc::new(Outbox::new(Limits::default().outbox_bytes))
+}
+
+/// What the member's writer would take now (without waiting for more).
+fn pending(outbox: &Outbox) -> Vec<Frame> {
+    let mut batch = Vec::new();
+    if outbox.queued_bytes() > 0 {
+        outbox.take_all(&mut batch);
+    }
+    batch
+}
+
+/// The same, each frame's payload as text.
+fn drain(outbox: &Outbox) -> Vec<String> {
+    let payload = |frame: &Frame| {
+        let mut bytes = &frame[..];
+        let header = FrameHeader::read_from(&mut bytes).unwrap();
+        assert_eq!(header.payload_len as usize, bytes.len(), "one whole frame per push");
+        String::from_utf8_lossy(bytes).into_owned()
+    };
+    pending(outbox).iter().map(payload).collect()
+}
+
+#[test]
+fn join_welcomes_the_newcomer_and_tells_the_others() {
+    let room = room();
+    let (a, b) = (outbox(), outbox());
+    let ann = room.join(Some("ann"), Arc::clone(&a));
+    assert_eq!((ann.name.as_str(), ann.members), ("ann", 1));
+    room.join(Some("  bob "), Arc::clone(&b));
+    let to_ann = drain(&a);
+    assert!(to_ann[0].starts_with(r#"{"type":"welcome","room":"main","you":"ann","seq":1,"#));
+    assert!(to_ann[1].starts_with(r#"{"type":"join","seq":2,"#), "{}", to_ann[1]);
+    assert!(to_ann[1].ends_with(r#","name":"bob"}"#));
+    let to_bob = drain(&b);
+    assert_eq!(to_bob.len(), 1, "no join event for oneself: {to_bob:?}");
+    assert!(to_bob[0].contains(r#""you":"bob","seq":2,"members":["ann","bob"],"history":[]"#));
+}
+
+#[test]
+fn a_message_is_encoded_once_and_shared_with_everyone() {
+    let room = room();
+    let boxes: Vec<_> = (0..3).map(|_| outbox()).collect();
+    let ids: Vec<_> = boxes.iter().map(|o| room.join(None, Arc::clone(o)).id).collect();
+    boxes.iter().for_each(|o| drop(pending(o)));
+    room.say(ids[1], "hello");
+    let frames: Vec<Frame> = boxes.iter().flat_map(|o| pending(o)).collect();
+    assert_eq!(frames.len(), 3, "the sender gets its own copy too");
+    assert!(frames.iter().all(|f| Arc::ptr_eq(f, &frames[0])), "one allocation for all");
+    assert!(String::from_utf8_lossy(&frames[0]).contains(r#""from":"guest-2","text":"hello""#));
+}
+
+#[test]
+fn names_default_refused_and_taken() {
+    let room = room();
+    assert_eq!(room.join(None, outbox()).name, "guest-1");
+    assert_eq!(room.join(Some("ann"), outbox()).name, "ann");
+    assert_eq!(room.join(Some("ann"), outbox()).name, "ann-2");
+    let told = outbox();
+    assert_eq!(room.join(Some("a\u{1b}[31mred"), Arc::clone(&told)).name, "guest-2");
+    let events = drain(&told);
+    assert!(events[1].starts_with(r#"{"type":"error","reason":"name refused: "#));
+    assert_eq!(room.member_names(), ["guest-1", "ann", "ann-2", "guest-2"]);
+}
+
+#[test]
+fn rename_is_checked_and_broadcast() {
+    let room = room();
+    let a = outbox();
+    let ann = room.join(Some("ann"), Arc::clone(&a)).id;
+    let bob = room.join(Some("bob"), outbox()).id;
+    drop(pending(&a));
+    assert_eq!(room.rename(bob, "ann"), Ok(()));
+    assert_eq!(room.rename(ann, "ann"), Ok(()), "no-op");
+    assert_eq!(room.rename(ann, "\u{7}"), Err(NameError::Forbidden('\u{7}')));
+    assert_eq!(room.member_names(), ["ann", "ann-2"]);
+    let events = drain(&a);
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(events[0].ends_with(r#","from":"bob","to":"ann-2"}"#));
+}
+
+#[test]
+fn leave_is_broadcast_exactly_once() {
+    let room = room();
+    let a = outbox();
+    room.join(Some("ann"), Arc::clone(&a));
+    let bob = room.join(Some("bob"), outbox()).id;
+    assert_eq!(room.leave(bob, "left"), Some(("bob".to_string(), 1)));
+    assert_eq!(room.leave(bob, "left"), None);
+    let leaves: Vec<_> = drain(&a).into_iter().filter(|e| e.contains("leave")).collect();
+    assert_eq!(leaves.len(), 1);
+    assert!(leaves[0].ends_with(r#""name":"bob","reason":"left"}"#));
+}
+
+#[test]
+fn files_go_to_the_others_with_their_announcement() {
+    let room = room();
+    let (a, b) = (outbox(), outbox());
+    let ann = room.join(Some("ann"), Arc::clone(&a)).id;
+    room.join(Some("bob"), Arc::clone(&b));
+    drop((pending(&a), pending(&b)));
+    let info = FileInfo { mime: "image/png".into(), name: Some("x.png".into()) };
+    room.share_file(ann, &info, 3, Arc::from(encode_frame(Opcode::Binary, b"png", None)));
+    assert!(pending(&a).is_empty(), "the sender does not get its file back");
+    let to_bob = drain(&b);
+    assert!(to_bob[0].contains(r#""from":"ann","size":3,"mime":"image/png","name":"x.png""#));
+    assert_eq!(to_bob[1], "png");
+}
+
+#[test]
+fn a_slow_member_is_cut_off_and_nobody_else_notices() {
+    let limits = Limits { outbox_bytes: 64 * 1024, ..Limits::default() };
+    let room = Room::new("main", &limits);
+    let (fast, slow) = (outbox(), Arc::new(Outbox::new(limits.outbox_bytes)));
+    let ann = room.join(Some("ann"), Arc::clone(&fast)).id;
+    room.join(Some("sloth"), Arc::clone(&slow));
+    drop(pending(&fast)); // welcome and join
+    let mut received = 0;
+    for i in 0..100 {
+        room.say(ann, &format!("{i:01000}"));
+        // ann's writer keeps up; sloth's never takes anything.
+        received += pending(&fast).len();
+    }
+    assert!(slow.was_aborted());
+    assert!(!fast.was_aborted());
+    assert_eq!(received, 100);
+    let last = pending(&slow);
+    assert_eq!(last, vec![too_slow_goodbye()], "the backlog was replaced by a close frame");
+}
