@@ -297,7 +297,7 @@ fn http_and_websocket_reach_each_other_with_the_same_seq() {
 
     // An HTTP sender may not use a member's name: one name, one speaker.
     let taken = http.request("POST", "/api/send?name=ann", &[], b"it's me, ann");
-    assert_eq!(taken.status, 403, "{}", taken.text());
+    assert_eq!(taken.status, 409, "{}", taken.text());
     // The header works as well as the query parameter.
     let by_header = http.request("POST", "/api/send", &[("X-Chat-Name", "hdr")], b"hi");
     assert_eq!(by_header.status, 200);

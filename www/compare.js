@@ -63,7 +63,7 @@ const ui = {
 const sends = [];
 
 // A name of our own, unlikely to be a member's: the server refuses to let
-// an HTTP sender speak under the name of someone in the room (403).
+// an HTTP sender speak under the name of someone in the room (409 Conflict).
 ui.name.value = `visitor-${1000 + (crypto.getRandomValues(new Uint16Array(1))[0] % 9000)}`;
 
 ui.composer.addEventListener('submit', (event) => {

@@ -77,7 +77,7 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => Status::METHOD_NOT_ALLOWED,
             // The name is fine, just not available: "understood, but
             // refused" (RFC 9110 §15.5.4).
-            ApiError::Post(PostError::NameTaken(_)) => Status::FORBIDDEN,
+            ApiError::Post(PostError::NameTaken(_)) => Status::CONFLICT,
             ApiError::Post(PostError::TooLong { .. }) => Status::CONTENT_TOO_LARGE,
             ApiError::MissingName
             | ApiError::Post(_)
@@ -277,7 +277,7 @@ mod tests {
         room.join(Some("ann"), std::sync::Arc::new(crate::chat::Outbox::new(1 << 20)));
         let cases: [(&str, &str, &[u8], u16); 9] = [
             ("POST", "/api/send", b"hi", 400),
-            ("POST", "/api/send?name=ann", b"hi", 403),
+            ("POST", "/api/send?name=ann", b"hi", 409),
             ("POST", "/api/send?name=%07", b"hi", 400),
             ("POST", "/api/send?name=bob", b"", 400),
             ("POST", "/api/send?name=bob", b"\xff", 400),
