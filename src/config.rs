@@ -17,6 +17,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+// The one import from a higher layer: parsing `--redis` is the Redis
+// client's business (`src/redis/address.rs`); this file only holds it.
+use crate::redis::RedisAddress;
+
 /// One kibibyte, so that limits read as `64 * KIB` rather than `65536`.
 pub const KIB: usize = 1024;
 /// One mebibyte.
@@ -94,6 +98,19 @@ pub struct Limits {
     /// untouched virtual memory, but it is reserved address space and it
     /// bounds how many threads fit; our handlers use a few KiB of stack.
     pub thread_stack: usize,
+    /// With `--redis`: how often this process tells Redis it is alive (and
+    /// reads the other processes' member lists), and how long it lets the
+    /// subscription stay silent before it pings. A process's members are
+    /// dropped three heartbeats after its last one, so this sets how long
+    /// a crashed process's members still show: up to four heartbeats.
+    pub redis_heartbeat: Duration,
+    /// With `--redis`: bytes of events waiting for Redis before more are
+    /// refused (the sender gets an `error`). Two files at the default
+    /// limit; a Redis that cannot keep up with that is as good as gone.
+    pub redis_queue_bytes: usize,
+    /// With `--redis`: the longest wait between two attempts to reconnect
+    /// (the waits double from 100 ms up to this).
+    pub redis_backoff_max: Duration,
 }
 
 impl Default for Limits {
@@ -116,6 +133,9 @@ impl Default for Limits {
             long_poll_max: Duration::from_secs(30),
             event_stream_heartbeat: Duration::from_secs(15),
             thread_stack: 128 * KIB,
+            redis_heartbeat: Duration::from_secs(5),
+            redis_queue_bytes: 16 * MIB,
+            redis_backoff_max: Duration::from_secs(5),
         }
     }
 }
@@ -133,6 +153,10 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Print every handshake and frame (`--trace`).
     pub trace: bool,
+    /// Share the chat room with other processes through this Redis
+    /// (`--redis`; chapter 10). `None`: the room lives in this process
+    /// alone, and no Redis is ever contacted.
+    pub redis: Option<RedisAddress>,
     /// The numbers.
     pub limits: Limits,
 }
@@ -146,6 +170,7 @@ impl Default for Config {
             root: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/www")),
             allowed_origins: Vec::new(),
             trace: false,
+            redis: None,
             limits: Limits::default(),
         }
     }
@@ -192,6 +217,12 @@ usage: duplex [options]
   --write-timeout SECS    give up on a write that makes no progress this long (default 10)
   --long-poll-max SECS    longest wait a long poll may ask for (default 30)
   --heartbeat SECS        comment line on a quiet event stream after this long (default 15)
+  --redis ADDRESS         share the chat room with other duplex processes through this Redis:
+                          HOST:PORT or redis://:PASSWORD@HOST:PORT (or the password in
+                          DUPLEX_REDIS_PASSWORD); without it no Redis is used
+  --redis-heartbeat SECS  how often to tell Redis this process is alive (default 5)
+  --redis-queue-bytes BYTES  events waiting for Redis before more are refused (default 16777216)
+  --redis-backoff-max SECS   longest wait between reconnect attempts (default 5)
   --trace                 print every handshake and frame
   --help                  print this text
 ";
@@ -250,6 +281,20 @@ impl Config {
                 "--long-poll-max" => limits.long_poll_max = parse_seconds(&flag, &value(&flag)?)?,
                 "--heartbeat" => {
                     limits.event_stream_heartbeat = parse_seconds(&flag, &value(&flag)?)?;
+                }
+                "--redis" => {
+                    let text = value("--redis")?;
+                    let address = RedisAddress::parse_with_env(&text);
+                    config.redis = Some(address.map_err(|error| ArgError(error.to_string()))?);
+                }
+                "--redis-heartbeat" => {
+                    limits.redis_heartbeat = parse_seconds(&flag, &value(&flag)?)?;
+                }
+                "--redis-queue-bytes" => {
+                    limits.redis_queue_bytes = parse_number(&flag, &value(&flag)?)?;
+                }
+                "--redis-backoff-max" => {
+                    limits.redis_backoff_max = parse_seconds(&flag, &value(&flag)?)?;
                 }
                 other => return Err(ArgError(format!("unknown option {other:?}"))),
             }
@@ -316,6 +361,16 @@ mod tests {
         let config = run(&["--long-poll-max", "1.5", "--heartbeat=0.25"]);
         assert_eq!(config.limits.long_poll_max, Duration::from_millis(1500));
         assert_eq!(config.limits.event_stream_heartbeat, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn redis_is_off_unless_asked_for() {
+        assert!(run(&[]).redis.is_none());
+        let config = run(&["--redis", "127.0.0.1:6390", "--redis-heartbeat", "0.5"]);
+        assert_eq!(config.redis.map(|a| a.host_port), Some("127.0.0.1:6390".to_string()));
+        assert_eq!(config.limits.redis_heartbeat, Duration::from_millis(500));
+        assert!(parse(&["--redis", "rediss://h:1"]).is_err());
+        assert!(parse(&["--redis", "localhost"]).is_err(), "the port is required");
     }
 
     #[test]

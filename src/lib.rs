@@ -23,13 +23,18 @@
 //! 6. [`server`]: sockets, threads and timeouts: where the protocol meets
 //!    the operating system.
 //! 7. [`client`]: the other end of the handshake, with masking done right.
-//! 8. [`redis`]: RESP2 by hand: a Redis client, so rooms can span processes.
+//! 8. [`redis`]: RESP2 by hand: a Redis client, so rooms can span
+//!    processes; then [`chat::bus`], which shares the chat room through it
+//!    (`--redis`): one order for every process, and what happens when
+//!    Redis goes away.
 //!
 //! The protocol modules (`http`, `websocket`) never touch a socket. They
 //! work on `Read`, `Write` and byte slices, so each can be lifted into
 //! other code and tested on plain bytes. Layers only import downwards:
 //! `server` uses `chat` and `echo`, which use `websocket`, which uses
-//! `http`, which uses `config`.
+//! `http`, which uses `config`; `chat` also uses `redis`, which uses
+//! `http` and `config`. (One exception: `config` holds a parsed `--redis`
+//! address, a type from `redis`.)
 //!
 //! The course that goes with the code is in `docs/`.
 

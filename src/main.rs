@@ -6,6 +6,12 @@
 use std::process::ExitCode;
 
 use duplex::config::{Command, Config, USAGE};
+use duplex::server::RunError;
+
+/// Exit statuses: 0 never (a server runs until killed), 1 when it cannot
+/// listen, 2 for a command line it cannot understand, and this one when
+/// `--redis` was given and that Redis cannot be reached at start.
+const EXIT_REDIS_UNREACHABLE: u8 = 3;
 
 fn main() -> ExitCode {
     let command = match Config::from_args(std::env::args().skip(1)) {
@@ -25,9 +31,15 @@ fn main() -> ExitCode {
     let addr = config.addr;
     match duplex::server::run(*config) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
+        Err(RunError::Io(error)) => {
             eprintln!("duplex: cannot serve on {addr}: {error}");
             ExitCode::FAILURE
+        }
+        // Its own status, so a script (or a supervisor deciding whether to
+        // restart) can tell "Redis is down" from "the port is taken".
+        Err(RunError::Redis(error)) => {
+            eprintln!("duplex: {error}");
+            ExitCode::from(EXIT_REDIS_UNREACHABLE)
         }
     }
 }

@@ -20,6 +20,19 @@
 //! "what came after seq 41?" ([`History::since`]). So each recorded message
 //! keeps its `seq` beside its JSON.
 //!
+//! ## Numbered here, or numbered elsewhere
+//!
+//! Stamping ([`History::stamp`]) and recording ([`History::record`]) are
+//! two calls, because they do not always happen in the same process. A
+//! room alone numbers its events itself. A room shared with other
+//! processes through Redis (`--redis`, `src/chat/room/link.rs`) gets the
+//! numbers from Redis, and this record becomes a *mirror* of the history
+//! list kept there: loaded whole when the process joins the shared room
+//! ([`History::replace`]), then kept up to date by recording, in order,
+//! every message that arrives from the subscription. A `welcome` is still
+//! built from memory, under the room's lock, and every process shows a
+//! newcomer the same history.
+//!
 //! ## Saying so when the record does not reach
 //!
 //! A record that forgets must say *when* it has forgotten something a
@@ -89,24 +102,68 @@ impl History {
         History { last_seq: 0, messages: VecDeque::new(), bytes: 0, max_bytes, dropped_through: 0 }
     }
 
-    /// Stamps `event`, renders it, and records it if it is a chat message.
-    /// Returns the stamp and the JSON.
+    /// Stamps `event` here, renders it, and records it if it is a chat
+    /// message. Returns the stamp and the JSON.
     pub fn publish(&mut self, event: &RoomEvent<'_>) -> (Stamp, String) {
-        self.last_seq += 1;
-        let stamp = Stamp { seq: self.last_seq, time: now_millis() };
+        let stamp = self.stamp();
+        (stamp, self.record(stamp, event))
+    }
+
+    /// The next number, and the time: numbering done in this process, as
+    /// one process alone does it (and as a process cut off from Redis
+    /// does it, until it is back).
+    pub fn stamp(&mut self) -> Stamp {
+        Stamp { seq: self.last_seq + 1, time: now_millis() }
+    }
+
+    /// Renders `event` with a stamp given to it elsewhere (by [`stamp`](Self::stamp),
+    /// or by the counter in Redis that every process shares), records it
+    /// if it is a chat message, and returns the JSON.
+    ///
+    /// Stamps must come in increasing order; the room makes sure of it
+    /// (`src/chat/room/link.rs` skips anything not newer than
+    /// [`last_seq`](Self::last_seq)).
+    pub fn record(&mut self, stamp: Stamp, event: &RoomEvent<'_>) -> String {
+        debug_assert!(stamp.seq > self.last_seq, "stamps go up");
+        self.last_seq = self.last_seq.max(stamp.seq);
         let json = event.to_json(Some(stamp));
         if let RoomEvent::Message { .. } = event {
-            self.bytes += json.len();
-            self.messages.push_back(Recorded { seq: stamp.seq, json: Arc::from(json.as_str()) });
-            // Oldest out first. A single message bigger than the whole byte
-            // bound is not kept at all.
-            while self.messages.len() > HISTORY_MESSAGES || self.bytes > self.max_bytes {
-                let Some(oldest) = self.messages.pop_front() else { break };
-                self.bytes -= oldest.json.len();
-                self.dropped_through = oldest.seq;
-            }
+            self.keep(Recorded { seq: stamp.seq, json: Arc::from(json.as_str()) });
         }
-        (stamp, json)
+        json
+    }
+
+    fn keep(&mut self, recorded: Recorded) {
+        self.bytes += recorded.json.len();
+        self.messages.push_back(recorded);
+        // Oldest out first. A single message bigger than the whole byte
+        // bound is not kept at all.
+        while self.messages.len() > HISTORY_MESSAGES || self.bytes > self.max_bytes {
+            let Some(oldest) = self.messages.pop_front() else { break };
+            self.bytes -= oldest.json.len();
+            self.dropped_through = oldest.seq;
+        }
+    }
+
+    /// Replaces the record with one loaded from elsewhere: the history list
+    /// in Redis, when a process (re)joins the shared room. `messages` are
+    /// oldest first; `last_seq` is the newest number handed out anywhere;
+    /// `trimmed_through` is the newest `seq` the list itself no longer
+    /// holds (0: it never dropped anything).
+    ///
+    /// What this record held and the new one does not (messages said here
+    /// while Redis was away) counts as dropped, so a poll from before them
+    /// is told `truncated` rather than silently given less.
+    pub fn replace(&mut self, messages: Vec<Recorded>, last_seq: u64, trimmed_through: u64) {
+        let forgotten = self.messages.iter().filter(|old| !messages.contains(old));
+        let forgotten_through = forgotten.map(|old| old.seq).max().unwrap_or(0);
+        self.dropped_through = self.dropped_through.max(forgotten_through).max(trimmed_through);
+        self.messages.clear();
+        self.bytes = 0;
+        self.last_seq = self.last_seq.max(last_seq);
+        for recorded in messages {
+            self.keep(recorded);
+        }
     }
 
     /// The recorded messages, oldest first, each one JSON object.
@@ -142,7 +199,8 @@ impl History {
     }
 }
 
-fn now_millis() -> u64 {
+/// The server's clock, as events carry it.
+pub fn now_millis() -> u64 {
     // A clock set before 1970 is a broken clock; 0 says so plainly.
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
@@ -212,6 +270,30 @@ mod tests {
         // Ahead of the room: the server restarted. Everything, truncated.
         let ahead = history.since(99);
         assert_eq!((seqs(&ahead), ahead.after, ahead.truncated), (vec![2, 3, 4], 0, true));
+    }
+
+    #[test]
+    fn a_record_numbered_elsewhere_is_kept_in_order_and_can_be_replaced() {
+        let mut history = History::new(1 << 20);
+        let said = |text| RoomEvent::Message { from: "ann", text };
+        let stamp = |seq| Stamp { seq, time: 1_700_000_000_000 };
+        let json = history.record(stamp(7), &said("from redis"));
+        assert!(json.starts_with(r#"{"type":"message","seq":7,"time":1700000000000,"#));
+        assert_eq!(history.last_seq(), 7);
+        // Seq 8, said here while Redis was away...
+        say(&mut history, "said here, alone");
+        // ...and back with Redis, whose history lacks 8 and holds 9 from elsewhere.
+        let nine = Recorded { seq: 9, json: Arc::from(said("elsewhere").to_json(Some(stamp(9)))) };
+        let seven = history.since(6).messages[0].clone();
+        history.replace(vec![seven, nine], 12, 0);
+        assert_eq!(history.last_seq(), 12);
+        assert_eq!(history.messages().count(), 2, "a welcome shows Redis's history");
+        // A client that saw 7 missed 8 for good: it is told so, and gets
+        // what follows the gap.
+        let after_seven = history.since(7);
+        assert!(after_seven.truncated && after_seven.after == 8, "{after_seven:?}");
+        assert_eq!(after_seven.messages.iter().map(|r| r.seq).collect::<Vec<_>>(), [9]);
+        assert!(!history.since(8).truncated);
     }
 
     #[test]

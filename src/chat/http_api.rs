@@ -69,10 +69,12 @@ impl ApiError {
         ApiError::BadParameter { name, value }
     }
 
-    /// The status to answer with. 4xx all of them: the client can fix each
-    /// one by sending something else.
+    /// The status to answer with. 4xx for what the client can fix by
+    /// sending something else; 503 when the room, shared through Redis,
+    /// cannot take the message right now (try again later).
     pub fn status(&self) -> Status {
         match self {
+            ApiError::Post(PostError::Busy | PostError::Unconfirmed) => Status::SERVICE_UNAVAILABLE,
             ApiError::NotFound(_) => Status::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => Status::METHOD_NOT_ALLOWED,
             // The name is fine, just not available: "understood, but
@@ -92,6 +94,10 @@ impl ApiError {
         let response = Response::new(self.status()).body(JSON, body.into_bytes());
         match self {
             ApiError::MethodNotAllowed { allow } => response.header("Allow", *allow),
+            // RFC 9110 §10.2.3: when to ask again.
+            _ if self.status() == Status::SERVICE_UNAVAILABLE => {
+                response.header("Retry-After", "1")
+            }
             _ => response,
         }
     }

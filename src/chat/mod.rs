@@ -29,11 +29,15 @@
 //! 8. The room over plain HTTP: `room/feed.rs` (the room's side: catching
 //!    up, waiting, listening), [`http_api`] (sending, short and long
 //!    polling) and [`event_stream`] (Server-Sent Events).
+//! 9. One room across many processes (`--redis`): `room/link.rs` (the
+//!    room's side: alone or shared) and [`bus`] (the threads that publish
+//!    to Redis and listen to it); chapter 10 of the course.
 //!
 //! The pages that talk to all this are `www/chat.js` and `www/compare.js`.
 //!
 //! Read next: `src/chat/room.rs`.
 
+pub mod bus;
 pub mod event_stream;
 pub mod history;
 pub mod http_api;

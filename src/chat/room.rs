@@ -11,7 +11,8 @@
 //!
 //! 1. *stamps* the event: the next sequence number, and the time;
 //! 2. *records* it: the last 100 messages are kept for newcomers (both
-//!    steps are `history.rs`);
+//!    steps are `history.rs`), and notes who is in the room
+//!    (`room/roster.rs`);
 //! 3. renders the JSON **once** and encodes the WebSocket frame **once**,
 //!    into an `Arc<[u8]>`;
 //! 4. *delivers* it: pushes a clone of that `Arc` (a pointer and a counter
@@ -28,13 +29,25 @@
 //! the number of members. Pushing never blocks (see `outbox.rs`); the bytes
 //! reach the sockets later, on each member's writer thread.
 //!
-//! Stamping-and-recording (`History::publish`) is kept apart from
-//! delivering to the members in this process (`deliver`). The HTTP
-//! transports reuse the first and add to the second (`room/feed.rs`):
-//! a message also goes, encoded once as a Server-Sent Event, to every
-//! event-stream listener, and wakes every long-polling request. A fan-out
-//! across processes would keep the same seam: stamp and record once for
-//! everyone, deliver in each process.
+//! Stamping is kept apart from recording-and-delivering. A room event is
+//! first *decided* (who joins, under which name; what is said, by whom),
+//! then *numbered*, then *delivered* (`State::apply`, in `room/apply.rs`,
+//! the one place an event reaches the members). The HTTP transports reuse
+//! the record and add to the delivery (`room/feed.rs`): a message also
+//! goes, encoded once as a Server-Sent Event, to every event-stream
+//! listener, and wakes every long-polling request.
+//!
+//! ## One room, many processes
+//!
+//! That seam is what lets the room span processes (`--redis`, chapter 10).
+//! Alone, a process numbers an event itself and delivers it at once, under
+//! one lock, as above. Sharing the room, it *queues* the decided event for
+//! Redis instead (`room/link.rs`), without waiting; Redis numbers it, and
+//! every process, this one included, delivers it when it comes back on the
+//! subscription, in Redis's one order. The lock is still never held
+//! across I/O: the publishing and the listening happen on threads of their
+//! own (`src/chat/bus/`), which call into the room like any member's
+//! thread does.
 //!
 //! ## The slow-consumer policy
 //!
@@ -46,7 +59,8 @@
 //! queued in its place, and the member is disconnected. The push that
 //! failed costs the room a few instructions; the others never wait. The
 //! member's `leave` follows once its connection has wound down. The cut-off
-//! is logged at once, but only after the lock is released: logging is I/O.
+//! is logged at once, but only after the lock is released: logging is I/O
+//! (the room keeps `Note`s while locked, and logs them in `unlock`).
 //!
 //! ## Named rooms
 //!
@@ -54,26 +68,37 @@
 //! global state, so `/chat/ROOM` would need only a map from names to rooms
 //! (and a bound on how many may exist) in front of this type.
 //!
-//! Read next: `src/chat/history.rs`, the sequence numbers and the record;
-//! then `src/chat/room/feed.rs`, the room as the HTTP transports see it.
+//! Read next: `src/chat/room/apply.rs`, delivery; `src/chat/history.rs`,
+//! the sequence numbers and the record; `src/chat/room/feed.rs`, the room
+//! as the HTTP transports see it; `src/chat/room/link.rs`, the room shared
+//! through Redis.
 
+mod apply;
 mod feed;
+mod link;
+mod notes;
+mod roster;
 
 pub use feed::{ListenerId, Listening, PostError};
+pub use link::{Snapshot, SyncPoint};
+pub use roster::{RosterChanges, RosterEntry};
 
-use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
+use super::bus::envelope::Change;
 use super::history::History;
 use super::names::{clean_name, guest_name, unique_name, NameError};
 use super::outbox::{push_or_abort, Frame, Outbox};
-use super::protocol::{FileInfo, RoomEvent, Stamp, Welcome};
+use super::protocol::{FileInfo, RoomEvent};
 use crate::config::Limits;
 use crate::log;
 use crate::websocket::frame::{encode_frame, Opcode};
+use link::{Emitted, Link};
+use notes::Note;
+use roster::Roster;
 
-/// A member's number, unique for the life of the room (names are not:
-/// they change, and come back after someone leaves).
+/// A member's number, unique for the life of the room in this process
+/// (names are not: they change, and come back after someone leaves).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MemberId(pub u64);
 
@@ -82,7 +107,7 @@ pub struct MemberId(pub u64);
 pub struct Joined {
     pub id: MemberId,
     pub name: String,
-    /// How many members the room has now.
+    /// How many members are connected to this process now.
     pub members: usize,
 }
 
@@ -92,7 +117,6 @@ pub struct Joined {
 pub struct Room {
     name: String,
     max_text: usize,
-    max_file: usize,
     state: Mutex<State>,
     /// Signalled (`notify_all`) after every new chat message, for the
     /// long-polling requests waiting in `Room::wait_for_messages`. It is
@@ -102,68 +126,95 @@ pub struct Room {
 
 #[derive(Debug)]
 struct State {
-    /// In order of arrival. A `Vec` is plenty: it is scanned on join and
-    /// rename, and iterated on every broadcast anyway.
+    /// What every `welcome` says about the room itself.
+    about: About,
+    /// The members connected to this process, in order of arrival. A
+    /// `Vec` is plenty: it is scanned on join and rename, and iterated on
+    /// every broadcast anyway.
     members: Vec<Member>,
     next_member: u64,
     next_guest: u64,
     history: History,
+    /// Everyone in the room, on every process, as the delivered events
+    /// tell it (`room/roster.rs`).
+    roster: Roster,
+    /// Alone, or sharing the room through Redis (`room/link.rs`).
+    link: Link,
     /// Event-stream (Server-Sent Events) connections, which receive chat
     /// messages only; see `room/feed.rs`.
     listeners: Vec<feed::Listener>,
     next_listener: u64,
     /// Long polls asleep on `Room::news` (for tests and the curious).
     long_polls: usize,
-    /// Who was cut off as too slow while the lock was held; logged by
-    /// [`Room::unlock`] once it is released (logging is I/O).
-    cut_off: Vec<CutOff>,
+    /// A chat message was delivered while the lock was held: wake the
+    /// long polls once it is released.
+    news: bool,
+    /// What happened while the lock was held that deserves a log line;
+    /// logged by [`Room::unlock`] once it is released (logging is I/O).
+    notes: Vec<Note>,
 }
 
-/// Someone the slow-consumer rule disconnected, for the log.
 #[derive(Debug)]
-enum CutOff {
-    Member(String),
-    Listener(ListenerId),
-}
-
-impl fmt::Display for CutOff {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CutOff::Member(name) => {
-                write!(f, "{name} is too slow (outbox full): disconnecting with 1008")
-            }
-            CutOff::Listener(id) => {
-                write!(f, "event stream {} is too slow (outbox full): ending it", id.0)
-            }
-        }
-    }
+struct About {
+    name: String,
+    max_text: usize,
+    max_file: usize,
 }
 
 #[derive(Debug)]
 struct Member {
     id: MemberId,
+    /// The name as the room decided it: what its next message is sent
+    /// under, and what another newcomer may not take.
     name: String,
     outbox: Arc<Outbox>,
+    /// Has its `welcome` been sent? Until then nothing else is delivered
+    /// to it: the welcome covers everything before it.
+    welcomed: bool,
+    /// Frames for this member that must follow its `welcome` (such as the
+    /// `error` saying its name was refused).
+    held: Vec<Frame>,
+}
+
+/// Most frames held for a member before its `welcome`. Only `error`s are
+/// held, one per refused message, and a client can send refusable
+/// messages (empty ones) much faster than a failing Redis answers: the
+/// bound keeps that from costing memory. What does not fit is dropped.
+const MAX_HELD: usize = 16;
+
+impl Member {
+    fn hold(&mut self, frame: Frame) {
+        if self.held.len() < MAX_HELD {
+            self.held.push(frame);
+        }
+    }
 }
 
 impl Room {
     pub fn new(name: &str, limits: &Limits) -> Room {
         let state = State {
+            about: About {
+                name: name.to_string(),
+                max_text: limits.max_chat_text,
+                max_file: limits.max_chat_file,
+            },
             members: Vec::new(),
             next_member: 1,
             next_guest: 1,
             // Half an outbox, so that a newcomer's `welcome`, which carries
             // the whole history, always fits in its outbox.
             history: History::new(limits.outbox_bytes / 2),
+            roster: Roster::default(),
+            link: Link::alone(),
             listeners: Vec::new(),
             next_listener: 1,
             long_polls: 0,
-            cut_off: Vec::new(),
+            news: false,
+            notes: Vec::new(),
         };
         Room {
             name: name.to_string(),
             max_text: limits.max_chat_text,
-            max_file: limits.max_chat_file,
             state: Mutex::new(state),
             news: Condvar::new(),
         }
@@ -180,90 +231,66 @@ impl Room {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Releases the lock, *then* logs who was cut off while it was held.
-    /// (A method that returns before delivering anything just drops its
-    /// guard: it cannot have cut anyone off.)
-    fn unlock(state: MutexGuard<'_, State>) {
-        Room::unlock_then(state, || {});
-    }
-
-    /// [`unlock`](Self::unlock) after a new chat message: also wakes every
-    /// long-polling request. After the unlock, not before: a woken request
-    /// must take the lock to read the message, and would only block on it.
-    /// And before the logging, which is slow.
-    fn unlock_with_news(&self, state: MutexGuard<'_, State>) {
-        Room::unlock_then(state, || self.news.notify_all());
-    }
-
-    fn unlock_then(mut state: MutexGuard<'_, State>, then: impl FnOnce()) {
-        let cut_off = std::mem::take(&mut state.cut_off);
+    /// Releases the lock, *then* wakes the long polls if a chat message
+    /// was delivered, *then* logs what was noted while it was held. Wake
+    /// after the unlock, not before: a woken request must take the lock to
+    /// read the message, and would only block on it. Log last: it is slow.
+    fn unlock(&self, mut state: MutexGuard<'_, State>) {
+        let notes = std::mem::take(&mut state.notes);
+        let news = std::mem::take(&mut state.news);
         drop(state);
-        then();
-        for who in cut_off {
-            log!("chat: {who}");
+        if news {
+            self.news.notify_all();
+        }
+        for note in notes {
+            log!("{note}");
         }
     }
 
     /// Adds a member. `requested` is the name from the URL, if any; a name
     /// that breaks the rules of `names.rs` becomes `guest-N` and the
-    /// newcomer is told why. The newcomer gets a `welcome`; everyone else a
-    /// `join`.
+    /// newcomer is told why. Everyone else gets a `join`, the newcomer a
+    /// `welcome`, both when the `join` is delivered: at once in a process
+    /// alone, once it is back from Redis in a shared room.
     pub fn join(&self, requested: Option<&str>, outbox: Arc<Outbox>) -> Joined {
         let mut guard = self.lock();
         let state = &mut *guard;
         let (name, refused) = match requested.map(clean_name) {
             Some(Ok(wanted)) => (unique_name(wanted, |n| state.has(n)), None),
             refused => {
-                let members = &state.members;
-                let name =
-                    guest_name(&mut state.next_guest, |n| members.iter().any(|m| m.name == n));
+                // Copied out and back: the closure borrows all of `state`.
+                let mut counter = state.next_guest;
+                let name = guest_name(&mut counter, |n| state.has(n));
+                state.next_guest = counter;
                 (name, refused.and_then(Result::err))
             }
         };
         let id = MemberId(state.next_member);
         state.next_member += 1;
-
-        // Deliver `join` before adding the newcomer: they learn the same
-        // thing from their `welcome`.
-        let (stamp, join) = state.history.publish(&RoomEvent::Join { name: &name });
-        state.deliver(&[text_frame(&join)], None);
-
-        let members = state.members.iter().map(|m| m.name.as_str()).chain([name.as_str()]);
-        let welcome = RoomEvent::Welcome(Welcome {
-            room: &self.name,
-            you: &name,
-            members: members.collect(),
-            history: state.history.messages().collect(),
-            seq: stamp.seq,
-            max_text: self.max_text,
-            max_file: self.max_file,
-        });
-        let mut frames = vec![text_frame(&welcome.to_json(None))];
+        let mut held = Vec::new();
         if let Some(error) = refused {
             let reason = format!("name refused: {error}; you are {name}");
-            frames.push(text_frame(&RoomEvent::Error { reason: &reason }.to_json(None)));
+            held.push(text_frame(&RoomEvent::Error { reason: &reason }.to_json(None)));
         }
-        // One push into a fresh, empty outbox, which takes any one push
-        // however big: a crowded room's welcome is never refused.
-        push_or_abort(&outbox, &frames);
-        state.members.push(Member { id, name: name.clone(), outbox });
+        let member = Member { id, name: name.clone(), outbox, welcomed: false, held };
+        state.members.push(member);
+        state.emit_roster_change(id, Change::Join { name: name.clone() });
         let joined = Joined { id, name, members: state.members.len() };
-        Room::unlock(guard);
+        self.unlock(guard);
         joined
     }
 
     /// Removes a member and tells the others why. Safe to call more than
     /// once: only the first call finds the member, so `leave` is broadcast
-    /// exactly once. Returns the name it had and how many remain.
+    /// exactly once. Returns the name it had and how many remain here.
     pub fn leave(&self, id: MemberId, reason: &str) -> Option<(String, usize)> {
         let mut state = self.lock();
         let index = state.members.iter().position(|m| m.id == id)?;
         let member = state.members.remove(index);
-        let event = RoomEvent::Leave { name: &member.name, reason };
-        let (_, leave) = state.history.publish(&event);
-        state.deliver(&[text_frame(&leave)], None);
+        let change = Change::Leave { name: member.name.clone(), reason: reason.to_string() };
+        state.emit_roster_change(id, change);
         let remaining = state.members.len();
-        Room::unlock(state);
+        self.unlock(state);
         Some((member.name, remaining))
     }
 
@@ -272,8 +299,11 @@ impl Room {
     pub fn say(&self, from: MemberId, text: &str) {
         let mut state = self.lock();
         let Some(name) = state.name_of(from).map(str::to_string) else { return };
-        state.publish_message(&name, text);
-        self.unlock_with_news(state);
+        let change = Change::Message { from: name, text: text.to_string() };
+        if let Emitted::Full(_) = state.emit(Some(from), change, None, None) {
+            state.refuse_for_now(from, "message");
+        }
+        self.unlock(state);
     }
 
     /// Renames a member, applying the same rules as on joining (a taken
@@ -286,12 +316,11 @@ impl Room {
         if new == old {
             return Ok(());
         }
-        let (_, rename) = state.history.publish(&RoomEvent::Rename { from: &old, to: &new });
         if let Some(member) = state.members.iter_mut().find(|m| m.id == who) {
-            member.name = new;
+            member.name = new.clone();
         }
-        state.deliver(&[text_frame(&rename)], None);
-        Room::unlock(state);
+        state.emit_roster_change(who, Change::Rename { from: old, to: new });
+        self.unlock(state);
         Ok(())
     }
 
@@ -302,60 +331,61 @@ impl Room {
     pub fn share_file(&self, from: MemberId, info: &FileInfo, size: usize, frame: Frame) {
         let mut state = self.lock();
         let Some(name) = state.name_of(from).map(str::to_string) else { return };
-        let event =
-            RoomEvent::File { from: &name, size, mime: &info.mime, name: info.name.as_deref() };
-        let (_, announcement) = state.history.publish(&event);
-        state.deliver(&[text_frame(&announcement), frame], Some(from));
-        Room::unlock(state);
+        let (mime, name_of_file) = (info.mime.clone(), info.name.clone());
+        let change = Change::File { from: name, size, mime, name: name_of_file };
+        if let Emitted::Full(_) = state.emit(Some(from), change, Some(frame), None) {
+            state.refuse_for_now(from, "file");
+        }
+        self.unlock(state);
     }
 
-    /// An event for one member only (`error`).
+    /// An event for one member only (`error`). A member not welcomed yet
+    /// gets it right after its `welcome`, which is always the first frame.
     pub fn tell(&self, to: MemberId, event: &RoomEvent<'_>) {
         let mut state = self.lock();
         let frame = text_frame(&event.to_json(None));
-        if let Some(member) = state.members.iter().find(|m| m.id == to) {
-            if push_or_abort(&member.outbox, &[frame]) {
+        if let Some(member) = state.members.iter_mut().find(|m| m.id == to) {
+            if !member.welcomed {
+                member.hold(frame);
+            } else if push_or_abort(&member.outbox, &[frame]) {
                 let name = member.name.clone();
-                state.cut_off.push(CutOff::Member(name));
+                state.notes.push(Note::TooSlow(name));
             }
         }
-        Room::unlock(state);
+        self.unlock(state);
     }
 
-    /// Names of the members, in order of arrival.
+    /// Names of the members, on every process, in order of arrival.
     pub fn member_names(&self) -> Vec<String> {
-        self.lock().members.iter().map(|m| m.name.clone()).collect()
+        self.lock().roster.names().map(str::to_string).collect()
     }
 }
 
 impl State {
+    /// Is `name` taken: by a member here (under the name it has now), or
+    /// by a member of another process (as far as this one has heard)?
     fn has(&self, name: &str) -> bool {
         self.members.iter().any(|m| m.name == name)
+            || self.roster.taken_elsewhere(&self.link.origin, name)
     }
 
     fn name_of(&self, id: MemberId) -> Option<&str> {
         self.members.iter().find(|m| m.id == id).map(|m| m.name.as_str())
     }
 
-    /// A chat message, whoever sent it (a member, or an HTTP request; see
-    /// `room/feed.rs`): stamp and record it, then deliver it to the members
-    /// as a WebSocket frame and to the event-stream listeners as an event.
-    fn publish_message(&mut self, from: &str, text: &str) -> Stamp {
-        let (stamp, message) = self.history.publish(&RoomEvent::Message { from, text });
-        self.deliver(&[text_frame(&message)], None);
-        self.deliver_to_listeners(stamp.seq, &message);
-        stamp
-    }
-
-    /// Pushes the same frames to every member (but `skip`). A member whose
-    /// outbox overflows is cut off as too slow, by `push_or_abort`, and the
-    /// loop goes on to the next member without waiting for anyone.
-    fn deliver(&mut self, frames: &[Frame], skip: Option<MemberId>) {
-        for member in self.members.iter().filter(|m| Some(m.id) != skip) {
-            if push_or_abort(&member.outbox, frames) {
-                self.cut_off.push(CutOff::Member(member.name.clone()));
-            }
+    /// The publish queue was full: the member's `what` is not sent, and
+    /// the member is told (a slow Redis costs a message, never a wait).
+    fn refuse_for_now(&mut self, who: MemberId, what: &str) {
+        let Some(member) = self.members.iter_mut().find(|m| m.id == who) else { return };
+        let reason = format!("the room is busy (its link to Redis is backed up): {what} not sent");
+        let frame = text_frame(&RoomEvent::Error { reason: &reason }.to_json(None));
+        if member.welcomed {
+            push_or_abort(&member.outbox, &[frame]);
+        } else {
+            member.hold(frame);
         }
+        let name = member.name.clone();
+        self.notes.push(Note::QueueFull(name));
     }
 }
 

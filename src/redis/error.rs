@@ -75,7 +75,7 @@ impl RedisError {
     }
 
     /// The reply's shape was not what `command` returns.
-    pub(super) fn unexpected(command: &'static str, got: &super::resp::Reply) -> RedisError {
+    pub fn unexpected(command: &'static str, got: &super::resp::Reply) -> RedisError {
         RedisError::UnexpectedReply { command, got: got.describe() }
     }
 }

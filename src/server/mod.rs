@@ -1,7 +1,9 @@
 //! # The server: a thread per connection
 //!
-//! This is the only part of duplex that owns sockets and threads. Its
-//! design is the simplest one that works: an accept loop, and for every
+//! This is where duplex owns its sockets and threads (the others: each
+//! chat member's writer thread, `src/chat/member.rs`, and with `--redis`
+//! the two threads that talk to Redis, `src/chat/bus/`). Its design is the
+//! simplest one that works: an accept loop, and for every
 //! connection a thread of its own that reads a request, answers it, and
 //! blocks whenever it waits. No event loop, no futures, no callbacks; the
 //! operating system's scheduler does the multiplexing.
@@ -20,6 +22,7 @@
 pub mod session;
 pub mod stream;
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +30,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
+use crate::chat::bus::{self, BusError};
 use crate::chat::Room;
 use crate::config::Config;
 use crate::http::{Response, Status};
@@ -40,8 +44,9 @@ pub struct Shared {
     pub policy: Policy,
     /// Connections being served right now.
     active: AtomicUsize,
-    /// The chat room at `/chat` (see `src/chat/room.rs`).
-    pub chat: Room,
+    /// The chat room at `/chat` (see `src/chat/room.rs`). In an `Arc`,
+    /// because with `--redis` the bus threads (`src/chat/bus/`) hold it too.
+    pub chat: Arc<Room>,
 }
 
 /// A listening server, bound but not yet serving.
@@ -57,7 +62,7 @@ impl Server {
         let listener = TcpListener::bind(config.addr)?;
         let policy =
             Policy { allowed_origins: config.allowed_origins.clone(), subprotocols: vec![] };
-        let chat = Room::new("main", &config.limits);
+        let chat = Arc::new(Room::new("main", &config.limits));
         let shared = Arc::new(Shared { config, policy, active: AtomicUsize::new(0), chat });
         Ok(Server { listener, shared })
     }
@@ -87,14 +92,46 @@ impl Server {
     }
 }
 
-/// Binds, prints the one line scripts wait for, and serves.
-pub fn run(config: Config) -> io::Result<()> {
+/// Why [`run`] stopped. Each has its own exit status in `main.rs`.
+#[derive(Debug)]
+pub enum RunError {
+    /// Binding, accepting or printing failed.
+    Io(io::Error),
+    /// `--redis` was given and the room could not be shared at start.
+    Redis(BusError),
+}
+
+impl fmt::Display for RunError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RunError::Io(error) => write!(f, "{error}"),
+            RunError::Redis(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<io::Error> for RunError {
+    fn from(error: io::Error) -> Self {
+        RunError::Io(error)
+    }
+}
+
+/// Binds; with `--redis`, joins the shared room (before the first member
+/// can arrive, and failing at once if Redis cannot be reached); prints the
+/// one line scripts wait for; and serves.
+pub fn run(config: Config) -> Result<(), RunError> {
     let server = Server::bind(config)?;
+    if let Some(address) = server.shared.config.redis.clone() {
+        let limits = &server.shared.config.limits;
+        bus::start(&server.shared.chat, address, limits).map_err(RunError::Redis)?;
+    }
     let mut stdout = io::stdout().lock();
     writeln!(stdout, "listening on http://{}", server.local_addr()?)?;
     stdout.flush()?;
     drop(stdout);
-    server.serve()
+    Ok(server.serve()?)
 }
 
 /// Counts a connection while it lives; dropping it frees the place.

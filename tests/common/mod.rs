@@ -6,6 +6,7 @@
 //! (a line on stdout, a line in the log, a byte on a socket).
 
 #![allow(dead_code)] // each test file uses its own subset
+pub mod chat; // a chat member over WebSocket, and JSON field accessors
 pub mod push; // HTTP clients for the chat room's /api/ (polls, event streams)
 pub mod redis; // a real redis-server for the Redis tests
 
@@ -34,9 +35,15 @@ impl TestServer {
     /// Starts `duplex --addr 127.0.0.1:0 ARGS...` and waits for its
     /// `listening on` line.
     pub fn start(args: &[&str]) -> TestServer {
+        TestServer::start_with_env(args, &[])
+    }
+
+    /// [`TestServer::start`] with variables added to its environment.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> TestServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_duplex"))
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -114,6 +121,60 @@ impl TestServer {
 
     pub fn threads(&self) -> u64 {
         proc_status_field(self.pid(), "Threads:")
+    }
+
+    /// How many of the server's file descriptors are sockets, not counting
+    /// 0, 1 and 2 (inherited from whoever runs the tests, which may be
+    /// anything). From the links in `/proc/PID/fd`, which read
+    /// `socket:[INODE]` for a socket.
+    pub fn sockets(&self) -> usize {
+        let fds = std::fs::read_dir(format!("/proc/{}/fd", self.pid())).expect("/proc/PID/fd");
+        fds.filter_map(Result::ok)
+            .filter(|fd| fd.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) > Some(2))
+            // A descriptor closed while we look has no link any more.
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("socket:"))
+            .count()
+    }
+}
+
+/// What a server that was expected to stop said and how it stopped.
+pub struct Exited {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `duplex --addr 127.0.0.1:0 ARGS...`, expecting it to exit by
+/// itself within `PATIENCE`; a server that keeps running is killed and
+/// the test fails.
+pub fn run_until_exit(args: &[&str]) -> Exited {
+    let child = Command::new(env!("CARGO_BIN_EXE_duplex"))
+        .args(["--addr", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start duplex");
+    let pid = child.id();
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait_with_output());
+    });
+    match done_rx.recv_timeout(PATIENCE) {
+        Ok(output) => {
+            let output = output.expect("wait for duplex");
+            Exited {
+                status: output.status,
+                stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            }
+        }
+        Err(_) => {
+            let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+            panic!("duplex {args:?} was still running after {PATIENCE:?}");
+        }
     }
 }
 

@@ -42,10 +42,13 @@
 //! Read next: `src/chat/http_api.rs`, the HTTP endpoints built on this.
 
 use std::fmt;
+use std::sync::mpsc;
 use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::{CutOff, Room, State};
+use super::link::Emitted;
+use super::{Note, Room, State};
+use crate::chat::bus::envelope::Change;
 use crate::chat::event_stream;
 use crate::chat::history::Catchup;
 use crate::chat::names::{clean_name, NameError};
@@ -89,6 +92,11 @@ pub enum PostError {
         bytes: usize,
         limit: usize,
     },
+    /// The room is shared through Redis, and the queue to Redis is full.
+    Busy,
+    /// The message went to Redis but did not come back in time; it may
+    /// still be delivered.
+    Unconfirmed,
 }
 
 impl fmt::Display for PostError {
@@ -104,6 +112,13 @@ impl fmt::Display for PostError {
             PostError::TooLong { bytes, limit } => {
                 write!(f, "message too long: {bytes} bytes, the limit is {limit}")
             }
+            PostError::Busy => {
+                f.write_str("the room is busy (its link to Redis is backed up): not sent")
+            }
+            PostError::Unconfirmed => f.write_str(
+                "the message was handed to Redis but did not come back in time; \
+                 it may still appear",
+            ),
         }
     }
 }
@@ -113,7 +128,10 @@ impl std::error::Error for PostError {}
 impl Room {
     /// A chat message from outside the room (`POST /api/send`): stamped,
     /// recorded and delivered exactly like a member's, with `from` set to
-    /// `name`. Returns its stamp.
+    /// `name`. Returns its stamp, once it is delivered here: at once in a
+    /// room alone; in a shared room once it is back from Redis (waiting,
+    /// outside the lock, at most the link's confirmation time), so a poll
+    /// that follows the answer finds the message.
     ///
     /// The sender is not a member: no `join`, no outbox, no name reserved.
     /// Its name follows the rules for member names, and may not be one a
@@ -133,9 +151,16 @@ impl Room {
         if state.has(name) {
             return Err(PostError::NameTaken(name.to_string()));
         }
-        let stamp = state.publish_message(name, text);
-        self.unlock_with_news(state);
-        Ok(stamp)
+        let (confirm, confirmed) = mpsc::sync_channel(1);
+        let wait = state.link.confirm_wait;
+        let change = Change::Message { from: name.to_string(), text: text.to_string() };
+        let emitted = state.emit(None, change, None, Some(confirm));
+        self.unlock(state);
+        match emitted {
+            Emitted::Delivered(stamp) => Ok(stamp),
+            Emitted::Queued => confirmed.recv_timeout(wait).map_err(|_| PostError::Unconfirmed),
+            Emitted::Full(_) => Err(PostError::Busy),
+        }
     }
 
     /// The recorded messages after `since` (`None`: from now, so none),
@@ -208,7 +233,7 @@ impl Room {
         let id = ListenerId(state.next_listener);
         state.next_listener += 1;
         state.listeners.push(Listener { id, outbox });
-        Room::unlock(state);
+        self.unlock(state);
         Listening { id, since, backlog, truncated: catchup.truncated }
     }
 
@@ -240,7 +265,7 @@ impl State {
         let frame = [event_stream::message_event(seq, json)];
         for listener in &self.listeners {
             if push_or_give_up(&listener.outbox, &frame, event_stream::too_slow_goodbye) {
-                self.cut_off.push(CutOff::Listener(listener.id));
+                self.notes.push(Note::ListenerTooSlow(listener.id));
             }
         }
     }

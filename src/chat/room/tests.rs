@@ -2,7 +2,8 @@
 //! frame, renames, leaving exactly once, files, and the slow-consumer rule.
 //! They drive the room directly, with outboxes and no sockets: everything
 //! the room does ends in an outbox, so that is where the tests look.
-//! The HTTP side of the room is tested in `feed.rs`.
+//! The HTTP side of the room is tested in `feed.rs`, the room shared
+//! through Redis in `link/tests.rs`.
 
 use super::*;
 use crate::chat::outbox::too_slow_goodbye;

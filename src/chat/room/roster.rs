@@ -1,0 +1,158 @@
+//! # The roster: who is in the room, as the events tell it
+//!
+//! A `welcome` lists the members. In one process that list could be read
+//! off the members with outboxes. Once processes share the room through
+//! Redis it cannot: members connected to other processes have no outbox
+//! here, and even our own members' names can be ahead of what everyone
+//! has been told (a rename that is on its way to Redis and back).
+//!
+//! So the roster is kept by the *delivered events*, and nothing else:
+//! a `join` adds an entry, a `leave` removes it, a `rename` renames it, in
+//! the order of their `seq`. A newcomer's `welcome` is built from it at
+//! the moment its own `join` is delivered, so the list it gets is exactly
+//! the room as of that `seq`, on every process alike, and every event
+//! after it is one the newcomer receives.
+//!
+//! Each entry says which process the member is connected to ([`ProcessId`])
+//! and the `seq` of its `join`, which orders the list: "in order of
+//! arrival" means the same thing on every process.
+//!
+//! Two things replace entries wholesale, both in `src/chat/room/link.rs`:
+//! the snapshot a process loads from Redis when it (re)joins the shared
+//! room, and the periodic refresh that removes the members of a process
+//! that has died (its entries in Redis expired).
+//!
+//! Read next: `src/chat/room/link.rs`.
+
+use crate::chat::bus::envelope::ProcessId;
+use crate::chat::room::MemberId;
+
+/// One member of the room, on whichever process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterEntry {
+    pub origin: ProcessId,
+    pub member: MemberId,
+    pub name: String,
+    /// The `seq` of the member's `join`.
+    pub joined: u64,
+}
+
+/// What a wholesale replacement changed, for the log.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct RosterChanges {
+    pub gone: Vec<RosterEntry>,
+    pub found: Vec<RosterEntry>,
+}
+
+/// Every member of the room, in order of their `join`.
+#[derive(Debug, Default)]
+pub(super) struct Roster {
+    entries: Vec<RosterEntry>,
+}
+
+impl Roster {
+    /// Adds a member, keeping the order. A `join` usually has the highest
+    /// `seq` so far and goes at the end.
+    pub(super) fn join(&mut self, entry: RosterEntry) {
+        self.leave(&entry.origin, entry.member); // never twice
+        let at = self.entries.partition_point(|e| e.joined <= entry.joined);
+        self.entries.insert(at, entry);
+    }
+
+    pub(super) fn leave(&mut self, origin: &ProcessId, member: MemberId) {
+        self.entries.retain(|e| !(e.member == member && &e.origin == origin));
+    }
+
+    pub(super) fn rename(&mut self, origin: &ProcessId, member: MemberId, to: &str) {
+        let entry = self.entries.iter_mut().find(|e| e.member == member && &e.origin == origin);
+        if let Some(entry) = entry {
+            entry.name = to.to_string();
+        }
+    }
+
+    /// The names, in order of arrival.
+    pub(super) fn names(&self) -> impl Iterator<Item = &str> {
+        self.entries.iter().map(|e| e.name.as_str())
+    }
+
+    /// Is `name` held by a member of another process than `me`?
+    pub(super) fn taken_elsewhere(&self, me: &ProcessId, name: &str) -> bool {
+        self.entries.iter().any(|e| e.name == name && &e.origin != me)
+    }
+
+    /// The entries of one process.
+    pub(super) fn of(&self, origin: &ProcessId) -> Vec<RosterEntry> {
+        self.entries.iter().filter(|e| &e.origin == origin).cloned().collect()
+    }
+
+    /// Replaces every entry of a process other than `me` with `others`,
+    /// and says what that changed.
+    pub(super) fn replace_others(
+        &mut self,
+        me: &ProcessId,
+        mut others: Vec<RosterEntry>,
+    ) -> RosterChanges {
+        others.retain(|e| &e.origin != me);
+        let (mine, theirs): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.entries).into_iter().partition(|e| &e.origin == me);
+        let same = |a: &RosterEntry, b: &RosterEntry| a.origin == b.origin && a.member == b.member;
+        let changes = RosterChanges {
+            gone: theirs
+                .iter()
+                .filter(|old| !others.iter().any(|new| same(old, new)))
+                .cloned()
+                .collect(),
+            found: others
+                .iter()
+                .filter(|new| !theirs.iter().any(|old| same(old, new)))
+                .cloned()
+                .collect(),
+        };
+        self.entries = mine;
+        self.entries.extend(others);
+        // Stable: equal `joined` keep their order.
+        self.entries.sort_by_key(|e| e.joined);
+        changes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(origin: &str, member: u64, name: &str, joined: u64) -> RosterEntry {
+        RosterEntry {
+            origin: ProcessId::new(origin),
+            member: MemberId(member),
+            name: name.into(),
+            joined,
+        }
+    }
+
+    #[test]
+    fn events_keep_the_roster_in_order_of_arrival() {
+        let mut roster = Roster::default();
+        roster.join(entry("a", 1, "ann", 3));
+        roster.join(entry("b", 1, "bob", 5));
+        roster.join(entry("a", 2, "cy", 4)); // late, but joined before bob
+        assert_eq!(roster.names().collect::<Vec<_>>(), ["ann", "cy", "bob"]);
+        roster.rename(&ProcessId::new("b"), MemberId(1), "rob");
+        roster.leave(&ProcessId::new("a"), MemberId(1));
+        assert_eq!(roster.names().collect::<Vec<_>>(), ["cy", "rob"]);
+        assert!(roster.taken_elsewhere(&ProcessId::new("a"), "rob"));
+        assert!(!roster.taken_elsewhere(&ProcessId::new("b"), "rob"), "our own member");
+    }
+
+    #[test]
+    fn replacing_the_others_keeps_ours_and_reports_the_difference() {
+        let mut roster = Roster::default();
+        roster.join(entry("me", 1, "ann", 1));
+        roster.join(entry("dead", 1, "ghost", 2));
+        roster.join(entry("b", 1, "bob", 3));
+        let fresh = vec![entry("b", 1, "bob", 3), entry("c", 9, "cy", 2), entry("me", 7, "x", 0)];
+        let changes = roster.replace_others(&ProcessId::new("me"), fresh);
+        assert_eq!(changes.gone, [entry("dead", 1, "ghost", 2)]);
+        assert_eq!(changes.found, [entry("c", 9, "cy", 2)]);
+        assert_eq!(roster.names().collect::<Vec<_>>(), ["ann", "cy", "bob"]);
+    }
+}
