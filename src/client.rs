@@ -27,6 +27,8 @@
 //! `wss://` (WebSocket over TLS) is out of scope: TLS is not something to
 //! write by hand. Put a TLS-terminating proxy in front (see
 //! `docs/08-security.md`).
+//!
+//! Read next: `src/redis/mod.rs`, a second wire protocol written by hand.
 
 use std::fmt;
 use std::fs::File;

@@ -10,7 +10,7 @@
 //! The protocol modules never parse flags themselves: they receive the
 //! numbers they need, which keeps them usable outside this server.
 //!
-//! Read next: `src/server/mod.rs`, which puts these numbers to work.
+//! Read next: `src/http/mod.rs`, the first protocol these numbers guard.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -75,7 +75,9 @@ pub struct Limits {
     pub ping_interval: Duration,
     /// Drop a WebSocket peer that has sent nothing at all for this long.
     /// Twice the ping interval: an alive peer answers the ping with a pong
-    /// well inside that window.
+    /// well inside that window. It is also how long one message may take
+    /// to arrive once its first byte is here (close 1008 past it), so that
+    /// a frame dribbled a byte at a time cannot hold a thread forever.
     pub idle_timeout: Duration,
     /// Most connections served at once. Each costs a thread and a file
     /// descriptor; beyond the cap a connection gets `503` and is closed, so
@@ -320,10 +322,16 @@ fn parse_number(flag: &str, text: &str) -> Result<usize, ArgError> {
     }
 }
 
+/// Seconds, as a positive number between a millisecond and a year: a
+/// smaller timeout would round to zero (which sockets refuse), a larger one
+/// would overflow a `Duration` (`1e30` would panic in `from_secs_f64`).
 fn parse_seconds(flag: &str, text: &str) -> Result<Duration, ArgError> {
+    const YEAR: f64 = 365.0 * 24.0 * 3600.0;
     match text.parse::<f64>() {
-        Ok(s) if s > 0.0 && s.is_finite() => Ok(Duration::from_secs_f64(s)),
-        _ => Err(ArgError(format!("{flag}: {text:?} is not a positive number of seconds"))),
+        Ok(s) if (0.001..=YEAR).contains(&s) => Ok(Duration::from_secs_f64(s)),
+        _ => Err(ArgError(format!(
+            "{flag}: {text:?} is not a number of seconds between 0.001 and a year"
+        ))),
     }
 }
 
@@ -381,5 +389,8 @@ mod tests {
         assert!(parse(&["--addr", "not an address"]).is_err());
         assert!(parse(&["--max-connections", "0"]).is_err());
         assert!(parse(&["--idle-timeout", "-1"]).is_err());
+        assert!(parse(&["--idle-timeout", "1e30"]).is_err());
+        assert!(parse(&["--idle-timeout", "1e-10"]).is_err());
+        assert!(parse(&["--idle-timeout", "NaN"]).is_err());
     }
 }

@@ -1,7 +1,8 @@
 //! # `/echo`: the smallest WebSocket endpoint
 //!
 //! Everything a client sends comes back unchanged: text as text, binary as
-//! binary, a fragmented message as one whole message. It is the endpoint
+//! binary, a fragmented message as one whole message (RFC 6455 §5.6 data
+//! frames, reassembled per §5.4; the echo sends each back as one frame). It is the endpoint
 //! that `echo.websocket.org` made famous, here at home, and the one the
 //! Autobahn|Testsuite exercises (see `docs/conformance.md`).
 //!
@@ -10,7 +11,7 @@
 //! not sent: `recv` flushes them when it runs out of input, so a client that
 //! pipelines many small messages gets its echoes in a few large writes.
 //!
-//! Read next: `src/server/mod.rs`, where connections come from.
+//! Read next: `src/chat/mod.rs`, the endpoint with many members.
 
 use std::io::{Read, Write};
 

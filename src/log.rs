@@ -9,6 +9,8 @@
 //! Events, not frames: a connection opened, a connection closed and why, a
 //! request refused and why. Per-frame output is the tracer's job
 //! (`--trace`).
+//!
+//! Read next: `src/config.rs`, the first chapter proper.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -115,6 +115,8 @@ fn refusals_get_the_right_status_and_the_server_keeps_serving() {
         ),
         (b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 999999999\r\n\r\n".to_vec(), 413),
         (b"DELETE /index.html HTTP/1.1\r\nHost: t\r\n\r\n".to_vec(), 405),
+        (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n".to_vec(), 400),
+        (b"GET / HTTP/1.1\r\nHost: t\r\nExpect: teapot\r\n\r\n".to_vec(), 417),
     ];
     for (request, expected) in cases {
         let response = raw_request(&server, &request);
@@ -197,4 +199,34 @@ fn connection_cap_answers_503_and_recovers() {
     drop(first);
     server.wait_for_log("[conn-1] closed");
     assert_eq!(get(&server, "/").status, 200);
+}
+
+#[test]
+fn expect_100_continue_gets_the_go_ahead_before_the_body() {
+    let server = TestServer::start(&[]);
+    let mut stream = server.connect();
+    let body = "a message worth waiting for";
+    let head = format!(
+        "POST /api/send?name=curl HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    // Nothing of the body is sent until the server says so.
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let interim = read_response(&mut reader, true);
+    assert_eq!(interim.status, 100);
+    stream.write_all(body.as_bytes()).unwrap();
+    let done = read_response(&mut reader, false);
+    assert_eq!(done.status, 200, "{}", done.text());
+    assert!(done.text().contains("\"seq\""));
+}
+
+#[test]
+fn expect_100_continue_with_a_body_too_large_gets_413_at_once() {
+    let server = TestServer::start(&[]);
+    let mut stream = server.connect();
+    let head = "POST /api/send?name=curl HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 999999\r\n\r\n";
+    stream.write_all(head.as_bytes()).unwrap();
+    let mut reader = BufReader::new(stream);
+    assert_eq!(read_response(&mut reader, false).status, 413);
 }

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::io::Write;
+
 use common::{client_frame, raw_request, RawPeer, TestServer, UPGRADE_HEADERS};
 use duplex::client::{Client, ClientError, ClientOptions};
 use duplex::websocket::{encode_frame, CloseCode, Closed, Incoming, Message, Opcode};
@@ -38,6 +40,23 @@ fn handshake_refusals() {
     let post = format!("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n{good}\r\n");
     let response = raw_request(&server, post.as_bytes());
     assert_eq!(response.status, 405);
+
+    // Bytes behind an upgrade request are its body, not frames.
+    let frame = client_frame(true, Opcode::Text, b"smuggled");
+    let mut with_body = format!(
+        "GET /echo HTTP/1.1\r\nHost: {}\r\n{good}Content-Length: {}\r\n\r\n",
+        server.addr,
+        frame.len()
+    )
+    .into_bytes();
+    with_body.extend_from_slice(&frame);
+    assert_eq!(raw_request(&server, &with_body).status, 400);
+
+    // `Upgrade` on a path that is not a WebSocket endpoint is ignored: the
+    // file is served as if the header were not there.
+    let page = upgrade(&server, "/index.html", good);
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("<html"));
 
     // A plain GET of a WebSocket endpoint explains itself.
     assert_eq!(common::get(&server, "/echo").status, 426);
@@ -302,4 +321,25 @@ fn without_trace_no_frames_are_printed() {
     server.wait_for_log("closed: websocket");
     assert_eq!(server.log_count("recv FIN="), 0);
     assert_eq!(server.log_count("handshake request"), 0);
+}
+
+#[test]
+fn a_frame_dribbled_byte_by_byte_is_cut_off() {
+    let server = TestServer::start(&["--ping-interval", "0.3", "--idle-timeout", "0.8"]);
+    let mut peer = RawPeer::open(&server, "/echo");
+    // Declare 100 bytes, then send them one at a time. Each byte restarts
+    // the socket's read timeout, so only a deadline for the whole frame
+    // stops this.
+    let frame = client_frame(true, Opcode::Binary, &[7; 100]);
+    peer.send_raw(&frame[..6]);
+    let mut cut_off = false;
+    for byte in &frame[6..] {
+        if peer.writer.write_all(&[*byte]).is_err() || server.log_count("message too slow") > 0 {
+            cut_off = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100)); // the client's pace, not a wait
+    }
+    assert!(cut_off, "a 10-second dribble of one frame was allowed");
+    assert_eq!(peer.expect_close_code(), CloseCode::PolicyViolation);
 }

@@ -23,12 +23,15 @@ pub enum HttpError {
     HeadersTooLarge,
     TooManyHeaders,
     Malformed(&'static str),
-    /// HTTP/1.1 without a `Host` field, or any request with two of them.
-    MissingHost,
+    /// HTTP/1.1 without a `Host` field, any request with two of them, or a
+    /// `Host` value that is not `host[:port]`.
+    BadHost,
     BadContentLength,
     UnsupportedTransferEncoding,
     BodyTooLarge,
     VersionNotSupported,
+    /// An `Expect` other than `100-continue` (RFC 9110 §10.1.1).
+    ExpectationFailed,
 }
 
 impl HttpError {
@@ -43,12 +46,13 @@ impl HttpError {
             HttpError::HeadersTooLarge | HttpError::TooManyHeaders => {
                 Some(Status::HEADER_FIELDS_TOO_LARGE)
             }
-            HttpError::Malformed(_) | HttpError::MissingHost | HttpError::BadContentLength => {
+            HttpError::Malformed(_) | HttpError::BadHost | HttpError::BadContentLength => {
                 Some(Status::BAD_REQUEST)
             }
             HttpError::UnsupportedTransferEncoding => Some(Status::NOT_IMPLEMENTED),
             HttpError::BodyTooLarge => Some(Status::CONTENT_TOO_LARGE),
             HttpError::VersionNotSupported => Some(Status::HTTP_VERSION_NOT_SUPPORTED),
+            HttpError::ExpectationFailed => Some(Status::EXPECTATION_FAILED),
         }
     }
 }
@@ -61,13 +65,14 @@ impl fmt::Display for HttpError {
             HttpError::HeadersTooLarge => f.write_str("header block too large"),
             HttpError::TooManyHeaders => f.write_str("too many header lines"),
             HttpError::Malformed(what) => write!(f, "malformed request: {what}"),
-            HttpError::MissingHost => f.write_str("missing or duplicate Host header"),
+            HttpError::BadHost => f.write_str("missing, duplicate or invalid Host header"),
             HttpError::BadContentLength => f.write_str("invalid or conflicting Content-Length"),
             HttpError::UnsupportedTransferEncoding => {
                 f.write_str("Transfer-Encoding not supported")
             }
             HttpError::BodyTooLarge => f.write_str("request body too large"),
             HttpError::VersionNotSupported => f.write_str("HTTP version not supported"),
+            HttpError::ExpectationFailed => f.write_str("only Expect: 100-continue is supported"),
         }
     }
 }

@@ -82,6 +82,22 @@ impl Request {
             || (self.version == Version::Http10 && !connection_has("keep-alive"))
     }
 
+    /// Does the client wait for `100 Continue` before sending its body
+    /// (RFC 9110 §10.1.1)? Only `100-continue` is defined; any other
+    /// expectation must be refused with `417`. HTTP/1.0 predates the
+    /// mechanism, so there the field is ignored, as the RFC requires.
+    pub fn expects_continue(&self) -> Result<bool, HttpError> {
+        let Some(expect) = self.headers.get("expect") else { return Ok(false) };
+        if self.version == Version::Http10 {
+            return Ok(false);
+        }
+        if expect.eq_ignore_ascii_case("100-continue") {
+            Ok(true)
+        } else {
+            Err(HttpError::ExpectationFailed)
+        }
+    }
+
     /// The length of the body that follows the head (RFC 9112 §6.3).
     ///
     /// This is where request smuggling lives. A proxy and a server that
@@ -136,13 +152,38 @@ pub fn read_request<R: BufRead>(
     let request = Request { method, target, version, headers };
 
     // RFC 9112 §3.2: HTTP/1.1 requires exactly one Host; two Hosts in any
-    // version is an ambiguity a proxy could resolve differently than us.
+    // version is an ambiguity a proxy could resolve differently than us;
+    // and a Host that is not `host[:port]` "MUST" get a 400.
     let host_lines = request.headers.count("host");
     if host_lines > 1 || (version == Version::Http11 && host_lines == 0) {
-        return Err(HttpError::MissingHost);
+        return Err(HttpError::BadHost);
+    }
+    if request.headers.get("host").is_some_and(|host| !is_valid_host(host)) {
+        return Err(HttpError::BadHost);
     }
     request.content_length()?;
     Ok(Some(request))
+}
+
+/// Is `value` a `Host` field value, `uri-host [ ":" port ]` (RFC 9110
+/// §7.2, RFC 3986 §3.2.2)? A name or IPv4 address made of unreserved
+/// characters, percent escapes and sub-delimiters, or an IPv6 literal in
+/// brackets; then an optional port of digits. Anything else (a space, a
+/// `/`, an `@`) could make two programs on the path route the request to
+/// different places.
+pub fn is_valid_host(value: &str) -> bool {
+    let (host, port) = match value.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (value, None),
+    };
+    let port_ok = port.is_none_or(|port| port.bytes().all(|b| b.is_ascii_digit()));
+    let host_ok = if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        !inner.is_empty() && inner.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+    } else {
+        const ALLOWED: &[u8] = b"-._~%!$&'()*+,;=";
+        host.bytes().all(|b| b.is_ascii_alphanumeric() || ALLOWED.contains(&b))
+    };
+    port_ok && host_ok
 }
 
 /// Reads and throws away a body of `len` bytes, so that the next request
@@ -167,7 +208,10 @@ pub fn read_body<R: Read>(reader: &mut R, len: u64, max: usize) -> Result<Vec<u8
         return Err(HttpError::BodyTooLarge);
     }
     let mut body = vec![0; len];
-    reader.read_exact(&mut body)?;
+    reader.read_exact(&mut body).map_err(|error| match error.kind() {
+        io::ErrorKind::UnexpectedEof => unexpected_end(),
+        _ => HttpError::Io(error),
+    })?;
     Ok(body)
 }
 
@@ -446,10 +490,35 @@ mod tests {
 
     #[test]
     fn host_rules() {
-        assert!(matches!(parse(b"GET / HTTP/1.1\r\n\r\n"), Err(HttpError::MissingHost)));
+        assert!(matches!(parse(b"GET / HTTP/1.1\r\n\r\n"), Err(HttpError::BadHost)));
         let two = b"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n";
-        assert!(matches!(parse(two), Err(HttpError::MissingHost)));
+        assert!(matches!(parse(two), Err(HttpError::BadHost)));
         assert_eq!(parse_ok(b"GET / HTTP/1.0\r\n\r\n").version, Version::Http10);
+        for bad in ["a b", "a/b", "user@host", "host:80x", "[::1", "[]", "h\\x"] {
+            let request = format!("GET / HTTP/1.1\r\nHost: {bad}\r\n\r\n");
+            assert!(matches!(parse(request.as_bytes()), Err(HttpError::BadHost)), "{bad}");
+        }
+        for good in ["example.com", "127.0.0.1:8080", "[::1]:8080", "xn--bcher-kva.example", "a_b"]
+        {
+            let request = format!("GET / HTTP/1.1\r\nHost: {good}\r\n\r\n");
+            assert!(parse(request.as_bytes()).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn expectations() {
+        let expect = |version: &str, value: &str| {
+            let text = format!("POST / {version}\r\nHost: t\r\nExpect: {value}\r\n\r\n");
+            parse_ok(text.as_bytes()).expects_continue()
+        };
+        assert!(matches!(expect("HTTP/1.1", "100-continue"), Ok(true)));
+        assert!(matches!(expect("HTTP/1.1", "100-Continue"), Ok(true)));
+        assert!(matches!(expect("HTTP/1.1", "something-else"), Err(HttpError::ExpectationFailed)));
+        assert!(matches!(expect("HTTP/1.0", "100-continue"), Ok(false)));
+        assert!(matches!(
+            parse_ok(b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").expects_continue(),
+            Ok(false)
+        ));
     }
 
     #[test]

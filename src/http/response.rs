@@ -13,7 +13,8 @@
 //! - **Dates** use one fixed format, IMF-fixdate (RFC 9110 §5.6.7), and std
 //!   has no calendar, so we convert UNIX seconds to a date ourselves.
 //!
-//! Read next: `static_files.rs`, which builds most of these responses.
+//! Read next: `percent.rs`, then `static_files.rs`, which builds most of
+//! these responses.
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -34,10 +35,11 @@ impl Status {
     pub const FORBIDDEN: Status = Status(403);
     pub const NOT_FOUND: Status = Status(404);
     pub const METHOD_NOT_ALLOWED: Status = Status(405);
-    pub const CONFLICT: Status = Status(409);
     pub const REQUEST_TIMEOUT: Status = Status(408);
+    pub const CONFLICT: Status = Status(409);
     pub const CONTENT_TOO_LARGE: Status = Status(413);
     pub const URI_TOO_LONG: Status = Status(414);
+    pub const EXPECTATION_FAILED: Status = Status(417);
     pub const UPGRADE_REQUIRED: Status = Status(426);
     pub const HEADER_FIELDS_TOO_LARGE: Status = Status(431);
     pub const INTERNAL_SERVER_ERROR: Status = Status(500);
@@ -62,10 +64,11 @@ impl Status {
             403 => "Forbidden",
             404 => "Not Found",
             405 => "Method Not Allowed",
-            409 => "Conflict",
             408 => "Request Timeout",
+            409 => "Conflict",
             413 => "Content Too Large",
             414 => "URI Too Long",
+            417 => "Expectation Failed",
             426 => "Upgrade Required",
             431 => "Request Header Fields Too Large",
             500 => "Internal Server Error",

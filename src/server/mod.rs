@@ -17,6 +17,9 @@
 //!   `503 Service Unavailable` and is closed, so a flood cannot push the
 //!   process into the operating system's limits and crash it.
 //!
+//! Connection management is RFC 9112 §9; the cap's `503` and `Retry-After`
+//! are RFC 9110 §15.6.4 and §10.2.3.
+//!
 //! Read next: `src/server/session.rs`, what one connection's thread does.
 
 pub mod session;

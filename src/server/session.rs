@@ -13,14 +13,19 @@
 //!   drives the keepalive pings in `websocket/connection.rs`;
 //! - every write gives up after `write_timeout`.
 //!
-//! Routing is a `match` on the path: few endpoints, easy to read. Besides
+//! Routing is a `match` on the path: few endpoints, easy to read.
+//!
+//! RFC sections: persistent connections, RFC 9112 §9.3; `Expect:
+//! 100-continue`, RFC 9110 §10.1.1; `Upgrade` as an offer the server may
+//! decline, RFC 9110 §7.8; `408`, RFC 9110 §15.5.9. Besides
 //! files and the two WebSocket endpoints there is the chat room's HTTP face
 //! under `/api/` (`src/chat/http_api.rs`): ordinary requests, except that a
 //! long poll may hold its answer for a while, and that `GET /api/events`
 //! (`src/chat/event_stream.rs`) never finishes its response: it takes the
 //! connection over, as an upgrade does, until the stream ends.
 //!
-//! Read next: `src/http/request.rs` for the parser this loop calls.
+//! Read next: `src/server/stream.rs`, the socket shared by reader and
+//! writer, and the deadline reader.
 
 use std::fmt;
 use std::io::{self, BufRead, BufReader, BufWriter, Write};
@@ -57,7 +62,6 @@ pub enum Ending {
     Answered,
     Refused(HttpError),
     Handshake(HandshakeError),
-    NotFound(String),
     WebSocket(Closed),
     /// A Server-Sent Events response ran until it ended.
     EventStream(StreamEnd),
@@ -80,7 +84,6 @@ impl fmt::Display for Ending {
             Ending::Handshake(error) => {
                 write!(f, "upgrade refused ({}): {error}", error.status().code())
             }
-            Ending::NotFound(path) => write!(f, "upgrade refused (404): no endpoint at {path}"),
             Ending::WebSocket(closed) => write!(f, "websocket {closed}"),
             Ending::EventStream(end) => write!(f, "event stream {end}"),
             Ending::Io(error) => write!(f, "i/o error: {error}"),
@@ -117,8 +120,13 @@ fn serve_requests(mut reader: ConnectionReader, stream: &SharedStream, shared: &
             Ok(None) => return Ending::ClientClosed,
             Err(error) => return refuse(stream, error),
         };
-        if handshake::is_upgrade_request(&request) {
+        // `Upgrade` is an offer the server may ignore (RFC 9110 §7.8): only
+        // the WebSocket endpoints take it up; any other path is plain HTTP.
+        if handshake::is_upgrade_request(&request) && is_websocket_endpoint(request.path()) {
             return upgrade(request, reader, stream, shared);
+        }
+        if let Err(error) = answer_expectation(&request, stream, limits) {
+            return refuse(stream, error);
         }
         let body = match read_or_discard_body(&request, &mut reader, limits) {
             Ok(body) => body,
@@ -165,6 +173,34 @@ fn refuse(stream: &SharedStream, error: HttpError) -> Ending {
         let _ = write_response(stream, Response::error(status, &error.to_string()), false, true);
     }
     Ending::Refused(error)
+}
+
+/// The paths that speak WebSocket.
+fn is_websocket_endpoint(path: &str) -> bool {
+    matches!(path, "/echo" | "/chat")
+}
+
+/// A client that sent `Expect: 100-continue` waits for our go-ahead before
+/// sending its body (RFC 9110 §10.1.1; curl does this for bodies over 1 KiB
+/// and otherwise waits a second). We say `100 Continue` when the body will be
+/// accepted; when it will not, we say nothing and the final `413` follows
+/// without the body ever being sent.
+fn answer_expectation(
+    request: &Request,
+    stream: &SharedStream,
+    limits: &Limits,
+) -> Result<(), HttpError> {
+    if !request.expects_continue()? {
+        return Ok(());
+    }
+    let length = request.content_length()?;
+    let accepted =
+        if http_api::takes_body(request) { limits.max_chat_text } else { limits.max_request_body };
+    if length == 0 || length > accepted as u64 {
+        return Ok(());
+    }
+    let mut writer = stream.clone();
+    writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(HttpError::Io)
 }
 
 /// Reads the body of the one request that wants it (`POST /api/send`,
@@ -236,11 +272,6 @@ fn upgrade(
 ) -> Ending {
     let limits = &shared.config.limits;
     let path = request.path().to_string();
-    if !matches!(path.as_str(), "/echo" | "/chat") {
-        let response = Response::error(Status::NOT_FOUND, "no WebSocket endpoint here");
-        let _ = write_response(stream, response, false, true);
-        return Ending::NotFound(path);
-    }
     let upgrade = match handshake::validate(&request, &shared.policy) {
         Ok(upgrade) => upgrade,
         Err(error) => {

@@ -14,7 +14,7 @@
 //! every few seconds would hold its thread forever. Before each read the
 //! reader sets the socket's timeout to whatever is left until the deadline.
 //!
-//! Read next: `src/server/session.rs`.
+//! Read next: `src/client.rs`, the other end of the connection.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -82,7 +82,9 @@ impl Read for SocketReader {
     }
 }
 
-/// Closes a connection without losing the last bytes we wrote.
+/// Closes a connection without losing the last bytes we wrote (RFC 9112
+/// §9.6, "Tear-down": close the sending side first, keep reading until the
+/// peer closes or a while has passed, then close fully).
 ///
 /// If a socket is closed while unread data sits in its receive buffer,
 /// the kernel answers with a TCP reset, and a reset can overtake our final

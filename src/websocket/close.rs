@@ -13,7 +13,7 @@
 //! shows them in `event.code`, but a close frame carrying one of them is a
 //! protocol error (§7.4.1).
 //!
-//! Read next: `src/websocket/frame.rs`, the bytes of a frame.
+//! Read next: `src/websocket/utf8.rs`, checking text as it arrives.
 
 use std::fmt;
 

@@ -20,7 +20,8 @@
 //! left to process: an echo of ten small pipelined messages costs one
 //! `write` system call, not ten.
 //!
-//! Read next: `src/echo.rs`, the smallest program built on this.
+//! Read next: `src/websocket/trace.rs`, then `src/echo.rs`, the smallest
+//! program built on all this.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::sync::Arc;
@@ -158,7 +159,12 @@ impl<R: Read, W: Write> WebSocket<R, W> {
     pub fn recv(&mut self) -> Result<Message, Closed> {
         loop {
             self.wait_for_input()?;
-            let item = self.incoming.read(&mut self.reader);
+            // Once a frame has begun, the rest of it (and of its message)
+            // must follow within the idle timeout; see `Deadline`.
+            let deadline = self.keepalive.map(|k| Instant::now() + k.idle_timeout);
+            let mut watched = Deadline { inner: &mut self.reader, deadline, expired: false };
+            let item = self.incoming.read(&mut watched);
+            let too_slow = watched.expired;
             self.last_heard = Instant::now();
             match item {
                 Ok(Incoming::Message(message)) if self.close_sent.is_none() => return Ok(message),
@@ -170,6 +176,11 @@ impl<R: Read, W: Write> WebSocket<R, W> {
                 Ok(Incoming::Close(frame)) => return Err(self.answer_close(frame)),
                 Err(ReadError::Protocol(error)) => {
                     // Best effort: the peer may already be gone.
+                    let _ = self.send_close(error.code, error.reason);
+                    return Err(Closed::Failed(error));
+                }
+                Err(ReadError::Io(_)) if too_slow => {
+                    let error = ProtocolError::new(CloseCode::PolicyViolation, "message too slow");
                     let _ = self.send_close(error.code, error.reason);
                     return Err(Closed::Failed(error));
                 }
@@ -326,6 +337,31 @@ impl<R: Read, W: Write> WebSocket<R, W> {
     /// The underlying reader and writer, e.g. to shut a socket down.
     pub fn into_parts(self) -> (BufReader<R>, W) {
         (self.reader, self.writer)
+    }
+}
+
+/// A reader that refuses to go on past a deadline.
+///
+/// The keepalive rules look at the gaps *between* frames. Inside a frame,
+/// every byte that arrives restarts the transport's read timeout, so a peer
+/// that declares a 100-byte frame and sends one byte every 29 seconds would
+/// hold its thread (and its buffers) for the best part of an hour without
+/// ever being "idle": the slowloris attack, one layer up from HTTP. So each
+/// frame, with the rest of its message, gets the idle timeout as a deadline,
+/// checked before every read; past it the connection fails with 1008.
+struct Deadline<'a, R> {
+    inner: &'a mut R,
+    deadline: Option<Instant>,
+    expired: bool,
+}
+
+impl<R: Read> Read for Deadline<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            self.expired = true;
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "message too slow"));
+        }
+        self.inner.read(buf)
     }
 }
 

@@ -35,7 +35,7 @@
 //!   are (§5.1); a server that receives an unmasked frame must fail the
 //!   connection.
 //!
-//! Read next: `src/websocket/message.rs`, which turns frames into messages.
+//! Read next: `src/websocket/close.rs`, the close codes that errors carry.
 
 use std::io::{self, Read};
 

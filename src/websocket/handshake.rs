@@ -85,6 +85,12 @@ pub enum HandshakeError {
     UnsupportedVersion,
     /// The `Origin` is neither this server's own nor allowed. → 403
     ForbiddenOrigin(String),
+    /// More than one `Origin` line: which one would a proxy check? → 400
+    DuplicateOrigin,
+    /// The request carries a body. Its bytes would be read as frames, but
+    /// they belong to HTTP: a protocol switch happens only after a whole
+    /// message (RFC 9110 §7.8). → 400
+    BodyNotAllowed,
 }
 
 impl HandshakeError {
@@ -123,6 +129,10 @@ impl std::fmt::Display for HandshakeError {
             }
             HandshakeError::UnsupportedVersion => f.write_str("Sec-WebSocket-Version must be 13"),
             HandshakeError::ForbiddenOrigin(origin) => write!(f, "origin {origin:?} not allowed"),
+            HandshakeError::DuplicateOrigin => f.write_str("more than one Origin header"),
+            HandshakeError::BodyNotAllowed => {
+                f.write_str("an upgrade request must not carry a body")
+            }
         }
     }
 }
@@ -172,6 +182,9 @@ pub fn validate(request: &Request, policy: &Policy) -> Result<Upgrade, Handshake
     if request.headers.get_all("Sec-WebSocket-Version").ne([WEBSOCKET_VERSION]) {
         return Err(HandshakeError::UnsupportedVersion);
     }
+    if !matches!(request.content_length(), Ok(0)) {
+        return Err(HandshakeError::BodyNotAllowed);
+    }
     let key = single_key(request).ok_or(HandshakeError::BadKey)?;
     check_origin(request, policy)?;
     Ok(Upgrade { accept: accept_key(key), subprotocol: choose_subprotocol(request, policy) })
@@ -191,6 +204,9 @@ fn single_key(request: &Request) -> Option<&str> {
 /// native app) passes, and so does the page's own origin; any other needs
 /// to be allowed by name, or by `*`.
 fn check_origin(request: &Request, policy: &Policy) -> Result<(), HandshakeError> {
+    if request.headers.count("Origin") > 1 {
+        return Err(HandshakeError::DuplicateOrigin);
+    }
     let Some(origin) = request.headers.get("Origin") else {
         return Ok(());
     };
@@ -245,7 +261,9 @@ fn choose_subprotocol(request: &Request, policy: &Policy) -> Option<String> {
         .headers
         .get_all("Sec-WebSocket-Protocol")
         .flat_map(|line| line.split(','))
-        .map(str::trim)
+        // HTTP whitespace is space and tab only (RFC 9110 §5.6.3), not
+        // every Unicode space `str::trim` would remove.
+        .map(|offered| offered.trim_matches([' ', '\t']))
         .find(|offered| policy.subprotocols.iter().any(|ours| ours == offered))
         .map(str::to_string)
 }
@@ -313,6 +331,11 @@ mod tests {
         for (from, to, expected) in cases {
             assert_eq!(check(&GOOD.replace(from, to), ""), Err(expected.clone()), "{to}");
         }
+        let with_body = check(GOOD, "Content-Length: 5\r\n");
+        assert_eq!(with_body, Err(HandshakeError::BodyNotAllowed));
+        assert!(check(GOOD, "Content-Length: 0\r\n").is_ok());
+        let two_origins = "Origin: http://127.0.0.1:8080\r\nOrigin: http://evil.example\r\n";
+        assert_eq!(check(GOOD, two_origins), Err(HandshakeError::DuplicateOrigin));
         let twice = check(GOOD, "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n");
         assert_eq!(twice, Err(HandshakeError::BadKey));
         assert_eq!(HandshakeError::UnsupportedVersion.status(), Status::UPGRADE_REQUIRED);

@@ -18,7 +18,9 @@
 //! codec holds an `Option<Arc<Tracer>>`, so with tracing off the whole cost
 //! is one `None` check per frame.
 //!
-//! Read next: `docs/04-frames.md` shows real output of this tracer.
+//! `docs/04-frames.md` shows real output of this tracer.
+//!
+//! Read next: `src/echo.rs`.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
