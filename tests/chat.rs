@@ -6,80 +6,23 @@
 //! Every read has a timeout (`common::PATIENCE`); nothing waits by
 //! sleeping, and nothing asserts how long anything took. Where a test must
 //! wait for the server to do something, it waits for the event itself: a
-//! frame, or a line in the server's log.
+//! frame, or a line in the server's log. (One test sleeps between reads:
+//! the slow reader of the drain-deadline test, whose slowness is the
+//! behaviour under test, not a way of waiting for something.)
 
 mod common;
 
-use std::sync::mpsc;
-use std::thread;
+use std::io::{Read, Write};
+use std::net::Shutdown;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
-use common::{get, proc_status_field, RawPeer, TestServer, PATIENCE};
-use duplex::chat::json_read::{self, JsonValue as Json};
-use duplex::websocket::{CloseCode, Incoming, Message, Opcode};
-
-/// One member of the room, speaking WebSocket through the test helpers.
-struct Member {
-    peer: RawPeer,
-    name: String,
-}
-
-impl Member {
-    /// Connects to `/chat{query}` and reads the `welcome`.
-    fn join(server: &TestServer, query: &str) -> (Member, Json) {
-        let peer = RawPeer::open(server, &format!("/chat{query}"));
-        let mut member = Member { peer, name: String::new() };
-        let welcome = member.event();
-        assert_eq!(welcome.kind(), "welcome", "{welcome:?}");
-        member.name = welcome.str("you").to_string();
-        (member, welcome)
-    }
-
-    fn say(&mut self, text: &str) {
-        self.peer.send_frame(true, Opcode::Text, text.as_bytes());
-    }
-
-    fn send_file(&mut self, bytes: &[u8]) {
-        self.peer.send_frame(true, Opcode::Binary, bytes);
-    }
-
-    /// The next message or close from the server; pings are answered on
-    /// the way, as a browser would.
-    fn next(&mut self) -> Incoming {
-        loop {
-            match self.peer.read() {
-                Incoming::Ping(payload) => self.peer.send_frame(true, Opcode::Pong, &payload),
-                Incoming::Pong(_) => {}
-                other => return other,
-            }
-        }
-    }
-
-    /// The next frame, which must be a JSON event.
-    fn event(&mut self) -> Json {
-        match self.next() {
-            Incoming::Message(Message::Text(text)) => json_read::parse(&text)
-                .unwrap_or_else(|error| panic!("{}: not JSON ({error}): {text:?}", self.name)),
-            other => panic!("{}: expected an event, got {other:?}", self.name),
-        }
-    }
-
-    /// Skips events until one of type `kind`.
-    fn event_of(&mut self, kind: &str) -> Json {
-        loop {
-            let event = self.event();
-            if event.kind() == kind {
-                return event;
-            }
-        }
-    }
-
-    fn binary(&mut self) -> Vec<u8> {
-        match self.next() {
-            Incoming::Message(Message::Binary(bytes)) => bytes,
-            other => panic!("{}: expected a binary frame, got {other:?}", self.name),
-        }
-    }
-}
+use common::chat::{ChatMember, Fields};
+use common::{get, proc_status_field, TestServer, PATIENCE};
+use duplex::chat::json_read::JsonValue as Json;
+use duplex::websocket::{CloseCode, Incoming, Message, MessageReader, Opcode, Role};
 
 #[test]
 fn a_plain_get_on_chat_asks_for_an_upgrade() {
@@ -92,10 +35,10 @@ fn a_plain_get_on_chat_asks_for_an_upgrade() {
 #[test]
 fn two_members_exchange_messages_and_each_gets_its_own_copy() {
     let server = TestServer::start(&[]);
-    let (mut ann, welcome) = Member::join(&server, "?name=ann");
+    let (mut ann, welcome) = ChatMember::join(&server, "?name=ann");
     assert_eq!(welcome.strings("members"), ["ann"]);
     assert_eq!(welcome.array("history").len(), 0);
-    let (mut bob, welcome) = Member::join(&server, "?name=bob");
+    let (mut bob, welcome) = ChatMember::join(&server, "?name=bob");
     assert_eq!(welcome.strings("members"), ["ann", "bob"]);
     let join = ann.event();
     assert_eq!((join.kind(), join.str("name")), ("join", "bob"));
@@ -119,8 +62,8 @@ fn two_members_exchange_messages_and_each_gets_its_own_copy() {
 #[test]
 fn hostile_text_survives_json_escaping() {
     let server = TestServer::start(&[]);
-    let (mut ann, _) = Member::join(&server, "?name=ann");
-    let (mut bob, _) = Member::join(&server, "?name=bob");
+    let (mut ann, _) = ChatMember::join(&server, "?name=ann");
+    let (mut bob, _) = ChatMember::join(&server, "?name=bob");
     ann.event_of("join");
     let controls: String = (0u8..0x20).map(char::from).collect();
     let hostile = [
@@ -148,18 +91,25 @@ fn hostile_text_survives_json_escaping() {
 #[test]
 fn names_default_duplicate_too_long_and_control_characters() {
     let server = TestServer::start(&[]);
-    let (_guest, welcome) = Member::join(&server, "");
+    let (_guest, welcome) = ChatMember::join(&server, "");
     assert!(welcome.str("you").starts_with("guest-"), "{welcome:?}");
-    let (_ann, _) = Member::join(&server, "?name=ann");
-    let (mut ann2, _) = Member::join(&server, "?name=ann");
+    let (_ann, _) = ChatMember::join(&server, "?name=ann");
+    let (mut ann2, _) = ChatMember::join(&server, "?name=ann");
     assert_eq!(ann2.name, "ann-2");
-    let (jurgen, _) = Member::join(&server, "?name=%20%20J%C3%BCrgen+K%20");
+    let (jurgen, _) = ChatMember::join(&server, "?name=%20%20J%C3%BCrgen+K%20");
     assert_eq!(jurgen.name, "Jürgen K", "percent-decoded, + as space, trimmed");
 
     let longest = "x".repeat(32);
-    assert_eq!(Member::join(&server, &format!("?name={longest}")).0.name, longest);
-    for refused in [format!("?name={longest}y"), "?name=a%07b".into(), "?name=a%0Ab".into()] {
-        let (mut member, _) = Member::join(&server, &refused);
+    assert_eq!(ChatMember::join(&server, &format!("?name={longest}")).0.name, longest);
+    let refused = [
+        format!("?name={longest}y"),
+        "?name=a%07b".into(),
+        "?name=a%0Ab".into(),
+        "?name=%ff".into(), // not UTF-8
+        "?name=%zz".into(), // not an escape
+    ];
+    for refused in refused {
+        let (mut member, _) = ChatMember::join(&server, &refused);
         assert!(member.name.starts_with("guest-"), "{refused} -> {}", member.name);
         let error = member.event();
         assert_eq!(error.kind(), "error");
@@ -181,12 +131,12 @@ fn names_default_duplicate_too_long_and_control_characters() {
 #[test]
 fn newcomers_get_the_recent_history() {
     let server = TestServer::start(&[]);
-    let (mut ann, _) = Member::join(&server, "?name=ann");
+    let (mut ann, _) = ChatMember::join(&server, "?name=ann");
     for i in 0..5 {
         ann.say(&format!("message {i}"));
         ann.event_of("message");
     }
-    let (_bob, welcome) = Member::join(&server, "?name=bob");
+    let (_bob, welcome) = ChatMember::join(&server, "?name=bob");
     let history = welcome.array("history");
     assert_eq!(history.len(), 5);
     for (i, event) in history.iter().enumerate() {
@@ -202,9 +152,9 @@ fn newcomers_get_the_recent_history() {
 #[test]
 fn every_way_of_leaving_is_one_leave_event() {
     let server = TestServer::start(&[]);
-    let (mut ann, _) = Member::join(&server, "?name=ann");
-    let (bob, _) = Member::join(&server, "?name=bob");
-    let (mut carol, _) = Member::join(&server, "?name=carol");
+    let (mut ann, _) = ChatMember::join(&server, "?name=ann");
+    let (bob, _) = ChatMember::join(&server, "?name=bob");
+    let (mut carol, _) = ChatMember::join(&server, "?name=carol");
 
     drop(bob); // no close frame: the TCP connection just ends
     let leave = ann.event_of("leave");
@@ -230,8 +180,8 @@ fn a_silent_member_is_pinged_then_dropped_as_timed_out() {
     // Short enough for a quick test, long enough that ann, whose pongs
     // keep her alive, is not dropped by a busy machine's scheduling.
     let server = TestServer::start(&["--ping-interval", "0.3", "--idle-timeout", "1.5"]);
-    let (mut ann, _) = Member::join(&server, "?name=ann"); // answers pings
-    let (mut mute, _) = Member::join(&server, "?name=mute"); // will not
+    let (mut ann, _) = ChatMember::join(&server, "?name=ann"); // answers pings
+    let (mut mute, _) = ChatMember::join(&server, "?name=mute"); // will not
     let leave = ann.event_of("leave");
     assert_eq!((leave.str("name"), leave.str("reason")), ("mute", "timed out"));
     assert!(matches!(mute.peer.read(), Incoming::Ping(_)), "pinged before being dropped");
@@ -241,8 +191,8 @@ fn a_silent_member_is_pinged_then_dropped_as_timed_out() {
 #[test]
 fn files_are_relayed_to_the_others_after_a_file_event() {
     let server = TestServer::start(&["--max-chat-file", "1000", "--max-chat-text", "16"]);
-    let (mut ann, _) = Member::join(&server, "?name=ann");
-    let (mut bob, _) = Member::join(&server, "?name=bob");
+    let (mut ann, _) = ChatMember::join(&server, "?name=ann");
+    let (mut bob, _) = ChatMember::join(&server, "?name=bob");
     ann.event_of("join");
 
     let png: Vec<u8> = (0..=255).collect();
@@ -282,10 +232,10 @@ fn files_are_relayed_to_the_others_after_a_file_event() {
 /// ann floods the room in lock-step with bob (each message is sent once
 /// bob has the one before, so bob's outbox never fills), while sloth reads
 /// nothing. Returns bob's thread, which reports every event it reads.
-fn flood_setup(server: &TestServer) -> (Member, Member, mpsc::Receiver<Json>) {
-    let (mut ann, _) = Member::join(server, "?name=ann");
-    let (mut bob, _) = Member::join(server, "?name=bob");
-    let (sloth, _) = Member::join(server, "?name=sloth");
+fn flood_setup(server: &TestServer) -> (ChatMember, ChatMember, mpsc::Receiver<Json>) {
+    let (mut ann, _) = ChatMember::join(server, "?name=ann");
+    let (mut bob, _) = ChatMember::join(server, "?name=bob");
+    let (sloth, _) = ChatMember::join(server, "?name=sloth");
     ann.event_of("join");
     ann.event_of("join");
     bob.event_of("join");
@@ -312,7 +262,7 @@ fn report(reports: &mpsc::Receiver<Json>) -> Json {
 /// After the flood: sloth finally reads, finds part of the flood and then
 /// close 1008; everyone else hears that sloth left as too slow.
 /// `flood` is how many messages the flood sent sloth's way.
-fn check_sloth_was_cut_off(server: &TestServer, sloth: &mut Member, flood: usize) -> usize {
+fn check_sloth_was_cut_off(server: &TestServer, sloth: &mut ChatMember, flood: usize) -> usize {
     let mut received = 0;
     let close = loop {
         match sloth.peer.read() {
@@ -390,55 +340,150 @@ fn memory_stays_bounded_while_a_member_never_reads() {
     check_sloth_was_cut_off(&server, &mut sloth, 2 * FILES); // event + bytes each
 }
 
-/// Accessors for the tests: a missing field or a wrong type is a failed
-/// test, so they panic with the event in the message. The JSON itself is
-/// read by the library's strict reader, `duplex::chat::json_read`.
-trait Fields {
-    fn field(&self, key: &str) -> &Json;
-    fn kind(&self) -> &str;
-    fn str(&self, key: &str) -> &str;
-    fn num(&self, key: &str) -> u64;
-    fn as_f64(&self) -> f64;
-    fn array(&self, key: &str) -> &[Json];
-    fn array_at(&self, index: usize) -> &Json;
-    fn strings(&self, key: &str) -> Vec<&str>;
+/// A member who says one short message after another for as long as it
+/// runs, reading its own copies on a second thread. At most `WINDOW` of
+/// its messages are unread at any time (a message is sent only once the
+/// one `WINDOW` before it has come back), so its outbox never fills and
+/// it is never cut off, however fast the machine.
+struct Flood {
+    stop: Arc<AtomicBool>,
+    socket: std::net::TcpStream,
+    sender: JoinHandle<usize>,
+    reader: JoinHandle<()>,
 }
 
-impl Fields for Json {
-    fn field(&self, key: &str) -> &Json {
-        self.get(key).unwrap_or_else(|| panic!("no field {key:?} in {self:?}"))
+impl Flood {
+    const WINDOW: usize = 64;
+
+    fn start(server: &TestServer) -> Flood {
+        let (mut member, _) = ChatMember::join(server, "?name=flood");
+        let socket = member.peer.writer.try_clone().expect("clone the socket");
+        let mut writer = member.peer.writer.try_clone().expect("clone the socket");
+        let (credit, credits) = mpsc::sync_channel(Flood::WINDOW);
+        for _ in 0..Flood::WINDOW {
+            credit.send(()).expect("room for the first credits");
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = Arc::clone(&stop);
+        let sender = thread::spawn(move || {
+            let mut sent = 0;
+            while !stopped.load(Ordering::Relaxed) {
+                if credits.recv_timeout(PATIENCE).is_err() {
+                    break; // the reader has gone
+                }
+                let frame = common::client_frame(true, Opcode::Text, format!("{sent}").as_bytes());
+                if writer.write_all(&frame).is_err() {
+                    break;
+                }
+                sent += 1;
+            }
+            sent
+        });
+        // Reads with the codec directly, not `ChatMember::next`, so the end
+        // of the connection (when the test is over) ends the thread quietly.
+        let reader = thread::spawn(move || {
+            let mut messages = MessageReader::new(Role::Client, 1 << 20);
+            while let Ok(incoming) = messages.read(&mut member.peer.reader) {
+                if let Incoming::Message(Message::Text(text)) = incoming {
+                    if text.contains(r#""from":"flood""#) {
+                        let _ = credit.try_send(());
+                    }
+                }
+            }
+        });
+        Flood { stop, socket, sender, reader }
     }
 
-    fn kind(&self) -> &str {
-        self.str("type")
+    /// Stops the flood, hangs up, and returns how many messages it sent.
+    fn stop(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        let sent = self.sender.join().expect("the flood's sender");
+        let _ = self.socket.shutdown(Shutdown::Both);
+        self.reader.join().expect("the flood's reader");
+        sent
     }
+}
 
-    fn str(&self, key: &str) -> &str {
-        let field = self.field(key);
-        field.as_str().unwrap_or_else(|| panic!("{key} is not a string: {field:?}"))
+/// RFC 6455 §5.5.1: once the server has sent its close frame, it sends
+/// nothing more. The room keeps broadcasting while a closing member is on
+/// its way out; those broadcasts must not reach the wire after the close.
+/// Twenty members, one after the other, each hears the flood, closes, and
+/// reads on past the server's close frame to the end of the stream.
+#[test]
+fn nothing_follows_the_servers_close_frame_even_mid_flood() {
+    let server = TestServer::start(&["--ping-interval", "600", "--idle-timeout", "900"]);
+    let flood = Flood::start(&server);
+    for i in 0..20 {
+        let (mut closer, _) = ChatMember::join(&server, &format!("?name=closer-{i}"));
+        // The flood is on: this member is receiving it as it closes.
+        closer.event_of("message");
+        closer.peer.send_frame(true, Opcode::Close, &1000u16.to_be_bytes());
+        assert_eq!(closer.peer.expect_close_code(), CloseCode::Normal);
+        let mut after = Vec::new();
+        closer.peer.reader.read_to_end(&mut after).expect("the server ends the stream");
+        assert!(after.is_empty(), "closer-{i}: {} bytes after the close frame", after.len());
     }
+    assert!(flood.stop() > 0);
+}
 
-    fn num(&self, key: &str) -> u64 {
-        self.field(key).as_f64() as u64
+/// A member closes with a long backlog still queued for it, and then
+/// reads it slowly but steadily. The write timeout never fires (each write
+/// makes progress), but the drain after the close has a deadline of its
+/// own, one write timeout in all: the server gives up, hangs up, and the
+/// connection's threads and slot are free, while the reader is still far
+/// from the end of the backlog.
+#[test]
+fn a_slow_but_steady_reader_cannot_hold_a_closed_connection() {
+    const CHUNK: usize = 32 * 1024;
+    // A 64 MiB outbox holds the whole backlog: slow is never cut off.
+    let args = [
+        "--write-timeout",
+        "3",
+        "--outbox-bytes",
+        "67108864",
+        "--ping-interval",
+        "600",
+        "--idle-timeout",
+        "900",
+    ];
+    let server = TestServer::start(&args);
+    let (mut ann, _) = ChatMember::join(&server, "?name=ann");
+    let (slow, _) = ChatMember::join(&server, "?name=slow");
+    ann.event_of("join");
+    let mut hang_up = slow.peer.writer.try_clone().expect("clone the socket");
+    let stop = Arc::new(AtomicBool::new(false));
+    let stopped = Arc::clone(&stop);
+    let reader = thread::spawn(move || {
+        let mut slow = slow;
+        let mut chunk = vec![0; CHUNK];
+        // 32 KiB every 20 ms, at most 1.6 MB/s: steady enough that every
+        // write makes progress well within the write timeout (the kernel
+        // wakes a blocked writer once a third of its send buffer, at most
+        // 4 MiB, is free: about every 0.9 s), slow enough that the backlog
+        // below would take longer than `PATIENCE` to drain.
+        while !stopped.load(Ordering::Relaxed) {
+            match slow.peer.reader.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    });
+    // About 28 MB for slow. ann reads her own copy of each message, so once
+    // she has the last one, all of them are queued for slow (or on the way).
+    let text = "x".repeat(60_000);
+    for _ in 0..470 {
+        ann.say(&text);
+        ann.event_of("message");
     }
-
-    fn as_f64(&self) -> f64 {
-        self.as_number().unwrap_or_else(|| panic!("not a number: {self:?}"))
-    }
-
-    fn array(&self, key: &str) -> &[Json] {
-        let field = self.field(key);
-        field.as_array().unwrap_or_else(|| panic!("{key} is not an array: {field:?}"))
-    }
-
-    fn array_at(&self, index: usize) -> &Json {
-        &self.as_array().unwrap_or_else(|| panic!("not an array: {self:?}"))[index]
-    }
-
-    fn strings(&self, key: &str) -> Vec<&str> {
-        self.array(key)
-            .iter()
-            .map(|item| item.as_str().unwrap_or_else(|| panic!("not a string: {item:?}")))
-            .collect()
-    }
+    hang_up.write_all(&common::client_frame(true, Opcode::Close, &1000u16.to_be_bytes())).unwrap();
+    server.wait_for_log("chat: slow gone from main: left");
+    // The writer gave up ("still writing 3s after the close: gave up"; on a
+    // machine so loaded that a write made no progress at all, the write
+    // timeout may say it first). Without a deadline it would go on for the
+    // ~17 s the backlog takes at this pace, silently.
+    server.wait_for_log("chat: writer stopped: ");
+    // The connection's thread has returned and given back its slot.
+    server.wait_for_log("closed: ");
+    stop.store(true, Ordering::Relaxed);
+    reader.join().expect("the slow reader");
 }

@@ -68,7 +68,8 @@
 //! A client that goes away is noticed at the next write that fails; when
 //! nothing is said, that is the next heartbeat's.
 //!
-//! Read next: `src/server/session.rs`, where `/api/...` requests are routed.
+//! Read next: `src/chat/room/link.rs`, one room across many processes.
+//! (Where `/api/...` requests are routed is `src/server/session.rs`.)
 
 use std::fmt;
 use std::io::{self, Write};
@@ -77,7 +78,7 @@ use std::sync::Arc;
 
 use super::http_api::{since_parameter, ApiError};
 use super::json::Object;
-use super::member::write_batch;
+use super::member::{drain_deadline, write_batch};
 use super::outbox::{Frame, Outbox, Taken};
 use super::room::{ListenerId, Room};
 use crate::config::Limits;
@@ -199,12 +200,15 @@ pub fn serve(
     Ok(write_until_ended(&outbox, socket, limits))
 }
 
-/// The writer's loop, as in `member.rs`, plus a heartbeat when quiet.
+/// The writer's loop, as in `member.rs`, plus a heartbeat when quiet. As
+/// there, once the outbox is closed (a listener found too slow), what is
+/// left must be written within the write timeout.
 fn write_until_ended(outbox: &Outbox, mut socket: &TcpStream, limits: &Limits) -> StreamEnd {
     let mut batch = Vec::new();
+    let check = drain_deadline(outbox, socket, limits.write_timeout);
     loop {
         let written = match outbox.take_all_within(&mut batch, limits.event_stream_heartbeat) {
-            Taken::Frames => write_batch(&mut socket, &batch),
+            Taken::Frames => write_batch(&mut socket, &batch, &check),
             Taken::TimedOut => socket.write_all(HEARTBEAT),
             // Only `abort` closes a listener's outbox, after queueing the
             // `dropped` event, which has now been written.

@@ -102,13 +102,6 @@ impl History {
         History { last_seq: 0, messages: VecDeque::new(), bytes: 0, max_bytes, dropped_through: 0 }
     }
 
-    /// Stamps `event` here, renders it, and records it if it is a chat
-    /// message. Returns the stamp and the JSON.
-    pub fn publish(&mut self, event: &RoomEvent<'_>) -> (Stamp, String) {
-        let stamp = self.stamp();
-        (stamp, self.record(stamp, event))
-    }
-
     /// The next number, and the time: numbering done in this process, as
     /// one process alone does it (and as a process cut off from Redis
     /// does it, until it is back).
@@ -209,14 +202,21 @@ pub fn now_millis() -> u64 {
 mod tests {
     use super::*;
 
+    /// Both steps at once, as a room alone takes them (`State::emit` stamps,
+    /// `State::apply` records). Returns the stamp and the JSON.
+    fn publish(history: &mut History, event: &RoomEvent<'_>) -> (Stamp, String) {
+        let stamp = history.stamp();
+        (stamp, history.record(stamp, event))
+    }
+
     fn say(history: &mut History, text: &str) -> Stamp {
-        history.publish(&RoomEvent::Message { from: "ann", text }).0
+        publish(history, &RoomEvent::Message { from: "ann", text }).0
     }
 
     #[test]
     fn every_event_gets_the_next_seq_but_only_messages_are_kept() {
         let mut history = History::new(1 << 20);
-        let (join, json) = history.publish(&RoomEvent::Join { name: "ann" });
+        let (join, json) = publish(&mut history, &RoomEvent::Join { name: "ann" });
         assert_eq!(join.seq, 1);
         assert!(json.starts_with(r#"{"type":"join","seq":1,"time":"#));
         assert!(join.time > 1_600_000_000_000, "milliseconds since 1970");
@@ -257,7 +257,7 @@ mod tests {
     fn since_answers_what_came_after_and_says_when_it_cannot() {
         let mut history = History::new(1 << 20);
         assert_eq!(history.since(0).messages, []);
-        history.publish(&RoomEvent::Join { name: "ann" }); // seq 1, not recorded
+        publish(&mut history, &RoomEvent::Join { name: "ann" }); // seq 1, not recorded
         for i in 0..3 {
             say(&mut history, &format!("m{i}")); // seq 2, 3, 4
         }

@@ -30,7 +30,7 @@
 //! written as raw UTF-8: JSON text exchanged between systems is UTF-8
 //! (RFC 8259 §8.1), and so is a WebSocket text frame.
 //!
-//! Read next: `src/chat/names.rs`, the rules for display names.
+//! Read next: `src/chat/json_read.rs`, the same JSON read back, strictly.
 
 use std::fmt::Write as _;
 
@@ -66,6 +66,23 @@ pub fn write_string(out: &mut String, text: &str) {
 enum Escape {
     Short(&'static str),
     Unicode(u32),
+}
+
+/// Appends `[a,b,...]`, each item written by `write_item` (escaped as a
+/// string, or copied as it is).
+fn write_array<'a>(
+    out: &mut String,
+    items: impl IntoIterator<Item = &'a str>,
+    write_item: impl Fn(&mut String, &str),
+) {
+    out.push('[');
+    for (i, item) in items.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        write_item(out, item);
+    }
+    out.push(']');
 }
 
 /// Builds one JSON object, field by field.
@@ -121,15 +138,7 @@ impl Object {
         key: &str,
         values: impl IntoIterator<Item = &'a str>,
     ) -> &mut Object {
-        let out = self.key(key);
-        out.push('[');
-        for (i, value) in values.into_iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            write_string(out, value);
-        }
-        out.push(']');
+        write_array(self.key(key), values, write_string);
         self
     }
 
@@ -146,15 +155,7 @@ impl Object {
         key: &str,
         values: impl IntoIterator<Item = &'a str>,
     ) -> &mut Object {
-        let out = self.key(key);
-        out.push('[');
-        for (i, value) in values.into_iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(value);
-        }
-        out.push(']');
+        write_array(self.key(key), values, String::push_str);
         self
     }
 

@@ -36,8 +36,8 @@
 //! the whole process rather than returning an error. The input's size is
 //! the caller's business (a WebSocket message is already bounded).
 //!
-//! Read next: `src/chat/names.rs`, the chat's last chapter; or this reader
-//! at work in `src/bin/duplex-chat.rs`.
+//! Read next: `src/chat/names.rs`, the rules for display names; or this
+//! reader at work in `src/bin/duplex-chat.rs`.
 
 use std::fmt;
 

@@ -38,13 +38,34 @@
 //! Leaving the room happens in a `Drop` guard (`Membership`), so a member
 //! leaves exactly once whichever way it ends, a panic included.
 //!
+//! Two rules from RFC 6455 shape the ending:
+//!
+//! - **Nothing after our close frame** (§5.5.1: no data frames after
+//!   Close). Our close frame (the reply to the peer's, §5.5.1, or the one
+//!   that fails the connection, §7.1.7) is queued while the member is
+//!   still in the room, and the room keeps broadcasting until it has left.
+//!   So the push that queues the close frame also closes the outbox
+//!   (`outbox_writer.rs`); broadcasts after it are refused.
+//! - **Then close the TCP connection** (§7.1.1: the server should close it
+//!   first, once the handshake is done). But the writer must first drain
+//!   what is queued before the close frame, up to a whole outbox, and a
+//!   peer that reads slowly *but steadily* never trips the write timeout,
+//!   which only fires when a write makes no progress at all. So the drain
+//!   has a total deadline: once the outbox has stopped taking pushes, the
+//!   writer has one write timeout *in all* to finish (each write may block
+//!   only for what is left of it); past it, the writer gives up and shuts
+//!   the socket down, and both threads and the connection's slot are free
+//!   again.
+//!
 //! Read next: `src/chat/protocol.rs`, what the events look like.
 
 use std::io::{self, BufReader, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
+use std::time::Duration;
 
+use super::names::name_in_query;
 use super::outbox::{Frame, Outbox};
 use super::outbox_writer::OutboxWriter;
 use super::protocol::{Command, FileInfo, RoomEvent};
@@ -83,7 +104,11 @@ pub fn serve<R: Read>(
             return Closed::Dropped(error);
         }
     };
-    let joined = room.join(request.query_param("name").as_deref(), Arc::clone(&outbox));
+    // `name_in_query`, not `Request::query_param`: a name that does not
+    // decode must be refused with an `error`, not mistaken for no name.
+    let requested = name_in_query(request.query());
+    let requested = requested.as_ref().map(|name| name.as_deref().map_err(Clone::clone));
+    let joined = room.join_from_url(requested, Arc::clone(&outbox));
     log!("chat: {} joined {}; {} here", joined.name, room.name(), joined.members);
     let mut membership = Membership {
         room,
@@ -220,9 +245,10 @@ fn spawn_writer(
     limits: &Limits,
 ) -> io::Result<JoinHandle<io::Result<()>>> {
     let name = format!("{}-writer", thread::current().name().unwrap_or("conn"));
+    let drain_time = limits.write_timeout;
     thread::Builder::new().name(name).stack_size(limits.thread_stack).spawn(move || {
         let mut exit = WriterExit { outbox: &outbox, socket: &socket, clean: false };
-        let result = write_until_closed(&outbox, &socket, tracer.as_deref());
+        let result = write_until_closed(&outbox, &socket, tracer.as_deref(), drain_time);
         exit.clean = result.is_ok() && !outbox.was_aborted();
         result
     })
@@ -249,17 +275,25 @@ impl Drop for WriterExit<'_> {
 }
 
 /// The writer's loop: take everything, write it, repeat until closed.
+/// Once the outbox has been closed, the rest must be written within
+/// `drain_time` (see the top of this file).
 fn write_until_closed(
     outbox: &Outbox,
     mut socket: &TcpStream,
     tracer: Option<&Tracer>,
+    drain_time: Duration,
 ) -> io::Result<()> {
     let mut batch = Vec::new();
+    let check = drain_deadline(outbox, socket, drain_time);
     while outbox.take_all(&mut batch) {
         if let Some(tracer) = tracer {
             trace_data_frames(tracer, &batch);
         }
-        write_batch(&mut socket, &batch)?;
+        if let Err(error) = write_batch(&mut socket, &batch, &check) {
+            // A write cut short at the deadline fails as "would block";
+            // say what really happened.
+            return Err(drain_time_left(outbox, drain_time).err().unwrap_or(error));
+        }
         batch.clear();
         // After a burst of thousands of frames, give the memory back.
         if batch.capacity() > 1024 {
@@ -269,16 +303,54 @@ fn write_until_closed(
     Ok(())
 }
 
+/// How long a writer whose outbox may be closing has left: `None` while
+/// the outbox is open (no limit but the socket's, per write); once it has
+/// stopped taking pushes, what remains of `drain_time`; an error when
+/// nothing remains.
+pub fn drain_time_left(outbox: &Outbox, drain_time: Duration) -> io::Result<Option<Duration>> {
+    let Some(since) = outbox.draining_since() else { return Ok(None) };
+    match drain_time.checked_sub(since.elapsed()) {
+        Some(left) if !left.is_zero() => Ok(Some(left)),
+        _ => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("still writing {drain_time:?} after the close: gave up"),
+        )),
+    }
+}
+
+/// The check a writer runs before each write ([`write_batch`]'s `check`):
+/// past the drain deadline, stop; before it, let the write about to start
+/// block no longer than the time left. (The socket's write timeout counts
+/// per call, so without this the call under way could outlast the
+/// deadline by a whole write timeout.)
+pub fn drain_deadline<'a>(
+    outbox: &'a Outbox,
+    socket: &'a TcpStream,
+    drain_time: Duration,
+) -> impl Fn() -> io::Result<()> + 'a {
+    move || match drain_time_left(outbox, drain_time)? {
+        Some(left) => socket.set_write_timeout(Some(left)),
+        None => Ok(()),
+    }
+}
+
 /// Writes a batch of frames with as few system calls as the kernel allows:
 /// `write_vectored` (`writev(2)`) sends many buffers in one call, without
 /// first copying them into one. A call may write only part of the batch
 /// (the socket's send buffer filled up), so we loop, skipping what went out.
 /// Each call waits at most the socket's write timeout; a peer that reads
-/// nothing for that long gets an error here, and is hung up on.
-pub fn write_batch<W: Write>(out: &mut W, batch: &[Frame]) -> io::Result<()> {
+/// nothing for that long gets an error here, and is hung up on. `check`
+/// runs before every call and may end the batch early with an error (the
+/// drain deadline, [`drain_deadline`]).
+pub fn write_batch<W: Write>(
+    out: &mut W,
+    batch: &[Frame],
+    check: impl Fn() -> io::Result<()>,
+) -> io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|frame| IoSlice::new(frame)).collect();
     let mut unwritten = &mut slices[..];
     while !unwritten.is_empty() {
+        check()?;
         match out.write_vectored(unwritten) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(written) => IoSlice::advance_slices(&mut unwritten, written),
@@ -331,11 +403,30 @@ mod tests {
             .map(|text| Arc::from(encode_frame(Opcode::Text, text.as_bytes(), None)))
             .collect();
         let mut out = Trickle { written: Vec::new(), calls: 0 };
-        write_batch(&mut out, &batch).unwrap();
+        write_batch(&mut out, &batch, || Ok(())).unwrap();
         assert_eq!(out.written, batch.concat());
         let mut vectored = Vec::new();
-        write_batch(&mut vectored, &batch).unwrap();
+        write_batch(&mut vectored, &batch, || Ok(())).unwrap();
         assert_eq!(vectored, batch.concat());
+    }
+
+    #[test]
+    fn a_drain_has_a_deadline_and_a_check_can_stop_a_batch() {
+        let outbox = Outbox::new(1024);
+        // Open: no deadline at all, however long the writing takes.
+        assert_eq!(drain_time_left(&outbox, Duration::ZERO).unwrap(), None);
+        outbox.close();
+        let left = drain_time_left(&outbox, Duration::from_secs(3600)).unwrap();
+        assert!(left.is_some_and(|left| left <= Duration::from_secs(3600)));
+        let error = drain_time_left(&outbox, Duration::ZERO).unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+        // A check that fails stops the batch before the next write.
+        let batch = vec![Arc::from(encode_frame(Opcode::Text, &[b'z'; 40], None))];
+        let mut out = Trickle { written: Vec::new(), calls: 0 };
+        let stop = || drain_time_left(&outbox, Duration::ZERO).map(|_| ());
+        let result = write_batch(&mut out, &batch, stop);
+        assert_eq!(result.map_err(|e| e.kind()), Err(io::ErrorKind::TimedOut));
+        assert_eq!((out.calls, out.written.len()), (0, 0));
     }
 
     #[test]

@@ -11,8 +11,8 @@
 //! in a few KiB but 100 images in 800 MiB. When a push would take the
 //! queue past its bound, the push is refused ([`PushError::Overflow`]) and
 //! the member is judged too slow: its backlog is thrown away and replaced
-//! by one close frame, code 1008 (see [`Outbox::abort`]). Nobody else waits
-//! for it.
+//! by one close frame, code 1008, "policy violation" (RFC 6455 §7.4.1; see
+//! [`Outbox::abort`]). Nobody else waits for it.
 //!
 //! Three details that matter:
 //!
@@ -38,6 +38,21 @@
 //! [`WebSocket`](crate::websocket::WebSocket) (which answers pings and runs
 //! the closing handshake) write into the same outbox, so the writer thread
 //! stays the only thread that writes to the socket.
+//!
+//! ## The close frame is the last frame
+//!
+//! RFC 6455 §5.5.1: after sending a Close frame, an endpoint "MUST NOT
+//! send any more data frames". Here that is a property of the queue, not of
+//! good timing: the pushes that queue a close frame ([`Outbox::push_last`]
+//! for the member's own close, [`Outbox::abort`] for the 1008 one) also stop
+//! the outbox taking anything else, *under the same lock*. A broadcast that
+//! arrives a microsecond later finds the outbox closed
+//! ([`PushError::Closed`]) and is skipped; it cannot slip in behind the
+//! close frame while the member is still on its way out of the room.
+//!
+//! From that moment the outbox is *draining*: the writer sends what is
+//! queued, and then stops. [`Outbox::draining_since`] says when that
+//! began, so the writer can give the drain a total deadline (`member.rs`).
 //!
 //! [`Limits::outbox_bytes`]: crate::config::Limits::outbox_bytes
 //!
@@ -92,6 +107,9 @@ struct State {
     /// Bytes in `queue`. What the writer has taken is no longer counted.
     bytes: usize,
     phase: Phase,
+    /// When the phase left `Open`: the start of the drain, which the
+    /// writer gives a deadline.
+    draining_since: Option<Instant>,
     /// Set by [`Outbox::abort`]: the member was disconnected as too slow.
     aborted: bool,
     /// How many times a push signalled the writer (for tests and teaching).
@@ -110,8 +128,14 @@ pub struct Outbox {
 impl Outbox {
     /// An outbox that holds at most `limit` bytes of backlog.
     pub fn new(limit: usize) -> Outbox {
-        let state =
-            State { queue: Vec::new(), bytes: 0, phase: Phase::Open, aborted: false, wakeups: 0 };
+        let state = State {
+            queue: Vec::new(),
+            bytes: 0,
+            phase: Phase::Open,
+            draining_since: None,
+            aborted: false,
+            wakeups: 0,
+        };
         Outbox { limit, state: Mutex::new(state), ready: Condvar::new() }
     }
 
@@ -132,6 +156,24 @@ impl Outbox {
     /// without the file. Never blocks.
     pub fn push_all(&self, frames: &[Frame]) -> Result<(), PushError> {
         let mut state = self.lock();
+        self.enqueue(&mut state, frames)
+    }
+
+    /// Queues `frames`, which end with a close frame, and closes the outbox
+    /// in the same step: every later push is refused, so nothing can follow
+    /// the close frame onto the wire (RFC 6455 §5.5.1). What is already
+    /// queued still goes out first, then the writer stops. Refused like any
+    /// push if the outbox is closed or the frames do not fit.
+    pub fn push_last(&self, frames: &[Frame]) -> Result<(), PushError> {
+        let mut state = self.lock();
+        self.enqueue(&mut state, frames)?;
+        self.start_draining(&mut state);
+        Ok(())
+    }
+
+    /// The push itself, with the lock held: the phase, the bound, the
+    /// wake-up.
+    fn enqueue(&self, state: &mut State, frames: &[Frame]) -> Result<(), PushError> {
         if state.phase != Phase::Open {
             return Err(PushError::Closed);
         }
@@ -147,6 +189,16 @@ impl Outbox {
             self.ready.notify_one();
         }
         Ok(())
+    }
+
+    /// No more pushes from now on; the writer sends what is queued, then
+    /// stops. Only the first call counts (the drain starts once).
+    fn start_draining(&self, state: &mut State) {
+        if state.phase == Phase::Open {
+            state.phase = Phase::Draining;
+            state.draining_since = Some(Instant::now());
+        }
+        self.ready.notify_one();
     }
 
     /// Waits until there is something to write, then moves *all* of it into
@@ -195,27 +247,29 @@ impl Outbox {
     /// No more pushes; the writer finishes what is queued, then stops.
     pub fn close(&self) {
         let mut state = self.lock();
-        if state.phase == Phase::Open {
-            state.phase = Phase::Draining;
-        }
-        self.ready.notify_one();
+        self.start_draining(&mut state);
     }
 
     /// Gives up on this member: drops the backlog, queues `goodbye` (a close
-    /// frame) in its place, and refuses everything after it. What the
-    /// writer has already taken is still written whole, so the goodbye
-    /// never lands in the middle of a frame.
+    /// frame) in its place, and refuses everything after it, in one step,
+    /// as [`push_last`](Self::push_last) does: the goodbye is the last thing
+    /// the member receives. What the writer has already taken is still
+    /// written whole, so the goodbye never lands in the middle of a frame.
+    ///
+    /// An outbox that is already draining is left alone: whatever it ends
+    /// with (the member's own close frame, queued by `push_last`) stays its
+    /// last frame.
     pub fn abort(&self, goodbye: Frame) {
         let mut state = self.lock();
         if state.phase != Phase::Open {
             return;
         }
-        state.bytes = goodbye.len();
         state.queue.clear();
-        state.queue.push(goodbye);
-        state.phase = Phase::Draining;
+        state.bytes = 0;
+        // An empty, open outbox takes any one push, so this cannot fail.
+        let _ = self.enqueue(&mut state, &[goodbye]);
         state.aborted = true;
-        self.ready.notify_one();
+        self.start_draining(&mut state);
     }
 
     /// The writer has stopped (or failed): drop whatever is left and refuse
@@ -226,6 +280,12 @@ impl Outbox {
         state.bytes = 0;
         state.phase = Phase::Finished;
         self.ready.notify_one();
+    }
+
+    /// When the outbox stopped taking pushes (`close`, `push_last` or
+    /// `abort`), if it has: the writer's drain deadline counts from here.
+    pub fn draining_since(&self) -> Option<Instant> {
+        self.lock().draining_since
     }
 
     /// Was this member disconnected as too slow?
@@ -325,7 +385,8 @@ mod tests {
         outbox.push(frame("1234")).unwrap(); // 6 bytes
         assert_eq!(outbox.push(frame("12345")), Err(PushError::Overflow)); // 6 + 7 > 10
         outbox.push(frame("12")).unwrap(); // 6 + 4 = 10: exactly at the bound is fine
-                                           // All or nothing: a pair that does not fit leaves the queue as it was.
+
+        // All or nothing: a pair that does not fit leaves the queue as it was.
         assert_eq!(outbox.push_all(&[frame(""), frame("")]), Err(PushError::Overflow));
         assert_eq!(take(&outbox).len(), 2);
     }
@@ -342,6 +403,42 @@ mod tests {
         assert_eq!(&batch[0][2..4], &1008u16.to_be_bytes());
         assert_eq!(outbox.push(frame("late")), Err(PushError::Closed));
         assert!(!outbox.take_all(&mut Vec::new()), "the writer is told to stop");
+    }
+
+    fn close_frame() -> Frame {
+        Arc::from(encode_frame(Opcode::Close, &1000u16.to_be_bytes(), None))
+    }
+
+    #[test]
+    fn nothing_can_follow_a_frame_pushed_last() {
+        let outbox = Outbox::new(1024);
+        outbox.push(frame("before")).unwrap();
+        assert_eq!(outbox.draining_since(), None);
+        outbox.push_last(&[close_frame()]).unwrap();
+        assert!(outbox.draining_since().is_some(), "the drain has started");
+        // The room's next broadcast, a microsecond too late: refused, not
+        // queued behind the close frame (RFC 6455 §5.5.1).
+        assert_eq!(outbox.push(frame("after")), Err(PushError::Closed));
+        assert_eq!(outbox.push_last(&[close_frame()]), Err(PushError::Closed));
+        // Being found too slow now changes nothing: the close is still last.
+        outbox.abort(too_slow_goodbye());
+        assert!(!outbox.was_aborted());
+        assert_eq!(take(&outbox), vec![frame("before"), close_frame()]);
+        assert!(!outbox.take_all(&mut Vec::new()), "then the writer is told to stop");
+    }
+
+    #[test]
+    fn a_last_frame_that_does_not_fit_is_refused_and_closes_nothing() {
+        let outbox = Outbox::new(8);
+        outbox.push(frame("hello")).unwrap();
+        assert_eq!(outbox.push_last(&[close_frame()]), Err(PushError::Overflow));
+        assert_eq!(outbox.draining_since(), None, "still open: the caller decides");
+        // What the caller (`OutboxWriter`) then does: the 1008 close, which
+        // is just as final.
+        assert!(push_or_abort(&outbox, &[close_frame()]));
+        assert!(outbox.draining_since().is_some());
+        assert_eq!(outbox.push(frame("late")), Err(PushError::Closed));
+        assert_eq!(take(&outbox), vec![too_slow_goodbye()]);
     }
 
     #[test]

@@ -14,13 +14,23 @@
 //! another member's event between them, and the peer would read garbage.
 //! [`is_whole_frames`] is the check, run on every write in debug builds.
 //!
+//! The other danger is a frame *after* the close frame. RFC 6455 §5.5.1:
+//! once an endpoint has sent Close it "MUST NOT send any more data
+//! frames". Our close frame (the reply to the peer's, or the one that
+//! fails the connection, §7.1.7) is written here, while the member is
+//! still in the room, and the room keeps pushing broadcasts until the
+//! member has left. So a write that carries a close frame is pushed with
+//! [`Outbox::push_last`], which closes the outbox in the same step: the
+//! broadcasts that come after it are refused, and the close frame is the
+//! last thing on the wire.
+//!
 //! Read next: `src/chat/member.rs`, the two threads around an outbox.
 
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use super::outbox::{too_slow_goodbye, Outbox, PushError};
-use crate::websocket::frame::FrameHeader;
+use super::outbox::{too_slow_goodbye, Frame, Outbox, PushError};
+use crate::websocket::frame::{FrameHeader, Opcode};
 
 /// A `Write` that pushes into an outbox: the writer half handed to a
 /// member's [`WebSocket`](crate::websocket::WebSocket).
@@ -41,8 +51,18 @@ pub struct OutboxWriter(pub Arc<Outbox>);
 impl Write for OutboxWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         debug_assert!(is_whole_frames(buf), "a partial frame was written to an outbox");
-        match self.0.push(Arc::from(buf)) {
+        let chunk: Frame = Arc::from(buf);
+        // One write may carry several frames (two pongs and the close
+        // reply, flushed together), so look at the last one, not the first.
+        let pushed = if last_opcode(buf) == Some(Opcode::Close) {
+            self.0.push_last(&[chunk])
+        } else {
+            self.0.push(chunk)
+        };
+        match pushed {
             Ok(()) => Ok(buf.len()),
+            // Too slow, even for a close reply: the 1008 close replaces
+            // the backlog, and it too is the last frame (`Outbox::abort`).
             Err(PushError::Overflow) => {
                 self.0.abort(too_slow_goodbye());
                 Err(io::Error::other("outbox full: peer too slow"))
@@ -57,23 +77,34 @@ impl Write for OutboxWriter {
 }
 
 /// Does `bytes` hold a run of complete frames and nothing else?
-pub fn is_whole_frames(mut bytes: &[u8]) -> bool {
+pub fn is_whole_frames(bytes: &[u8]) -> bool {
+    walk_frames(bytes).is_some()
+}
+
+/// The opcode of the last frame in `bytes`, if it holds whole frames and
+/// at least one.
+fn last_opcode(bytes: &[u8]) -> Option<Opcode> {
+    walk_frames(bytes).flatten()
+}
+
+/// Walks a run of whole frames, reading only their headers (a payload is
+/// skipped, not copied). `None` if `bytes` is not exactly whole frames;
+/// otherwise the last frame's opcode (`Some(None)`: no frames at all).
+fn walk_frames(mut bytes: &[u8]) -> Option<Option<Opcode>> {
+    let mut last = None;
     while !bytes.is_empty() {
-        let Ok(header) = FrameHeader::read_from(&mut bytes) else { return false };
-        let Ok(length) = usize::try_from(header.payload_len) else { return false };
-        if length > bytes.len() {
-            return false;
-        }
-        bytes = &bytes[length..];
+        let header = FrameHeader::read_from(&mut bytes).ok()?;
+        let length = usize::try_from(header.payload_len).ok()?;
+        bytes = bytes.get(length..)?;
+        last = Some(header.opcode);
     }
-    true
+    Some(last)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::outbox::Frame;
-    use crate::websocket::frame::{encode_frame, Opcode};
+    use crate::websocket::frame::encode_frame;
     use crate::websocket::{Closed, Message, WebSocket};
     use std::io::BufReader;
 
@@ -93,6 +124,11 @@ mod tests {
         let writer = OutboxWriter(Arc::clone(&outbox));
         let mut socket = WebSocket::server(BufReader::new(&input[..]), writer, 1024);
         assert!(matches!(socket.recv(), Err(Closed::ByPeer(_))));
+        // The room's next broadcast finds the outbox closed: nothing may
+        // follow our close reply (RFC 6455 §5.5.1), though the member has
+        // not left the room yet.
+        let broadcast = Arc::from(encode_frame(Opcode::Text, b"late", None));
+        assert_eq!(outbox.push(broadcast), Err(PushError::Closed));
         let chunks = take(&outbox);
         assert!(chunks.iter().all(|chunk| is_whole_frames(chunk)));
         let written: Vec<u8> = chunks.concat();
@@ -104,6 +140,32 @@ mod tests {
         // finished, and the WebSocket sees an ordinary write error.
         outbox.finish();
         assert!(socket.send(&Message::Text("late".into())).is_err());
+    }
+
+    #[test]
+    fn a_close_reply_that_does_not_fit_becomes_the_1008_close_and_stays_last() {
+        let input = encode_frame(Opcode::Close, b"\x03\xe8", Some([1, 2, 3, 4]));
+        let outbox = Arc::new(Outbox::new(16));
+        outbox.push(Arc::from(encode_frame(Opcode::Text, &[b'x'; 14], None))).unwrap();
+        let writer = OutboxWriter(Arc::clone(&outbox));
+        let mut socket = WebSocket::server(BufReader::new(&input[..]), writer, 1024);
+        assert!(matches!(socket.recv(), Err(Closed::ByPeer(_))));
+        assert!(outbox.was_aborted());
+        let broadcast = Arc::from(encode_frame(Opcode::Text, b"late", None));
+        assert_eq!(outbox.push(broadcast), Err(PushError::Closed));
+        assert_eq!(take(&outbox), vec![too_slow_goodbye()]);
+        assert!(!outbox.take_all(&mut Vec::new()));
+    }
+
+    #[test]
+    fn the_last_opcode_of_a_write_is_found_past_the_first_frame() {
+        let mut pongs_then_close = encode_frame(Opcode::Pong, b"a", None);
+        pongs_then_close.extend(encode_frame(Opcode::Pong, &[7; 125], None));
+        pongs_then_close.extend(encode_frame(Opcode::Close, b"", None));
+        assert_eq!(last_opcode(&pongs_then_close), Some(Opcode::Close));
+        assert_eq!(last_opcode(&pongs_then_close[..4]), None, "not whole frames");
+        assert_eq!(last_opcode(&encode_frame(Opcode::Pong, b"", None)), Some(Opcode::Pong));
+        assert_eq!(last_opcode(b""), None);
     }
 
     #[test]

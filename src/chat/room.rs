@@ -68,10 +68,11 @@
 //! global state, so `/chat/ROOM` would need only a map from names to rooms
 //! (and a bound on how many may exist) in front of this type.
 //!
-//! Read next: `src/chat/room/apply.rs`, delivery; `src/chat/history.rs`,
-//! the sequence numbers and the record; `src/chat/room/feed.rs`, the room
-//! as the HTTP transports see it; `src/chat/room/link.rs`, the room shared
-//! through Redis.
+//! Read next: `src/chat/room/apply.rs`, delivery, then
+//! `src/chat/history.rs`. (The room's other parts come later, in the order
+//! of `src/chat/mod.rs`: `room/feed.rs` with the HTTP transports,
+//! `room/link.rs` with Redis; `room/roster.rs` and `room/notes.rs` are
+//! short asides.)
 
 mod apply;
 mod feed;
@@ -87,7 +88,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::bus::envelope::Change;
 use super::history::History;
-use super::names::{clean_name, guest_name, unique_name, NameError};
+use super::names::{clean_name, guest_name, NameCount, NameError, Suffixes};
 use super::outbox::{push_or_abort, Frame, Outbox};
 use super::protocol::{FileInfo, RoomEvent};
 use crate::config::Limits;
@@ -129,9 +130,15 @@ struct State {
     /// What every `welcome` says about the room itself.
     about: About,
     /// The members connected to this process, in order of arrival. A
-    /// `Vec` is plenty: it is scanned on join and rename, and iterated on
-    /// every broadcast anyway.
+    /// `Vec` is plenty: it is iterated on every broadcast anyway.
     members: Vec<Member>,
+    /// The names of `members`, indexed, so that checking whether a name is
+    /// free does not walk the list (`names.rs`). Kept in step with
+    /// `members` by `join`, `leave` and `rename`, the only places a member
+    /// or its name changes.
+    names_here: NameCount,
+    /// Where the search for a free `ann-N` starts, per contested name.
+    suffixes: Suffixes,
     next_member: u64,
     next_guest: u64,
     history: History,
@@ -199,6 +206,8 @@ impl Room {
                 max_file: limits.max_chat_file,
             },
             members: Vec::new(),
+            names_here: NameCount::default(),
+            suffixes: Suffixes::default(),
             next_member: 1,
             next_guest: 1,
             // Half an outbox, so that a newcomer's `welcome`, which carries
@@ -253,10 +262,22 @@ impl Room {
     /// `welcome`, both when the `join` is delivered: at once in a process
     /// alone, once it is back from Redis in a shared room.
     pub fn join(&self, requested: Option<&str>, outbox: Arc<Outbox>) -> Joined {
+        self.join_from_url(requested.map(Ok), outbox)
+    }
+
+    /// [`join`](Self::join), with the name as it came out of the URL: none,
+    /// a decoded name, or one that could not be decoded
+    /// ([`name_in_query`](super::names::name_in_query)), which is refused
+    /// like any other bad name.
+    pub fn join_from_url(
+        &self,
+        requested: Option<Result<&str, NameError>>,
+        outbox: Arc<Outbox>,
+    ) -> Joined {
         let mut guard = self.lock();
         let state = &mut *guard;
-        let (name, refused) = match requested.map(clean_name) {
-            Some(Ok(wanted)) => (unique_name(wanted, |n| state.has(n)), None),
+        let (name, refused) = match requested.map(|name| name.and_then(clean_name)) {
+            Some(Ok(wanted)) => (state.unique_name(wanted, None), None),
             refused => {
                 // Copied out and back: the closure borrows all of `state`.
                 let mut counter = state.next_guest;
@@ -273,6 +294,7 @@ impl Room {
             held.push(text_frame(&RoomEvent::Error { reason: &reason }.to_json(None)));
         }
         let member = Member { id, name: name.clone(), outbox, welcomed: false, held };
+        state.names_here.add(&name);
         state.members.push(member);
         state.emit_roster_change(id, Change::Join { name: name.clone() });
         let joined = Joined { id, name, members: state.members.len() };
@@ -287,6 +309,7 @@ impl Room {
         let mut state = self.lock();
         let index = state.members.iter().position(|m| m.id == id)?;
         let member = state.members.remove(index);
+        state.names_here.remove(&member.name);
         let change = Change::Leave { name: member.name.clone(), reason: reason.to_string() };
         state.emit_roster_change(id, change);
         let remaining = state.members.len();
@@ -312,12 +335,14 @@ impl Room {
         let wanted = clean_name(requested)?;
         let mut state = self.lock();
         let Some(old) = state.name_of(who).map(str::to_string) else { return Ok(()) };
-        let new = unique_name(wanted, |n| n != old && state.has(n));
+        let new = state.unique_name(wanted, Some(&old));
         if new == old {
             return Ok(());
         }
         if let Some(member) = state.members.iter_mut().find(|m| m.id == who) {
             member.name = new.clone();
+            state.names_here.remove(&old);
+            state.names_here.add(&new);
         }
         state.emit_roster_change(who, Change::Rename { from: old, to: new });
         self.unlock(state);
@@ -363,10 +388,23 @@ impl Room {
 
 impl State {
     /// Is `name` taken: by a member here (under the name it has now), or
-    /// by a member of another process (as far as this one has heard)?
+    /// by a member of another process (as far as this one has heard)? Two
+    /// hash lookups, however big the room (`names.rs`).
     fn has(&self, name: &str) -> bool {
-        self.members.iter().any(|m| m.name == name)
-            || self.roster.taken_elsewhere(&self.link.origin, name)
+        self.names_here.contains(name) || self.roster.taken_elsewhere(&self.link.origin, name)
+    }
+
+    /// `wanted`, or `wanted-N` if it is taken (`names.rs`). `mine` is the
+    /// renaming member's current name, which does not count as taken: a
+    /// member may rename to the name it has. (The test is `has`, spelled
+    /// out field by field: `self.suffixes` is borrowed mutably meanwhile,
+    /// so the closure may borrow only the other fields.)
+    fn unique_name(&mut self, wanted: &str, mine: Option<&str>) -> String {
+        let (here, roster, origin) = (&self.names_here, &self.roster, &self.link.origin);
+        let is_taken = |name: &str| {
+            Some(name) != mine && (here.contains(name) || roster.taken_elsewhere(origin, name))
+        };
+        self.suffixes.unique_name(wanted, mine, is_taken)
     }
 
     fn name_of(&self, id: MemberId) -> Option<&str> {

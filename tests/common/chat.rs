@@ -1,7 +1,8 @@
-//! A chat member over a real WebSocket, for tests that need members on
-//! several servers (`tests/redis_rooms.rs`), and accessors that turn a
-//! missing JSON field into a failed test. (`tests/chat.rs` has its own,
-//! older copy of the same idea.)
+//! A chat member over a real WebSocket, for the chat tests
+//! (`tests/chat.rs`, and `tests/redis_rooms.rs` with members on several
+//! servers), and accessors that turn a missing JSON field into a failed
+//! test. The JSON itself is read by the library's strict reader,
+//! `duplex::chat::json_read`.
 //!
 //! Every read has the usual timeout (`PATIENCE`), through `RawPeer`.
 
@@ -93,7 +94,11 @@ pub trait Fields {
     fn kind(&self) -> &str;
     fn str(&self, key: &str) -> &str;
     fn num(&self, key: &str) -> u64;
+    /// This value, which must be a number.
+    fn as_f64(&self) -> f64;
     fn array(&self, key: &str) -> &[Json];
+    /// Item `index` of this value, which must be an array that long.
+    fn array_at(&self, index: usize) -> &Json;
     fn strings(&self, key: &str) -> Vec<&str>;
 }
 
@@ -116,9 +121,18 @@ impl Fields for Json {
         field.as_u64().unwrap_or_else(|| panic!("{key} is not a whole number: {field:?}"))
     }
 
+    fn as_f64(&self) -> f64 {
+        self.as_number().unwrap_or_else(|| panic!("not a number: {self:?}"))
+    }
+
     fn array(&self, key: &str) -> &[Json] {
         let field = self.field(key);
         field.as_array().unwrap_or_else(|| panic!("{key} is not an array: {field:?}"))
+    }
+
+    fn array_at(&self, index: usize) -> &Json {
+        let items = self.as_array().unwrap_or_else(|| panic!("not an array: {self:?}"));
+        items.get(index).unwrap_or_else(|| panic!("no item {index} in {self:?}"))
     }
 
     fn strings(&self, key: &str) -> Vec<&str> {

@@ -48,7 +48,7 @@
 //! - `redis.call('GET', key)` of a missing key is `false` in Lua, not
 //!   `nil`: `tonumber(x or '0')` handles both.
 //!
-//! Read next: `src/chat/bus/publisher.rs`.
+//! Read next: `src/chat/bus/queue.rs`, where events wait for the script.
 
 use std::time::Duration;
 
@@ -93,6 +93,16 @@ impl RoomKeys {
 /// envelope, messages kept (0 for anything but a message), member change
 /// (`''`, `join`, `rename`, `leave`), member id, name (joined or renamed
 /// to), our process id, TTL in ms. Returns the event's `seq`.
+///
+/// Why this repeats [`SEQUENCED_PUBLISH_SCRIPT`](crate::redis::SEQUENCED_PUBLISH_SCRIPT)
+/// instead of calling it: Redis runs one script per `EVAL`, and a script
+/// cannot call another, so the member-hash update must sit *inside* the
+/// same script, between the numbering and the `PUBLISH`, for the three to
+/// be one atomic step. And a Lua text cannot be built from another at
+/// compile time in Rust (`concat!` takes literals, not constants). So
+/// both exist: the general one in `src/redis/` (phase one, and its
+/// tests), and this one, the same lines with the members in the middle.
+/// A test below checks that the shared lines stay the same.
 pub const ROOM_EVENT_SCRIPT: &str = "\
 local seq = redis.call('INCR', KEYS[1])
 local stamped = seq .. ' ' .. ARGV[2]
@@ -368,6 +378,19 @@ fn roster_from(flat: &[Reply]) -> Vec<RosterEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redis::SEQUENCED_PUBLISH_SCRIPT;
+
+    #[test]
+    fn the_room_event_script_is_the_sequenced_publish_with_members_inside() {
+        // Everything up to the end of the history trim, then the publish.
+        let (numbering, publishing) = SEQUENCED_PUBLISH_SCRIPT
+            .split_once("redis.call('PUBLISH'")
+            .expect("the sequenced publish script publishes");
+        assert!(ROOM_EVENT_SCRIPT.starts_with(numbering), "the numbering has drifted");
+        let publish = format!("redis.call('PUBLISH'{publishing}");
+        assert!(ROOM_EVENT_SCRIPT.ends_with(&publish), "the publishing has drifted");
+        assert!(ROOM_EVENT_SCRIPT.len() > SEQUENCED_PUBLISH_SCRIPT.len());
+    }
 
     #[test]
     fn keys_are_named_after_the_room_and_the_process() {

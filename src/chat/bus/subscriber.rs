@@ -35,7 +35,8 @@
 //! would also get a random part, "jitter", so they do not all retry in
 //! the same millisecond; two processes do not need it.)
 //!
-//! Read next: `src/chat/room/link.rs`, the room's side of all this.
+//! That ends the chat chapters. Read next: `src/server/mod.rs`, where
+//! connections come from.
 
 use std::fmt;
 use std::thread;

@@ -25,7 +25,9 @@
 //!   its number there: a member of another process with the same number is
 //!   somebody else.
 //!
-//! Read next: `src/chat/room/link.rs`, where events come from.
+//! Read next: `src/chat/history.rs`, the sequence numbers and the record.
+//! (Where events come from when the room is shared is `room/link.rs`,
+//! later in the order of `src/chat/mod.rs`.)
 
 use std::sync::Arc;
 

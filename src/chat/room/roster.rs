@@ -17,12 +17,21 @@
 //! and the `seq` of its `join`, which orders the list: "in order of
 //! arrival" means the same thing on every process.
 //!
+//! Names are indexed too: a newcomer's name must not be one a member of
+//! another process holds, and that question is asked at every join, with
+//! the room locked. So the roster keeps, beside its list, a map from each
+//! name to the processes whose members hold it ([`Roster::taken_elsewhere`]
+//! is a lookup, not a walk over the list); every change to an entry goes
+//! through the few methods below, which keep the two in step.
+//!
 //! Two things replace entries wholesale, both in `src/chat/room/link.rs`:
 //! the snapshot a process loads from Redis when it (re)joins the shared
 //! room, and the periodic refresh that removes the members of a process
 //! that has died (its entries in Redis expired).
 //!
 //! Read next: `src/chat/room/link.rs`.
+
+use std::collections::HashMap;
 
 use crate::chat::bus::envelope::ProcessId;
 use crate::chat::room::MemberId;
@@ -48,6 +57,10 @@ pub struct RosterChanges {
 #[derive(Debug, Default)]
 pub(super) struct Roster {
     entries: Vec<RosterEntry>,
+    /// Each name in `entries`, and the process of every entry holding it
+    /// (almost always one: two only when two processes gave out the same
+    /// name at the same moment).
+    holders: HashMap<String, Vec<ProcessId>>,
 }
 
 impl Roster {
@@ -55,18 +68,28 @@ impl Roster {
     /// `seq` so far and goes at the end.
     pub(super) fn join(&mut self, entry: RosterEntry) {
         self.leave(&entry.origin, entry.member); // never twice
+        index(&mut self.holders, &entry);
         let at = self.entries.partition_point(|e| e.joined <= entry.joined);
         self.entries.insert(at, entry);
     }
 
     pub(super) fn leave(&mut self, origin: &ProcessId, member: MemberId) {
-        self.entries.retain(|e| !(e.member == member && &e.origin == origin));
+        let Roster { entries, holders } = self;
+        entries.retain(|e| {
+            let gone = e.member == member && &e.origin == origin;
+            if gone {
+                unindex(holders, e);
+            }
+            !gone
+        });
     }
 
     pub(super) fn rename(&mut self, origin: &ProcessId, member: MemberId, to: &str) {
         let entry = self.entries.iter_mut().find(|e| e.member == member && &e.origin == origin);
         if let Some(entry) = entry {
+            unindex(&mut self.holders, entry);
             entry.name = to.to_string();
+            index(&mut self.holders, entry);
         }
     }
 
@@ -75,9 +98,10 @@ impl Roster {
         self.entries.iter().map(|e| e.name.as_str())
     }
 
-    /// Is `name` held by a member of another process than `me`?
+    /// Is `name` held by a member of another process than `me`? One hash
+    /// lookup.
     pub(super) fn taken_elsewhere(&self, me: &ProcessId, name: &str) -> bool {
-        self.entries.iter().any(|e| e.name == name && &e.origin != me)
+        self.holders.get(name).is_some_and(|origins| origins.iter().any(|o| o != me))
     }
 
     /// The entries of one process.
@@ -112,7 +136,29 @@ impl Roster {
         self.entries.extend(others);
         // Stable: equal `joined` keep their order.
         self.entries.sort_by_key(|e| e.joined);
+        // Rare (a rejoin, a periodic refresh), so the index is simply
+        // rebuilt rather than patched.
+        self.holders.clear();
+        for entry in &self.entries {
+            index(&mut self.holders, entry);
+        }
         changes
+    }
+}
+
+/// Notes that `entry`'s process holds `entry.name`.
+fn index(holders: &mut HashMap<String, Vec<ProcessId>>, entry: &RosterEntry) {
+    holders.entry(entry.name.clone()).or_default().push(entry.origin.clone());
+}
+
+/// Undoes one [`index`] of `entry`.
+fn unindex(holders: &mut HashMap<String, Vec<ProcessId>>, entry: &RosterEntry) {
+    let Some(origins) = holders.get_mut(&entry.name) else { return };
+    if let Some(at) = origins.iter().position(|o| o == &entry.origin) {
+        origins.swap_remove(at);
+    }
+    if origins.is_empty() {
+        holders.remove(&entry.name);
     }
 }
 
@@ -127,6 +173,52 @@ mod tests {
             name: name.into(),
             joined,
         }
+    }
+
+    /// The index says what a walk over the entries would say.
+    fn assert_index_in_step(roster: &Roster) {
+        let mut walked: HashMap<String, Vec<ProcessId>> = HashMap::new();
+        for entry in &roster.entries {
+            walked.entry(entry.name.clone()).or_default().push(entry.origin.clone());
+        }
+        let sorted = |map: &HashMap<String, Vec<ProcessId>>| {
+            let mut pairs: Vec<(String, Vec<String>)> = map
+                .iter()
+                .map(|(name, origins)| {
+                    let mut origins: Vec<String> = origins.iter().map(|o| o.to_string()).collect();
+                    origins.sort();
+                    (name.clone(), origins)
+                })
+                .collect();
+            pairs.sort();
+            pairs
+        };
+        assert_eq!(sorted(&roster.holders), sorted(&walked));
+    }
+
+    #[test]
+    fn the_name_index_follows_every_change() {
+        let (a, b) = (ProcessId::new("a"), ProcessId::new("b"));
+        let mut roster = Roster::default();
+        roster.join(entry("a", 1, "ann", 1));
+        roster.join(entry("b", 1, "ann", 2)); // the same name, at the same moment
+        roster.join(entry("b", 2, "bob", 3));
+        roster.join(entry("b", 2, "bob", 3)); // a repeat
+        assert_index_in_step(&roster);
+        assert!(roster.taken_elsewhere(&a, "ann") && roster.taken_elsewhere(&b, "ann"));
+        roster.leave(&b, MemberId(1));
+        assert_index_in_step(&roster);
+        assert!(!roster.taken_elsewhere(&a, "ann"), "only a's own member holds it now");
+        roster.rename(&b, MemberId(2), "rob");
+        assert_index_in_step(&roster);
+        assert!(roster.taken_elsewhere(&a, "rob") && !roster.taken_elsewhere(&a, "bob"));
+        roster.replace_others(&a, vec![entry("c", 5, "bob", 4)]);
+        assert_index_in_step(&roster);
+        assert!(roster.taken_elsewhere(&a, "bob") && !roster.taken_elsewhere(&a, "rob"));
+        roster.leave(&a, MemberId(1));
+        roster.leave(&ProcessId::new("c"), MemberId(5));
+        assert_index_in_step(&roster);
+        assert!(roster.holders.is_empty());
     }
 
     #[test]

@@ -143,3 +143,45 @@ fn a_slow_member_is_cut_off_and_nobody_else_notices() {
     let last = pending(&slow);
     assert_eq!(last, vec![too_slow_goodbye()], "the backlog was replaced by a close frame");
 }
+
+#[test]
+fn a_crowd_asking_for_one_name_costs_two_tries_a_join() {
+    let room = room();
+    let mut given = std::collections::HashSet::new();
+    for _ in 0..1000 {
+        let name = room.join(Some("ann"), outbox()).name;
+        assert!(given.insert(name.clone()), "{name} given twice");
+    }
+    // Each join tried `ann`, then the one suffix the hint pointed at. Trying
+    // from `ann-2` every time would be half a million tries.
+    assert!(room.lock().suffixes.probes() <= 2 * 1000, "{}", room.lock().suffixes.probes());
+}
+
+#[test]
+fn the_name_index_follows_joins_renames_and_leaves() {
+    let room = room();
+    let ann = room.join(Some("ann"), outbox()).id;
+    let bob = room.join(Some("bob"), outbox()).id;
+    room.rename(bob, "rob").unwrap();
+    room.leave(ann, "left");
+    let state = room.lock();
+    assert!(state.has("rob"));
+    assert!(!state.has("bob"), "renamed away");
+    assert!(!state.has("ann"), "left");
+    drop(state);
+    // Both free again, so taken by the next to ask, without a suffix.
+    assert_eq!(room.join(Some("ann"), outbox()).name, "ann");
+    assert_eq!(room.join(Some("bob"), outbox()).name, "bob");
+    assert_eq!(room.join(Some("rob"), outbox()).name, "rob-2");
+}
+
+#[test]
+fn an_undecodable_name_is_refused_with_an_error_like_any_other() {
+    let room = room();
+    let told = outbox();
+    let joined = room.join_from_url(Some(Err(NameError::Undecodable)), Arc::clone(&told));
+    assert_eq!(joined.name, "guest-1");
+    let events = drain(&told);
+    assert!(events[0].contains(r#""you":"guest-1""#), "{events:?}");
+    assert!(events[1].starts_with(r#"{"type":"error","reason":"name refused: the name in the URL"#));
+}

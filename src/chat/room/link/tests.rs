@@ -199,3 +199,21 @@ fn a_refresh_applies_only_when_redis_and_the_room_are_in_step() {
     assert_eq!(room.member_names(), ["ann"]);
     assert!(room.settled_roster(epoch).is_some_and(|ours| ours.len() == 1));
 }
+
+#[test]
+fn names_held_elsewhere_are_taken_here_until_they_change() {
+    let (room, queue, epoch) = shared_room(1 << 20);
+    let ann = Change::Join { name: "ann".into() };
+    room.deliver_from_bus(epoch, 1, from_elsewhere(1, ann));
+    assert_eq!(room.join(Some("ann"), outbox()).name, "ann-2");
+    round_trip(&room, &queue, epoch, 2);
+    let rename = Change::Rename { from: "ann".into(), to: "anna".into() };
+    room.deliver_from_bus(epoch, 3, from_elsewhere(1, rename));
+    assert_eq!(room.join(Some("anna"), outbox()).name, "anna-2");
+    round_trip(&room, &queue, epoch, 4);
+    assert_eq!(room.join(Some("ann"), outbox()).name, "ann", "renamed away: free");
+    round_trip(&room, &queue, epoch, 5);
+    let leave = Change::Leave { name: "anna".into(), reason: "left".into() };
+    room.deliver_from_bus(epoch, 6, from_elsewhere(1, leave));
+    assert_eq!(room.join(Some("anna"), outbox()).name, "anna", "left: free");
+}
