@@ -10,6 +10,8 @@
 //!
 //! Each module is a chapter. Read them in this order:
 //!
+//! 0. [`log`] and [`threads`]: one log line per event, and the thread
+//!    budget that keeps thread-per-connection inside the machine's limits.
 //! 1. [`config`]: every limit in one place, and why it has its value.
 //! 2. [`http`]: HTTP/1.1 requests and responses, and the static file
 //!    server (RFC 9110, RFC 9112).
@@ -41,6 +43,7 @@
 #![forbid(unsafe_code)]
 
 pub mod log;
+pub mod threads;
 
 pub mod chat;
 pub mod client;

@@ -73,6 +73,7 @@ use super::room::{MemberId, Room};
 use crate::config::Limits;
 use crate::http::Request;
 use crate::log;
+use crate::threads;
 use crate::websocket::frame::{encode_frame, Opcode};
 use crate::websocket::trace::{Direction, Tracer};
 use crate::websocket::{
@@ -246,7 +247,9 @@ fn spawn_writer(
 ) -> io::Result<JoinHandle<io::Result<()>>> {
     let name = format!("{}-writer", thread::current().name().unwrap_or("conn"));
     let drain_time = limits.write_timeout;
-    thread::Builder::new().name(name).stack_size(limits.thread_stack).spawn(move || {
+    // Counted against the process's thread budget (`src/threads.rs`): a
+    // writer that does not fit is refused here, and the member gets 1013.
+    threads::spawn(name, limits.thread_stack, move || {
         let mut exit = WriterExit { outbox: &outbox, socket: &socket, clean: false };
         let result = write_until_closed(&outbox, &socket, tracer.as_deref(), drain_time);
         exit.clean = result.is_ok() && !outbox.was_aborted();

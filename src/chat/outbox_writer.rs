@@ -41,10 +41,11 @@ use crate::websocket::frame::{FrameHeader, Opcode};
 /// `WebSocket` does: it builds frames in its own buffer and hands them over
 /// with one `write_all` per flush, and `write_all` calls `write` once because
 /// `write` here always accepts everything. The one exception in
-/// `WebSocket` is a data frame of 64 KiB or more, whose payload is written
-/// separately from its header; the chat endpoint never sends data through
-/// its `WebSocket` (the room does that), only control frames, which are at
-/// most 127 bytes. Debug builds check every chunk.
+/// `WebSocket` is a data frame of 2 KiB or more, which is gathered with its
+/// header into one `write_vectored` (this type's default `write_vectored`
+/// would hand over the pieces separately); the chat endpoint never sends
+/// data through its `WebSocket` (the room does that), only control frames,
+/// which are at most 127 bytes. Debug builds check every chunk.
 #[derive(Debug, Clone)]
 pub struct OutboxWriter(pub Arc<Outbox>);
 

@@ -38,6 +38,7 @@ use crate::chat::Room;
 use crate::config::Config;
 use crate::http::{Response, Status};
 use crate::log;
+use crate::threads;
 use crate::websocket::handshake::Policy;
 
 /// What every connection thread shares.
@@ -134,6 +135,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
     writeln!(stdout, "listening on http://{}", server.local_addr()?)?;
     stdout.flush()?;
     drop(stdout);
+    log!("thread budget: {} threads (from vm.max_map_count)", threads::process_budget().limit());
     Ok(server.serve()?)
 }
 
@@ -157,20 +159,26 @@ fn take_slot(shared: &Arc<Shared>) -> Option<Slot> {
 
 fn start_connection(stream: TcpStream, id: u64, shared: &Arc<Shared>) {
     let Some(slot) = take_slot(shared) else {
-        refuse_over_capacity(stream, shared.config.limits.max_connections);
+        let cap = shared.config.limits.max_connections;
+        refuse_over_capacity(stream, &format!("{cap} connections already open"));
+        return;
+    };
+    // Threads are counted too (`src/threads.rs`): the operating system's
+    // mapping limit caps them, and a chat member needs two.
+    let Some(permit) = threads::process_budget().try_acquire() else {
+        let limit = threads::process_budget().limit();
+        refuse_over_capacity(stream, &format!("all {limit} threads of the budget in use"));
         return;
     };
     let shared = Arc::clone(shared);
-    let spawned = thread::Builder::new()
-        .name(format!("conn-{id}"))
-        .stack_size(shared.config.limits.thread_stack)
-        .spawn(move || {
-            let ending = session::serve(stream, &shared);
-            // Free the place first, so that whoever reads this line knows
-            // the server will accept one more connection.
-            drop(slot);
-            log!("closed: {ending}");
-        });
+    let stack = shared.config.limits.thread_stack;
+    let spawned = threads::spawn_with(permit, format!("conn-{id}"), stack, move || {
+        let ending = session::serve(stream, &shared);
+        // Free the place first, so that whoever reads this line knows the
+        // server will accept one more connection.
+        drop(slot);
+        log!("closed: {ending}");
+    });
     if let Err(error) = spawned {
         // The closure, and with it the stream, is dropped: the client sees
         // its connection closed, and the server goes on.
@@ -181,8 +189,8 @@ fn start_connection(stream: TcpStream, id: u64, shared: &Arc<Shared>) {
 /// Answers `503` on the accept thread itself, which must never block: the
 /// response is tiny, so it fits the socket's send buffer, and the write
 /// timeout bounds the rest.
-fn refuse_over_capacity(stream: TcpStream, cap: usize) {
-    log!("refused a connection: {cap} connections already open (503)");
+fn refuse_over_capacity(stream: TcpStream, why: &str) {
+    log!("refused a connection: {why} (503)");
     let _ = stream.set_write_timeout(Some(Duration::from_millis(200)));
     let response = Response::error(Status::SERVICE_UNAVAILABLE, "too many connections")
         .header("Retry-After", "1");

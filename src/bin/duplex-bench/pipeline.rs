@@ -1,0 +1,311 @@
+//! # `pipeline`: many messages in flight on one connection
+//!
+//! With one message in flight (`rtt`) every message pays a full wake-up on
+//! each side. With W in flight, a server that reads whatever has arrived
+//! and writes all its answers at once pays one `read`, one `write` and one
+//! wake-up per *batch*, so small messages become cheap; and large messages
+//! stop being about system calls at all and become about copying bytes
+//! (kernel to user, unmasking, user to kernel). This scenario measures
+//! both, at 64 B, 16 KiB (text) and 1 MiB (binary).
+//!
+//! A WebSocket is full duplex, and so is this client: one thread writes,
+//! another reads, on the same connection. They share a *window* of W
+//! credits: the writer spends one per message, the reader returns one per
+//! echo. Without the window the writer could run arbitrarily far ahead;
+//! with a single thread doing both, a large message could deadlock (each
+//! side blocked writing, neither reading). The reader signals the writer
+//! only when the window goes from empty to non-empty, the same "wake only
+//! on the transition" trick a good server outbox uses.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use duplex::client::RandomSource;
+use duplex::websocket::{apply_mask, FrameHeader, Message, Opcode};
+
+use crate::options::{size_name, Options};
+use crate::procfs::{thread_cpu_ns, Cost, Noise, Snapshot};
+use crate::report::{self, Figures};
+use crate::rtt::{ws_client, STALL};
+use crate::stats::{fmt, ResultLine};
+use crate::target::Target;
+use crate::yardstick;
+
+/// The writer puts up to this many bytes of frames into one `write`: small
+/// messages leave in batches, as a real pipelining client would send them.
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// Sizes below this are sent as text (and UTF-8 checked on both sides);
+/// from it up, as binary, as the issue's scenarios ask.
+const BINARY_FROM: usize = 1024 * 1024;
+
+/// The credits shared by writer and reader.
+struct Window {
+    credits: Mutex<usize>,
+    returned: Condvar,
+    stop: AtomicBool,
+}
+
+/// How one side reads an echo, and how the writer frames a message.
+enum Wire {
+    WebSocket { client: Box<duplex::client::Client>, expected: Message },
+    Tcp { stream: TcpStream, reply: Vec<u8>, expected: Vec<u8> },
+}
+
+pub fn run(options: &Options, ws: bool, tcp: bool) -> Result<(), String> {
+    let sizes = options.sizes.clone().unwrap_or_else(|| vec![64, 16 * 1024, 1024 * 1024]);
+    let duplex = if ws { Some(Target::duplex(options)?) } else { None };
+    let yard = if tcp { Some(Target::yardstick(options)?) } else { None };
+    let window = options.window;
+    let servers: Vec<u32> = duplex.iter().chain(&yard).filter_map(Target::pid).collect();
+    for &size in &sizes {
+        let noise = Noise::start(&servers);
+        // Default: 512 MiB of payload or 200,000 messages, whichever is less.
+        let messages = options.messages.unwrap_or((512 * 1024 * 1024 / size).clamp(1, 200_000));
+        let kind = if size >= BINARY_FROM { "binary" } else { "text" };
+        println!(
+            "pipeline: {messages} {kind} messages of {} B, {window} in flight, {} run(s)",
+            size, options.runs
+        );
+        let (mut ws_runs, mut tcp_runs) = (Vec::new(), Vec::new());
+        for round in 1..=options.runs {
+            let mut line = format!("  run {round}:");
+            if let Some(server) = &duplex {
+                let client = Box::new(ws_client(&server.url("/echo"))?);
+                let expected = payload(size);
+                let wire = Wire::WebSocket { client, expected };
+                let run = measure(wire, server.pid(), size, messages, window, options.time)?;
+                line += &format!(" ws {}", run.brief());
+                ws_runs.push(run);
+            }
+            if let Some(server) = &yard {
+                let stream = yardstick::connect(server.addr, STALL).map_err(|e| e.to_string())?;
+                let expected = payload(size).as_bytes().to_vec();
+                let wire = Wire::Tcp { stream, reply: vec![0; size], expected };
+                let run = measure(wire, server.pid(), size, messages, window, options.time)?;
+                line += &format!(" | tcp {}", run.brief());
+                tcp_runs.push(run);
+            }
+            if let (Some(ws), Some(tcp)) = (ws_runs.last(), tcp_runs.last()) {
+                line += &format!(" | ratio {}", fmt(ws.mbps / tcp.mbps));
+            }
+            println!("{line}");
+        }
+        let mut result = ResultLine::new(if ws { "pipeline" } else { "tcp-pipeline" });
+        result.add("size", size_name(size)).add("kind", kind).add("window", window);
+        result.add("messages", messages).add("runs", options.runs);
+        report::summarize("ws", &ws_runs, &mut result);
+        report::summarize("tcp", &tcp_runs, &mut result);
+        report::ratio(&ws_runs, &tcp_runs, |run| run.mbps, &mut result);
+        result.noise(&noise, &servers).print();
+    }
+    Ok(())
+}
+
+/// The message of a given size: printable ASCII (valid text), varied so a
+/// misplaced byte would show.
+fn payload(size: usize) -> Message {
+    let bytes: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+    if size >= BINARY_FROM {
+        Message::Binary(bytes)
+    } else {
+        Message::Text(String::from_utf8(bytes).unwrap_or_default())
+    }
+}
+
+/// Sends `messages` with at most `window` in flight and reads every echo;
+/// stops early at the time limit or at the first error.
+fn measure(
+    mut wire: Wire,
+    server: Option<u32>,
+    size: usize,
+    messages: usize,
+    window: usize,
+    time: Duration,
+) -> Result<Figures, String> {
+    // The writer's own handle on the socket. `Client` keeps its stream to
+    // itself, so this costs a second file descriptor: harmless for one
+    // connection (the `hold` scenario, which counts descriptors, never does it).
+    let (stream, framer) = match &wire {
+        Wire::WebSocket { client, expected } => {
+            let stream = client.tcp().try_clone().map_err(|e| e.to_string())?;
+            let random = RandomSource::open().map_err(|e| e.to_string())?;
+            let payload = expected.as_bytes().to_vec();
+            (stream, Framer::WebSocket { opcode: expected.opcode(), payload, random })
+        }
+        Wire::Tcp { stream, expected, .. } => {
+            let stream = stream.try_clone().map_err(|e| e.to_string())?;
+            (stream, Framer::Tcp { payload: expected.clone() })
+        }
+    };
+    let window_state = Window {
+        credits: Mutex::new(window),
+        returned: Condvar::new(),
+        stop: AtomicBool::new(false),
+    };
+    let deadline = Instant::now() + time;
+    let before = server.and_then(|pid| Snapshot::read(pid, true).ok());
+    let start = Instant::now();
+    let reader_cpu = thread_cpu_ns();
+    let (received, client_cpu_ns, error) = thread::scope(|scope| {
+        let writer = scope.spawn(|| write_all(stream, framer, &window_state, size, messages));
+        let mut received = 0;
+        let mut error = None;
+        while received < messages && Instant::now() < deadline {
+            if let Err(e) = read_echo(&mut wire) {
+                error = Some(e);
+                break;
+            }
+            received += 1;
+            let mut credits = window_state.credits.lock().unwrap_or_else(|e| e.into_inner());
+            *credits += 1;
+            if *credits == 1 {
+                window_state.returned.notify_one();
+            }
+        }
+        // Stop the writer: wake it if it waits for credits, and shut the
+        // socket if it is blocked in a write the server will never drain.
+        window_state.stop.store(true, Ordering::Release);
+        window_state.returned.notify_one();
+        if received < messages {
+            wire.shutdown();
+        }
+        let reader_cpu = thread_cpu_ns().saturating_sub(reader_cpu);
+        let (writer_cpu, writer_error) =
+            writer.join().unwrap_or((0, Some("the writer panicked".to_string())));
+        (received, reader_cpu + writer_cpu, error.or(writer_error))
+    });
+    let seconds = start.elapsed().as_secs_f64();
+    let after = server.and_then(|pid| Snapshot::read(pid, true).ok());
+    let cost = match (before, after) {
+        (Some(before), Some(after)) => Cost::per(&after.since(&before), received as u64),
+        _ => Cost::unknown(),
+    };
+    let error = error.or_else(|| {
+        (received < messages).then(|| format!("time limit: {received} of {messages} echoed"))
+    });
+    let rate = received as f64 / seconds;
+    let client = Cost::cpu(client_cpu_ns, received as u64);
+    let (mbps, errors) = (rate * size as f64 / 1e6, error.into_iter().collect());
+    Ok(Figures { rate, mbps, p50: f64::NAN, p99: f64::NAN, server: cost, client, errors })
+}
+
+/// Appends one client frame to `batch`, masked with a fresh key from the
+/// operating system's random source, as RFC 6455 §5.3 requires of clients.
+/// (The same work `Client::send` does; the writers here need it without a
+/// `Client`, because a `Client` cannot be shared between two threads.)
+pub fn masked_frame(
+    batch: &mut Vec<u8>,
+    opcode: Opcode,
+    payload: &[u8],
+    random: &mut RandomSource,
+) {
+    let mut key = [0u8; 4];
+    let _ = random.fill(&mut key); // /dev/urandom does not fail; a zero key is still valid
+    let header = FrameHeader { mask: Some(key), ..FrameHeader::new(opcode, payload.len()) };
+    let (head, head_len) = header.encode();
+    batch.extend_from_slice(&head[..head_len]);
+    let start = batch.len();
+    batch.extend_from_slice(payload);
+    apply_mask(&mut batch[start..], key, 0);
+}
+
+/// How the writer turns the message into bytes on the wire.
+enum Framer {
+    /// A masked client frame, with a fresh key each time.
+    WebSocket { opcode: Opcode, payload: Vec<u8>, random: RandomSource },
+    /// Raw TCP: the bytes themselves.
+    Tcp { payload: Vec<u8> },
+}
+
+impl Framer {
+    fn frame(&mut self, batch: &mut Vec<u8>) {
+        match self {
+            Framer::WebSocket { opcode, payload, random } => {
+                masked_frame(batch, *opcode, payload, random)
+            }
+            Framer::Tcp { payload } => batch.extend_from_slice(payload),
+        }
+    }
+}
+
+/// The writer thread, and the CPU time it used.
+fn write_all(
+    stream: TcpStream,
+    framer: Framer,
+    window: &Window,
+    size: usize,
+    messages: usize,
+) -> (u64, Option<String>) {
+    let start = thread_cpu_ns();
+    let error = write_batches(stream, framer, window, size, messages);
+    (thread_cpu_ns().saturating_sub(start), error)
+}
+
+/// Waits for credits, frames that many messages into one buffer and writes
+/// it in one go.
+fn write_batches(
+    mut stream: TcpStream,
+    mut framer: Framer,
+    window: &Window,
+    size: usize,
+    messages: usize,
+) -> Option<String> {
+    let per_batch = (BATCH_BYTES / size).max(1);
+    let mut batch = Vec::new();
+    let mut sent = 0;
+    while sent < messages {
+        let mut credits = window.credits.lock().unwrap_or_else(|e| e.into_inner());
+        while *credits == 0 && !window.stop.load(Ordering::Acquire) {
+            let wait = window.returned.wait_timeout(credits, Duration::from_millis(100));
+            credits = wait.unwrap_or_else(|e| e.into_inner()).0;
+        }
+        if window.stop.load(Ordering::Acquire) {
+            return None;
+        }
+        let count = (*credits).min(messages - sent).min(per_batch);
+        *credits -= count;
+        drop(credits);
+        batch.clear();
+        for _ in 0..count {
+            framer.frame(&mut batch);
+        }
+        if let Err(error) = stream.write_all(&batch) {
+            return Some(format!("write: {error}"));
+        }
+        sent += count;
+    }
+    None
+}
+
+impl Wire {
+    fn shutdown(&self) {
+        let stream = match self {
+            Wire::WebSocket { client, .. } => client.tcp(),
+            Wire::Tcp { stream, .. } => stream,
+        };
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// Reads one echo and checks it is the message sent.
+fn read_echo(wire: &mut Wire) -> Result<(), String> {
+    match wire {
+        Wire::WebSocket { client, expected } => match client.recv() {
+            Ok(reply) if reply == *expected => Ok(()),
+            Ok(_) => Err("an echo differs from the message".to_string()),
+            Err(closed) => Err(format!("recv: {closed}")),
+        },
+        Wire::Tcp { stream, reply, expected } => {
+            stream.read_exact(reply).map_err(|e| format!("read: {e}"))?;
+            if reply != expected {
+                return Err("an echo differs from the message".to_string());
+            }
+            Ok(())
+        }
+    }
+}

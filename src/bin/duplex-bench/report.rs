@@ -1,0 +1,115 @@
+//! # One run's figures, and how several runs are summed up
+//!
+//! `rtt` and `pipeline` measure the same things on both servers: how fast
+//! (messages/s, MB/s), how long a message waited (p50, p99), and what each
+//! message cost the server and the load generator in CPU time and blocking
+//! waits. Each measured side (`ws` or `tcp`) is summed up the same way:
+//! one line for people, and keys on the `RESULT` line for scripts.
+//!
+//! The client's CPU is reported too, because a load generator can be the
+//! bottleneck without anyone noticing: when the client spends more per
+//! message than the server, the figures say more about the client.
+
+use crate::procfs::Cost;
+use crate::stats::{fmt, ResultLine, Spread};
+
+/// What one run measured on one side.
+#[derive(Debug, Clone)]
+pub struct Figures {
+    pub rate: f64,
+    /// Payload MB/s each way (`NaN` where it says nothing, as in `rtt`).
+    pub mbps: f64,
+    /// Latency percentiles in µs (`NaN` where not measured).
+    pub p50: f64,
+    pub p99: f64,
+    /// Per message, on the server.
+    pub server: Cost,
+    /// Per message, in this program (all its client threads together).
+    pub client: Cost,
+    pub errors: Vec<String>,
+}
+
+impl Figures {
+    /// The part of a `run N:` line for this side.
+    pub fn brief(&self) -> String {
+        let mut text = format!("{} msg/s", fmt(self.rate));
+        if !self.mbps.is_nan() {
+            text += &format!(" {} MB/s", fmt(self.mbps));
+        }
+        if !self.p50.is_nan() {
+            text += &format!(" p50 {} p99 {} µs", fmt(self.p50), fmt(self.p99));
+        }
+        if !self.errors.is_empty() {
+            text += " (errors!)";
+        }
+        text
+    }
+}
+
+/// Median and range of one figure over the runs.
+fn spread(runs: &[Figures], figure: impl Fn(&Figures) -> f64) -> Spread {
+    Spread::of(&runs.iter().map(figure).collect::<Vec<_>>())
+}
+
+/// Prints the summary of one side and adds its keys (`PREFIX_...`) to the
+/// result line.
+pub fn summarize(prefix: &str, runs: &[Figures], result: &mut ResultLine) {
+    if runs.is_empty() {
+        return;
+    }
+    let rate = spread(runs, |r| r.rate);
+    let mbps = spread(runs, |r| r.mbps);
+    let (p50, p99) = (spread(runs, |r| r.p50), spread(runs, |r| r.p99));
+    let server_cpu = spread(runs, |r| r.server.cpu_us);
+    let server_waits = spread(runs, |r| r.server.waits);
+    let client_cpu = spread(runs, |r| r.client.cpu_us);
+    let mut line = format!("{prefix:>5}: {} msg/s", rate.show());
+    if !mbps.median.is_nan() {
+        line += &format!(", {} MB/s", mbps.show());
+    }
+    if !p50.median.is_nan() {
+        line += &format!(", p50 {} µs, p99 {} µs", p50.show(), p99.show());
+    }
+    println!("{line}");
+    println!(
+        "{:>5}  per message: server {} µs CPU and {} waits, client {} µs CPU",
+        "",
+        fmt(server_cpu.median),
+        fmt(server_waits.median),
+        fmt(client_cpu.median)
+    );
+    for error in runs.iter().flat_map(|r| &r.errors).take(5) {
+        println!("{prefix:>5}: error: {error}");
+    }
+    let key = |name: &str| format!("{prefix}_{name}");
+    result.num(&key("msgs_per_s"), rate.median);
+    result.num(&key("msgs_per_s_min"), rate.min).num(&key("msgs_per_s_max"), rate.max);
+    if !mbps.median.is_nan() {
+        result.num(&key("mb_per_s"), mbps.median);
+        result.num(&key("mb_per_s_min"), mbps.min).num(&key("mb_per_s_max"), mbps.max);
+    }
+    if !p50.median.is_nan() {
+        result.num(&key("p50_us"), p50.median).num(&key("p99_us"), p99.median);
+    }
+    result.num(&key("server_cpu_us_per_msg"), server_cpu.median);
+    result.num(&key("server_waits_per_msg"), server_waits.median);
+    result.num(&key("client_cpu_us_per_msg"), client_cpu.median);
+    result.add(&key("errors"), runs.iter().map(|r| r.errors.len()).sum::<usize>());
+}
+
+/// The WebSocket figure as a fraction of raw TCP, run by run (each pair
+/// was measured back to back), then its median and range.
+pub fn ratio(
+    ws: &[Figures],
+    tcp: &[Figures],
+    figure: impl Fn(&Figures) -> f64,
+    result: &mut ResultLine,
+) {
+    if ws.is_empty() || tcp.is_empty() {
+        return;
+    }
+    let ratios: Vec<f64> = ws.iter().zip(tcp).map(|(w, t)| figure(w) / figure(t)).collect();
+    let ratio = Spread::of(&ratios);
+    println!("ratio ws/tcp: {}", ratio.show());
+    result.num("ratio", ratio.median).num("ratio_min", ratio.min).num("ratio_max", ratio.max);
+}
