@@ -70,6 +70,7 @@ use super::outbox::{Frame, Outbox};
 use super::outbox_writer::OutboxWriter;
 use super::protocol::{Command, FileInfo, RoomEvent};
 use super::room::{MemberId, Room};
+use super::wakeups;
 use crate::config::Limits;
 use crate::http::Request;
 use crate::log;
@@ -129,7 +130,13 @@ pub fn serve<R: Read>(
     if let Some(tracer) = tracer {
         websocket.set_tracer(tracer);
     }
+    // What this member says is broadcast from this thread; its wake-ups for
+    // the other members' writers wait until this thread is about to read
+    // from its socket again (the socket reader flushes them), so a burst
+    // costs each writer one wake-up (`wakeups.rs`).
+    wakeups::defer_on_this_thread();
     let mut closed = converse(&mut websocket, room, joined.id, limits);
+    wakeups::stop_deferring();
     if outbox.was_aborted() {
         // The reader saw only end-of-file, once the writer hung up; say
         // what really happened.

@@ -17,7 +17,8 @@
 //! 2. [`history`]: sequence numbers, time, and the last 100 messages.
 //! 3. [`outbox`]: each member's byte-bounded queue of frames, and what
 //!    happens when it fills up; [`outbox_writer`]: how the member's own
-//!    `WebSocket` writes into it.
+//!    `WebSocket` writes into it; [`wakeups`]: waking the writers once per
+//!    burst rather than once per message.
 //! 4. [`member`]: the two threads of a member's connection, a reader and a
 //!    writer, and how each one learns that the other has stopped.
 //! 5. [`protocol`]: the events (JSON objects) and the commands, both
@@ -49,6 +50,7 @@ pub mod outbox;
 pub mod outbox_writer;
 pub mod protocol;
 pub mod room;
+pub mod wakeups;
 
 pub use member::serve;
 pub use outbox::{Frame, Outbox, PushError};

@@ -62,6 +62,7 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::wakeups;
 use crate::websocket::frame::{encode_frame, Opcode};
 use crate::websocket::{CloseCode, CloseFrame};
 
@@ -174,6 +175,27 @@ impl Outbox {
     /// The push itself, with the lock held: the phase, the bound, the
     /// wake-up.
     fn enqueue(&self, state: &mut State, frames: &[Frame]) -> Result<(), PushError> {
+        if self.enqueue_quietly(state, frames)? {
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Queues `frames` like [`push_all`](Self::push_all), but does not
+    /// signal the writer. `Ok(true)`: the queue was empty, so the writer
+    /// may be asleep and the caller owes it a [`wake`](Self::wake). The room
+    /// uses this to wake writers later, in batches (see `wakeups.rs`).
+    pub fn push_all_quietly(&self, frames: &[Frame]) -> Result<bool, PushError> {
+        let mut state = self.lock();
+        self.enqueue_quietly(&mut state, frames)
+    }
+
+    /// Signals the writer that frames are waiting.
+    pub fn wake(&self) {
+        self.ready.notify_one();
+    }
+
+    fn enqueue_quietly(&self, state: &mut State, frames: &[Frame]) -> Result<bool, PushError> {
         if state.phase != Phase::Open {
             return Err(PushError::Closed);
         }
@@ -186,9 +208,8 @@ impl Outbox {
         state.bytes += size;
         if was_empty {
             state.wakeups += 1;
-            self.ready.notify_one();
         }
-        Ok(())
+        Ok(was_empty)
     }
 
     /// No more pushes from now on; the writer sends what is queued, then
@@ -320,6 +341,24 @@ pub fn push_or_abort(outbox: &Outbox, frames: &[Frame]) -> bool {
 /// [`push_or_abort`] with the last words chosen by the caller: a close
 /// frame for a WebSocket member, an event for an event-stream listener.
 /// (A function, not a frame, so the goodbye is built only when needed.)
+/// [`push_or_abort`] for the room's broadcasts: the writer's wake-up is
+/// handed to [`wakeups::wake_soon`], which may put it off until this thread
+/// is about to wait for its own input, so a burst of messages costs each
+/// writer one wake-up instead of one per message.
+pub fn push_or_abort_batched(outbox: &Arc<Outbox>, frames: &[Frame]) -> bool {
+    match outbox.push_all_quietly(frames) {
+        Ok(true) => {
+            wakeups::wake_soon(outbox);
+            false
+        }
+        Ok(false) | Err(PushError::Closed) => false,
+        Err(PushError::Overflow) => {
+            outbox.abort(too_slow_goodbye());
+            true
+        }
+    }
+}
+
 pub fn push_or_give_up(outbox: &Outbox, frames: &[Frame], goodbye: fn() -> Frame) -> bool {
     match outbox.push_all(frames) {
         Ok(()) => false,

@@ -24,7 +24,7 @@
 //! broadcasts that come after it are refused, and the close frame is the
 //! last thing on the wire.
 //!
-//! Read next: `src/chat/member.rs`, the two threads around an outbox.
+//! Read next: `src/chat/wakeups.rs`, when writers are woken.
 
 use std::io::{self, Write};
 use std::sync::Arc;

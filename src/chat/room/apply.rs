@@ -34,7 +34,7 @@ use std::sync::Arc;
 use super::roster::RosterEntry;
 use super::{text_frame, MemberId, Note, State};
 use crate::chat::bus::envelope::{Change, Envelope};
-use crate::chat::outbox::{push_or_abort, Frame};
+use crate::chat::outbox::{push_or_abort, push_or_abort_batched, Frame};
 use crate::chat::protocol::{RoomEvent, Stamp, Welcome};
 
 impl State {
@@ -92,12 +92,13 @@ impl State {
 
     /// Pushes the same frames to every welcomed member (but `skip`). A
     /// member whose outbox overflows is cut off as too slow, by
-    /// `push_or_abort`, and the loop goes on to the next member without
-    /// waiting for anyone.
+    /// `push_or_abort_batched`, and the loop goes on to the next member
+    /// without waiting for anyone. Writers are woken in batches
+    /// (`wakeups.rs`).
     pub(super) fn deliver(&mut self, frames: &[Frame], skip: Option<MemberId>) {
         let receivers = self.members.iter().filter(|m| m.welcomed && Some(m.id) != skip);
         for member in receivers {
-            if push_or_abort(&member.outbox, frames) {
+            if push_or_abort_batched(&member.outbox, frames) {
                 self.notes.push(Note::TooSlow(member.name.clone()));
             }
         }
