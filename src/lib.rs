@@ -10,7 +10,7 @@
 //!
 //! Each module is a chapter. Read them in this order:
 //!
-//! 0. [`log`] and [`threads`]: one log line per event, and the thread
+//! 0. [`log`](mod@log) and [`threads`]: one log line per event, and the thread
 //!    budget that keeps thread-per-connection inside the machine's limits.
 //! 1. [`config`]: every limit in one place, and why it has its value.
 //! 2. [`http`]: HTTP/1.1 requests and responses, and the static file
