@@ -226,8 +226,8 @@ fn finish(partial: Partial) -> Result<Message, ReadError> {
         Some(mut validator) => {
             validator.finish().map_err(|_| invalid_text())?;
             // The streaming validator has already seen every byte; this
-            // second check is the price of building a `String` without
-            // `unsafe`, and it runs at memory speed.
+            // second check is the price of building a `String` in safe
+            // Rust alone, and it runs at memory speed.
             String::from_utf8(partial.payload).map(Message::Text).map_err(|_| invalid_text().into())
         }
     }
