@@ -110,6 +110,12 @@ pub fn serve<R: Read>(
     // decode must be refused with an `error`, not mistaken for no name.
     let requested = name_in_query(request.query());
     let requested = requested.as_ref().map(|name| name.as_deref().map_err(Clone::clone));
+    // What this member says (its `join` first) is broadcast from this
+    // thread; its wake-ups for the other members' writers wait until this
+    // thread is about to read from its socket (the socket reader flushes
+    // them), so a burst costs each writer one wake-up (`wakeups.rs`). In a
+    // storm of joins, a writer still busy with the last one needs none.
+    wakeups::defer_on_this_thread();
     let joined = room.join_from_url(requested, Arc::clone(&outbox));
     log!("chat: {} joined {}; {} here", joined.name, room.name(), joined.members);
     let mut membership = Membership {
@@ -130,11 +136,6 @@ pub fn serve<R: Read>(
     if let Some(tracer) = tracer {
         websocket.set_tracer(tracer);
     }
-    // What this member says is broadcast from this thread; its wake-ups for
-    // the other members' writers wait until this thread is about to read
-    // from its socket again (the socket reader flushes them), so a burst
-    // costs each writer one wake-up (`wakeups.rs`).
-    wakeups::defer_on_this_thread();
     let mut closed = converse(&mut websocket, room, joined.id, limits);
     wakeups::stop_deferring();
     if outbox.was_aborted() {

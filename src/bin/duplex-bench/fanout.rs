@@ -131,7 +131,16 @@ fn measure(
     let board = Board::default();
 
     let started = Instant::now();
-    let clients = open_members(server.addr, members, deadline)?;
+    // With `--also`, the members are split between two processes that
+    // share the room through Redis; the sender stays on the first.
+    let clients = match options.also {
+        None => open_members(server.addr, members, deadline)?,
+        Some(second) => {
+            let mut clients = open_members(server.addr, members - members / 2, deadline)?;
+            clients.extend(open_members(second, members / 2, deadline)?);
+            clients
+        }
+    };
     let opened = started.elapsed();
     let mut sweeper = Sweeper::new(clients, &sender_name, &tag, messages);
 

@@ -41,6 +41,8 @@ options:
   --server-cpu LIST    start the servers under `taskset -c LIST` (e.g. 0)
   --server-log PATH    append the server's log here (default: discarded)
   --addr HOST:PORT     use a duplex that is already running (no /proc figures)
+  --also HOST:PORT     fanout: put every second member on this second duplex,
+                       one sharing the room through Redis (`--redis`)
   --tcp-buffer BYTES   read buffer of the raw TCP echo server (default 8192)
   --no-yardstick       rtt, pipeline: skip the raw TCP comparison
   --help               print this text
@@ -75,6 +77,8 @@ pub struct Options {
     pub server_cpu: Option<String>,
     pub server_log: Option<PathBuf>,
     pub addr: Option<SocketAddr>,
+    /// fanout: a second server sharing the room; half the members go there.
+    pub also: Option<SocketAddr>,
     pub tcp_buffer: usize,
     pub no_yardstick: bool,
 }
@@ -110,6 +114,7 @@ impl Options {
             server_cpu: None,
             server_log: None,
             addr: None,
+            also: None,
             tcp_buffer: 8192,
             no_yardstick: false,
         };
@@ -144,6 +149,11 @@ impl Options {
                     let text = value()?;
                     let addr = text.parse().map_err(|_| format!("--addr: {text:?}"))?;
                     options.addr = Some(addr);
+                }
+                "--also" => {
+                    let text = value()?;
+                    let addr = text.parse().map_err(|_| format!("--also: {text:?}"))?;
+                    options.also = Some(addr);
                 }
                 "--tcp-buffer" => options.tcp_buffer = size(&value()?)?,
                 "--no-yardstick" => options.no_yardstick = true,

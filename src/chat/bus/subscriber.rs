@@ -46,6 +46,7 @@ use super::envelope::Envelope;
 use super::scripts;
 use super::BusSettings;
 use crate::chat::room::Room;
+use crate::chat::wakeups;
 use crate::log;
 use crate::redis::{split_sequenced, RedisConnection, RedisError, Subscriber, SubscriberEvent};
 
@@ -175,9 +176,17 @@ fn listen(room: &Room, settings: &BusSettings, session: Session) {
     }
     let mut last_heard = Instant::now();
     let mut ping_sent: Option<Instant> = None;
+    // Events from Redis come in bursts too: wake each member's writer once
+    // per burst, when the subscription's socket runs dry, not once per
+    // event (`src/chat/wakeups.rs`; dropping the guard wakes what is owed).
+    wakeups::defer_on_this_thread();
+    let _stop_deferring = StopDeferring;
     loop {
         if room.link_epoch() != Some(epoch) {
             return; // lost, and reported, by the publisher
+        }
+        if !subscriber.has_buffered() {
+            wakeups::wake_pending();
         }
         match subscriber.receive() {
             Ok(SubscriberEvent::Message { payload, .. }) => {
@@ -213,6 +222,15 @@ fn listen(room: &Room, settings: &BusSettings, session: Session) {
                 return;
             }
         }
+    }
+}
+
+/// Ends this thread's deferral of wake-ups however `listen` returns.
+struct StopDeferring;
+
+impl Drop for StopDeferring {
+    fn drop(&mut self) {
+        wakeups::stop_deferring();
     }
 }
 
