@@ -30,51 +30,21 @@
 // failed, N skipped`; the exit status is non-zero if any check failed.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-const WAIT_MS = 10_000;
-const BASE = process.env.DUPLEX_URL;
-if (!BASE) {
-    console.error('DUPLEX_URL is not set (run this through tests/browser.sh)');
-    process.exit(2);
-}
-const EXECUTABLE = process.env.CHROMIUM || which('chromium');
+import { BASE, CHROMIUM_ARGS, EXECUTABLE, WAIT_MS } from './chromium.mjs';
+
 const SCREENSHOT = process.env.DUPLEX_SCREENSHOT ?? '';
 const ARTIFACTS = process.env.DUPLEX_ARTIFACTS || fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-browser-'));
 fs.mkdirSync(ARTIFACTS, { recursive: true });
-
-// Locked down: nothing but the loopback server is reachable, and Chromium
-// phones home to nobody (no component updates, sync, QUIC or DNS).
-const CHROMIUM_ARGS = [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--disable-extensions',
-    '--proxy-server=http://127.0.0.1:9',
-    '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.*',
-];
 
 /** JSON for an error message, cut to a readable length. */
 function show(value, max = 200) {
     const json = JSON.stringify(value) ?? String(value);
     return json.length > max ? `${json.slice(0, max)}… (${json.length} chars)` : json;
-}
-
-function which(program) {
-    try {
-        return execFileSync('sh', ['-c', `command -v ${program}`], { encoding: 'utf8' }).trim();
-    } catch {
-        throw new Error(`${program} not found on PATH; set CHROMIUM=/path/to/chromium`);
-    }
 }
 
 // ---------------------------------------------------------------------------

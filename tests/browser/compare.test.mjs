@@ -23,45 +23,16 @@
 // passed, N failed, N skipped`; the exit status is non-zero if any failed.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-const WAIT_MS = 10_000;
-const BASE = process.env.DUPLEX_URL;
-if (!BASE) {
-    console.error('DUPLEX_URL is not set (run this through tests/browser.sh)');
-    process.exit(2);
-}
-const EXECUTABLE = process.env.CHROMIUM || which('chromium');
+import { BASE, CHROMIUM_ARGS, EXECUTABLE, WAIT_MS } from './chromium.mjs';
+
 const ARTIFACTS = process.env.DUPLEX_ARTIFACTS || fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-browser-'));
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 const PANES = ['short', 'long', 'sse', 'ws'];
-
-// Locked down as in chat.test.mjs: only the loopback server is reachable.
-const CHROMIUM_ARGS = [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-    '--disable-extensions',
-    '--proxy-server=http://127.0.0.1:9',
-    '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.*',
-];
-
-function which(program) {
-    try {
-        return execFileSync('sh', ['-c', `command -v ${program}`], { encoding: 'utf8' }).trim();
-    } catch {
-        throw new Error(`${program} not found on PATH; set CHROMIUM=/path/to/chromium`);
-    }
-}
 
 const results = [];
 let stop = false;
