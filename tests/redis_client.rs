@@ -11,6 +11,8 @@
 
 mod common;
 
+use std::process::ExitCode;
+
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
@@ -47,7 +49,6 @@ fn message(channel: &str, payload: &[u8]) -> SubscriberEvent {
     SubscriberEvent::Message { channel: channel.into(), payload: payload.to_vec() }
 }
 
-#[test]
 fn ping_set_get_del() {
     let redis = RedisServer::start();
     let mut redis_conn = connect(&redis);
@@ -61,7 +62,6 @@ fn ping_set_get_del() {
     assert_eq!(redis_conn.get("greeting").unwrap(), None);
 }
 
-#[test]
 fn error_replies_are_typed_and_leave_the_connection_usable() {
     let redis = RedisServer::start();
     let mut redis_conn = connect(&redis);
@@ -79,7 +79,6 @@ fn error_replies_are_typed_and_leave_the_connection_usable() {
     assert_eq!(redis_conn.get("text").unwrap(), Some(b"not a number".to_vec()));
 }
 
-#[test]
 fn incr_is_atomic_across_connections() {
     let redis = RedisServer::start();
     let mut first = connect(&redis);
@@ -89,7 +88,6 @@ fn incr_is_atomic_across_connections() {
     assert_eq!(first.incr("seq").unwrap(), 3);
 }
 
-#[test]
 fn rpush_ltrim_lrange_keep_the_last_n() {
     let redis = RedisServer::start();
     let mut redis_conn = connect(&redis);
@@ -106,7 +104,6 @@ fn rpush_ltrim_lrange_keep_the_last_n() {
     assert_eq!(redis_conn.lrange("history", -2, -1).unwrap(), [b"11".to_vec(), b"12".to_vec()]);
 }
 
-#[test]
 fn hset_hgetall_hdel() {
     let redis = RedisServer::start();
     let mut redis_conn = connect(&redis);
@@ -124,7 +121,6 @@ fn hset_hgetall_hdel() {
     assert_eq!(redis_conn.hgetall("members").unwrap(), [(b"bob".to_vec(), b"process-b".to_vec())]);
 }
 
-#[test]
 fn expire_and_set_ex() {
     let redis = RedisServer::start();
     let mut redis_conn = connect(&redis);
@@ -148,7 +144,6 @@ fn expire_and_set_ex() {
     assert!(matches!(redis_conn.set_ex("lease", b"x", 0), Err(RedisError::Server(_))));
 }
 
-#[test]
 fn eval_runs_lua_inside_redis() {
     let redis = RedisServer::start();
     let mut redis_conn = connect(&redis);
@@ -169,7 +164,6 @@ fn eval_runs_lua_inside_redis() {
     }
 }
 
-#[test]
 fn sequenced_publish_gives_one_order_to_numbers_delivery_and_history() {
     let redis = RedisServer::start();
     let room = SequencedChannel {
@@ -231,7 +225,6 @@ fn sequenced_publish_gives_one_order_to_numbers_delivery_and_history() {
     assert_eq!(room.history(&mut redis_conn).unwrap().len(), 10);
 }
 
-#[test]
 fn auth_with_the_right_password_in_the_url_or_the_environment() {
     let password = "pa:ss@w rd/%";
     let redis = RedisServer::start_with_password(password);
@@ -242,7 +235,6 @@ fn auth_with_the_right_password_in_the_url_or_the_environment() {
     RedisConnection::open(&from_env, &patient()).unwrap().ping().unwrap();
 }
 
-#[test]
 fn auth_failures_are_typed() {
     let redis = RedisServer::start_with_password("right");
     match RedisConnection::connect(&redis.host_port(), Some("wrong"), &patient()) {
@@ -260,7 +252,6 @@ fn auth_failures_are_typed() {
     ));
 }
 
-#[test]
 fn publish_reaches_subscribers_of_the_channel_and_of_a_pattern() {
     let redis = RedisServer::start();
     let mut publisher = connect(&redis);
@@ -297,7 +288,6 @@ fn publish_reaches_subscribers_of_the_channel_and_of_a_pattern() {
     assert_eq!(next_event(&mut subscriber), message("chat:third", b"here"));
 }
 
-#[test]
 fn a_quiet_subscriber_reports_idle_and_answers_ping() {
     let redis = RedisServer::start();
     let quick = Timeouts { read: Duration::from_millis(100), ..patient() };
@@ -315,7 +305,6 @@ fn a_quiet_subscriber_reports_idle_and_answers_ping() {
 }
 
 /// The rule the `Subscriber` type encodes, shown on a raw socket.
-#[test]
 fn redis_refuses_ordinary_commands_on_a_subscribed_connection() {
     let redis = RedisServer::start();
     let mut stream = TcpStream::connect(redis.host_port()).unwrap();
@@ -334,7 +323,6 @@ fn redis_refuses_ordinary_commands_on_a_subscribed_connection() {
     }
 }
 
-#[test]
 fn redis_killed_mid_connection_gives_closed_then_recovers_after_restart() {
     let mut redis = RedisServer::start();
     let mut redis_conn = connect(&redis);
@@ -361,7 +349,6 @@ fn redis_killed_mid_connection_gives_closed_then_recovers_after_restart() {
     assert_eq!(next_event(&mut subscriber), message("chat:main", b"again"));
 }
 
-#[test]
 fn nothing_listening_is_a_connect_error() {
     let address = format!("127.0.0.1:{}", free_port());
     match RedisConnection::connect(&address, None, &patient()) {
@@ -372,7 +359,6 @@ fn nothing_listening_is_a_connect_error() {
     }
 }
 
-#[test]
 fn limits_apply_to_real_replies() {
     let redis = RedisServer::start();
     let mut redis_conn = connect(&redis);
@@ -404,7 +390,6 @@ fn read_command(stream: &mut TcpStream) -> Reply {
     read_reply(&mut BufReader::new(stream), &RespLimits::default()).expect("a command")
 }
 
-#[test]
 fn a_hostile_reply_is_a_typed_error() {
     let address = fake_redis(|mut stream| {
         assert_eq!(read_command(&mut stream), Reply::Array(vec![Reply::Bulk(b"PING".to_vec())]));
@@ -422,7 +407,6 @@ fn a_hostile_reply_is_a_typed_error() {
     assert!(matches!(redis_conn.get("x"), Err(RedisError::Unusable)));
 }
 
-#[test]
 fn something_other_than_redis_fails_at_connect() {
     let address = fake_redis(|mut stream| {
         let _ = stream.read(&mut [0; 64]);
@@ -434,7 +418,6 @@ fn something_other_than_redis_fails_at_connect() {
     ));
 }
 
-#[test]
 fn a_silent_server_is_a_timeout_not_a_hang() {
     let address = fake_redis(|mut stream| {
         // Read the PING, never answer, and wait for the client to give up.
@@ -443,4 +426,36 @@ fn a_silent_server_is_a_timeout_not_a_hang() {
     });
     let quick = Timeouts { read: Duration::from_millis(200), ..patient() };
     assert!(matches!(RedisConnection::connect(&address, None, &quick), Err(RedisError::Timeout)));
+}
+
+/// `harness = false` (see `Cargo.toml`): the tests that need a real
+/// `redis-server` are skipped, loudly, where there is none
+/// (`tests/common/suite.rs`).
+fn main() -> ExitCode {
+    common::suite::run(common::suite::Suite {
+        name: "redis_client",
+        need_redis_server: cases![
+            ping_set_get_del,
+            error_replies_are_typed_and_leave_the_connection_usable,
+            incr_is_atomic_across_connections,
+            rpush_ltrim_lrange_keep_the_last_n,
+            hset_hgetall_hdel,
+            expire_and_set_ex,
+            eval_runs_lua_inside_redis,
+            sequenced_publish_gives_one_order_to_numbers_delivery_and_history,
+            auth_with_the_right_password_in_the_url_or_the_environment,
+            auth_failures_are_typed,
+            publish_reaches_subscribers_of_the_channel_and_of_a_pattern,
+            a_quiet_subscriber_reports_idle_and_answers_ping,
+            redis_refuses_ordinary_commands_on_a_subscribed_connection,
+            redis_killed_mid_connection_gives_closed_then_recovers_after_restart,
+            limits_apply_to_real_replies
+        ],
+        run_anywhere: cases![
+            nothing_listening_is_a_connect_error,
+            a_hostile_reply_is_a_typed_error,
+            something_other_than_redis_fails_at_connect,
+            a_silent_server_is_a_timeout_not_a_hang
+        ],
+    })
 }

@@ -21,6 +21,8 @@
 
 mod common;
 
+use std::process::ExitCode;
+
 use std::process::Command;
 
 use common::chat::{ChatMember, Fields};
@@ -49,7 +51,6 @@ fn messages_until(member: &mut ChatMember, until: &[&str]) -> Vec<(u64, String)>
     seen
 }
 
-#[test]
 fn messages_cross_both_ways_exactly_once_in_one_order() {
     let redis = RedisServer::start();
     let (a, b) = (process(&redis, &[]), process(&redis, &[]));
@@ -84,7 +85,6 @@ fn messages_cross_both_ways_exactly_once_in_one_order() {
     assert_eq!(bob.message().2, "last");
 }
 
-#[test]
 fn history_and_member_list_agree_across_processes() {
     let redis = RedisServer::start();
     let (a, b) = (process(&redis, &[]), process(&redis, &[]));
@@ -105,7 +105,6 @@ fn history_and_member_list_agree_across_processes() {
     assert_eq!(on_b.str("you"), "ann-2");
 }
 
-#[test]
 fn a_member_leaving_on_b_shows_as_leave_on_a() {
     let redis = RedisServer::start();
     let (a, b) = (process(&redis, &[]), process(&redis, &[]));
@@ -119,7 +118,6 @@ fn a_member_leaving_on_b_shows_as_leave_on_a() {
     assert_eq!(welcome.strings("members"), ["ann", "cy"]);
 }
 
-#[test]
 fn files_and_http_posts_cross_too() {
     let redis = RedisServer::start();
     let (a, b) = (process(&redis, &[]), process(&redis, &[]));
@@ -153,7 +151,6 @@ fn files_and_http_posts_cross_too() {
     assert_eq!((poll.messages[0].seq, poll.messages[0].text.as_str()), (seq, "posted on B"));
 }
 
-#[test]
 fn both_processes_recover_when_redis_restarts() {
     let mut redis = RedisServer::start();
     let (a, b) = (process(&redis, &[]), process(&redis, &[]));
@@ -189,7 +186,6 @@ fn both_processes_recover_when_redis_restarts() {
     assert_eq!(ann.message().2, "hello from B");
 }
 
-#[test]
 fn a_stopped_redis_costs_the_sender_an_error_not_a_blocked_thread() {
     let redis = RedisServer::start();
     let a = process(&redis, &["--redis-queue-bytes", "2000"]);
@@ -216,7 +212,6 @@ fn signal(pid: u32, signal: &str) {
     assert!(status.success(), "kill {signal} {pid}");
 }
 
-#[test]
 fn a_crashed_processs_members_leave_the_list_after_the_ttl() {
     let redis = RedisServer::start();
     let fast = ["--redis-heartbeat", "0.2"];
@@ -230,7 +225,6 @@ fn a_crashed_processs_members_leave_the_list_after_the_ttl() {
     assert_eq!(welcome.strings("members"), ["bob", "cy"]);
 }
 
-#[test]
 fn redis_unreachable_at_start_is_a_clear_error_and_exit_status_3() {
     let port = free_port(); // nothing listens there
     let address = format!("127.0.0.1:{port}");
@@ -244,7 +238,6 @@ fn redis_unreachable_at_start_is_a_clear_error_and_exit_status_3() {
     assert!(!exited.stdout.contains("listening on"), "it never served");
 }
 
-#[test]
 fn a_password_is_sent_and_a_missing_one_is_refused_at_start() {
     let redis = RedisServer::start_with_password("s3cret pass");
     let exited = run_until_exit(&["--redis", &redis.host_port()]);
@@ -263,7 +256,6 @@ fn a_password_is_sent_and_a_missing_one_is_refused_at_start() {
     with_url.wait_for_log("redis: room main shared through redis://:***@");
 }
 
-#[test]
 fn without_redis_nothing_touches_the_network_but_the_listener() {
     let alone = TestServer::start(&[]);
     assert_eq!(alone.sockets(), 1, "only the listening socket");
@@ -277,4 +269,25 @@ fn without_redis_nothing_touches_the_network_but_the_listener() {
     let redis = RedisServer::start();
     let shared = process(&redis, &[]);
     assert_eq!(shared.sockets(), 3);
+}
+
+/// `harness = false` (see `Cargo.toml`): the tests that need a real
+/// `redis-server` are skipped, loudly, where there is none
+/// (`tests/common/suite.rs`).
+fn main() -> ExitCode {
+    common::suite::run(common::suite::Suite {
+        name: "redis_rooms",
+        need_redis_server: cases![
+            messages_cross_both_ways_exactly_once_in_one_order,
+            history_and_member_list_agree_across_processes,
+            a_member_leaving_on_b_shows_as_leave_on_a,
+            files_and_http_posts_cross_too,
+            both_processes_recover_when_redis_restarts,
+            a_stopped_redis_costs_the_sender_an_error_not_a_blocked_thread,
+            a_crashed_processs_members_leave_the_list_after_the_ttl,
+            a_password_is_sent_and_a_missing_one_is_refused_at_start,
+            without_redis_nothing_touches_the_network_but_the_listener
+        ],
+        run_anywhere: cases![redis_unreachable_at_start_is_a_clear_error_and_exit_status_3],
+    })
 }

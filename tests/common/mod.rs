@@ -9,6 +9,7 @@
 pub mod chat; // a chat member over WebSocket, and JSON field accessors
 pub mod push; // HTTP clients for the chat room's /api/ (polls, event streams)
 pub mod redis; // a real redis-server for the Redis tests
+pub mod suite; // the runner of the Redis suites: skips loudly without redis-server
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -13,9 +13,10 @@
 //! with "Address already in use", and we try again with a new port, a few
 //! times.
 //!
-//! If `redis-server` is not installed the tests fail, loudly: these tests
-//! are part of CI (`.ci/run` installs it), and a skipped test passes
-//! nothing.
+//! If `redis-server` is not installed, the suites' runner
+//! (`tests/common/suite.rs`) skips the tests that need it and says so in a
+//! banner; with `DUPLEX_REQUIRE_REDIS=1`, as in CI (`.ci/run` installs it),
+//! they run anyway and fail here, loudly.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -166,8 +167,10 @@ fn launch(
     let mut child = match command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() {
         Ok(child) => child,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!(
-            "redis-server is not installed, and the Redis tests need a real one. \
-             Install it (Debian: apt-get install redis-server; .ci/run does this)."
+            "redis-server is not installed, and the Redis tests need a real one \
+             ({} is set). Install it (Debian: apt-get install redis-server; \
+             .ci/run does this).",
+            super::suite::REQUIRE_REDIS
         ),
         Err(error) => panic!("cannot run redis-server: {error}"),
     };
