@@ -79,6 +79,15 @@ pub struct Limits {
     /// to arrive once its first byte is here (close 1008 past it), so that
     /// a frame dribbled a byte at a time cannot hold a thread forever.
     pub idle_timeout: Duration,
+    /// After our last words on a connection (a close frame, or an HTTP
+    /// refusal such as `413`), how long we go on reading and discarding what
+    /// the peer still sends before closing. Closing with unread bytes makes
+    /// the kernel send a TCP reset, and a peer still uploading then loses
+    /// our answer (`src/server/stream.rs`). A time bound, not a byte budget,
+    /// so that a large message already in flight can finish arriving (16 MiB
+    /// takes milliseconds on a LAN); 2 s also bounds how long a peer that
+    /// never stops sending holds the thread.
+    pub close_linger: Duration,
     /// Most connections served at once. Each costs a thread and a file
     /// descriptor; beyond the cap a connection gets `503` and is closed, so
     /// the process never runs into the operating system's limits.
@@ -131,6 +140,7 @@ impl Default for Limits {
             write_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            close_linger: Duration::from_secs(2),
             max_connections: 10_000,
             long_poll_max: Duration::from_secs(30),
             event_stream_heartbeat: Duration::from_secs(15),

@@ -33,7 +33,7 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::stream::{close_gracefully, SharedStream, SocketReader};
+use super::stream::{close_gracefully, end_websocket, SharedStream, SocketReader};
 use super::Shared;
 use crate::chat::event_stream::{self, StreamEnd};
 use crate::chat::http_api;
@@ -112,7 +112,11 @@ pub fn serve(stream: TcpStream, shared: &Shared) -> Ending {
     // (docs/performance.md). Large payloads bypass it anyway.
     let reader = BufReader::with_capacity(READ_BUFFER, SocketReader::new(stream.clone()));
     let ending = serve_requests(reader, &stream, shared);
-    close_gracefully(&stream.0);
+    // A WebSocket endpoint has already ended its connection the same way,
+    // frame by frame (`stream::end_websocket`).
+    if !matches!(ending, Ending::WebSocket(_)) {
+        close_gracefully(&stream, limits.close_linger);
+    }
     ending
 }
 
@@ -298,14 +302,9 @@ fn upgrade(
     }
     if path == "/chat" {
         let socket = Arc::clone(&stream.0);
-        return Ending::WebSocket(chat::serve(
-            &request,
-            reader,
-            socket,
-            &shared.chat,
-            limits,
-            tracer,
-        ));
+        let closed = chat::serve(&request, reader, socket, &shared.chat, limits, tracer);
+        close_gracefully(stream, limits.close_linger);
+        return Ending::WebSocket(closed);
     }
     let mut socket = WebSocket::server(reader, stream.clone(), limits.max_message);
     socket.set_keepalive(Keepalive {
@@ -315,7 +314,9 @@ fn upgrade(
     if let Some(tracer) = tracer {
         socket.set_tracer(tracer);
     }
-    Ending::WebSocket(echo::run(&mut socket))
+    let closed = echo::run(&mut socket);
+    end_websocket(&mut socket, limits.close_linger);
+    Ending::WebSocket(closed)
 }
 
 /// Writes the `101` response. With `--trace`, the request and the response

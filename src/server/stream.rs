@@ -14,12 +14,19 @@
 //! every few seconds would hold its thread forever. Before each read the
 //! reader sets the socket's timeout to whatever is left until the deadline.
 //!
+//! And it ends every connection: [`close_gracefully`] (and, for a
+//! WebSocket, [`end_websocket`]) make sure our last words (a `413`, a close
+//! frame) reach a peer that is still sending, instead of being destroyed
+//! by a TCP reset.
+//!
 //! Read next: `src/client.rs`, the other end of the connection.
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crate::websocket::WebSocket;
 
 /// A handle on a socket that several owners share.
 #[derive(Debug, Clone)]
@@ -62,6 +69,13 @@ impl SocketReader {
         self.deadline = Some(deadline);
     }
 
+    /// Steps 1 and 2 of [`close_gracefully`]: sends our end of stream, and
+    /// gives whatever is still read `linger` in all.
+    pub fn stop_writing(&mut self, linger: Duration) {
+        let _ = self.stream.0.shutdown(Shutdown::Write);
+        self.set_deadline(Instant::now() + linger);
+    }
+
     /// No deadline; each read waits at most `timeout` (`None`: forever).
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.deadline = None;
@@ -86,25 +100,49 @@ impl Read for SocketReader {
     }
 }
 
-/// Closes a connection without losing the last bytes we wrote (RFC 9112
-/// §9.6, "Tear-down": close the sending side first, keep reading until the
-/// peer closes or a while has passed, then close fully).
+/// Every connection ends here, so the rule lives in one place: **our last
+/// words must reach the peer.** (RFC 9112 §9.6, "Tear-down"; RFC 6455
+/// §7.1.1 and §7.1.7.)
 ///
-/// If a socket is closed while unread data sits in its receive buffer,
-/// the kernel answers with a TCP reset, and a reset can overtake our final
-/// response or close frame on its way to the peer. So: stop writing (the
-/// peer sees end-of-file), then read and discard whatever the peer still
-/// sends, for a short, bounded while, and only then close.
-pub fn close_gracefully(stream: &TcpStream) {
-    let _ = stream.shutdown(Shutdown::Write);
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(500)));
-    let give_up = Instant::now() + Duration::from_secs(2);
-    let mut sink = [0u8; 4096];
-    let mut budget: usize = 256 * 1024;
-    while budget > 0 && Instant::now() < give_up {
-        match (&*stream).read(&mut sink) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => budget = budget.saturating_sub(n),
-        }
-    }
+/// The trap: if a socket is closed while unread bytes sit in its receive
+/// buffer, the kernel does not send the polite end-of-stream (FIN), it
+/// sends a reset (RST), and the peer's kernel throws away whatever it had
+/// not yet handed to the application. A client still uploading when we
+/// refuse it (an HTTP body over the limit: `413`; a message over the limit:
+/// close 1009) is exactly such a peer: its next write fails with `EPIPE`
+/// or `ECONNRESET`, and our answer, already in its receive buffer, is lost.
+/// Its library reports "connection reset" or 1006 instead of the reason.
+///
+/// So a connection ends in three steps:
+/// 1. stop writing: `shutdown(Write)` sends the FIN after our last bytes,
+///    which also tells the peer we have nothing more to say;
+/// 2. read and discard what the peer still sends (nothing is kept), until
+///    it is done: its end of stream, or for a WebSocket its close frame
+///    (`discard` decides; see [`end_websocket`]), or until `linger`
+///    (`Limits::close_linger`) has passed since the first step. A time
+///    bound rather than a byte budget: a 16 MiB message in flight takes
+///    milliseconds to finish arriving, and a peer that never stops sending
+///    holds the thread no longer than `linger`;
+/// 3. close. If the time ran out, unread bytes may remain and the peer gets
+///    its reset: it had `linger` to stop.
+pub fn close_gracefully(stream: &SharedStream, linger: Duration) {
+    let mut reader = SocketReader::new(stream.clone());
+    reader.stop_writing(linger);
+    let mut chunk = vec![0u8; DISCARD_CHUNK];
+    // Ends at the peer's end of stream, at the deadline, or on a reset.
+    while matches!(reader.read(&mut chunk), Ok(1..)) {}
 }
+
+/// The same ending for a WebSocket, frame by frame: after our close frame
+/// the peer may still be sending the rest of a message; it then answers
+/// with its own close frame (§5.5.1), and that is the end of it.
+/// `/echo` and the chat room both end through here.
+pub fn end_websocket<W: Write>(socket: &mut WebSocket<SocketReader, W>, linger: Duration) {
+    let _ = socket.flush();
+    socket.transport_mut().stop_writing(linger);
+    // Stops at the peer's close frame, its end of stream, or the deadline.
+    let _ = socket.discard_until_close();
+}
+
+/// How much is read at a time while discarding.
+const DISCARD_CHUNK: usize = 64 * 1024;

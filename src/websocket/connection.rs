@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use super::close::{CloseCode, CloseFrame, ProtocolError};
 use super::frame::{apply_mask, FrameHeader, Opcode, ReadError};
-use super::message::{Incoming, Message, MessageReader, Role};
+use super::message::{Discarded, Incoming, Message, MessageReader, Role};
 use super::trace::{Direction, Tracer};
 
 /// How the conversation ended. Every way out of [`WebSocket::recv`] is one
@@ -89,17 +89,25 @@ const KEEP_BUFFER: usize = 64 * 1024;
 /// One WebSocket connection over a reader and a writer.
 pub struct WebSocket<R, W> {
     reader: BufReader<R>,
+    incoming: MessageReader,
+    sender: Sender<W>,
+    keepalive: Option<Keepalive>,
+    /// When the peer's last byte arrived.
+    last_heard: Instant,
+}
+
+/// The sending half: everything needed to put a frame on the wire. It is
+/// apart from the reading half so that a ping can go out while a frame is
+/// half read (see [`Watched`]).
+struct Sender<W> {
     writer: W,
     /// Frames waiting to be written. Starts empty: an idle connection
     /// holds no write buffer at all.
     outgoing: Vec<u8>,
-    incoming: MessageReader,
     role: Role,
     /// Where client frames get their masking keys (client role only).
     mask_keys: Option<Box<dyn FnMut() -> [u8; 4] + Send>>,
-    keepalive: Option<Keepalive>,
-    last_heard: Instant,
-    /// We have sent Close and are waiting for the answer.
+    /// We have sent Close (with this code); nothing may follow it.
     close_sent: Option<CloseCode>,
     /// Set only with `--trace`; see `trace.rs`.
     tracer: Option<Arc<Tracer>>,
@@ -133,22 +141,24 @@ impl<R: Read, W: Write> WebSocket<R, W> {
     ) -> WebSocket<R, W> {
         WebSocket {
             reader,
-            writer,
-            outgoing: Vec::new(),
             incoming: MessageReader::new(role, max_message),
-            role,
-            mask_keys,
+            sender: Sender {
+                writer,
+                outgoing: Vec::new(),
+                role,
+                mask_keys,
+                close_sent: None,
+                tracer: None,
+            },
             keepalive: None,
             last_heard: Instant::now(),
-            close_sent: None,
-            tracer: None,
         }
     }
 
     /// Prints every frame, both ways, through `tracer` (`--trace`).
     pub fn set_tracer(&mut self, tracer: Arc<Tracer>) {
         self.incoming.set_tracer(Arc::clone(&tracer));
-        self.tracer = Some(tracer);
+        self.sender.tracer = Some(tracer);
     }
 
     /// Turns on pings after `ping_interval` of silence and a close after
@@ -167,33 +177,47 @@ impl<R: Read, W: Write> WebSocket<R, W> {
         loop {
             self.wait_for_input()?;
             // Once a frame has begun, the rest of it (and of its message)
-            // must follow within the idle timeout; see `Deadline`.
+            // must follow within the idle timeout; see `Watched`.
             let deadline = self.keepalive.map(|k| Instant::now() + k.idle_timeout);
-            let mut watched = Deadline { inner: &mut self.reader, deadline, expired: false };
+            let mut watched = Watched {
+                inner: &mut self.reader,
+                sender: &mut self.sender,
+                keepalive: self.keepalive,
+                last_heard: &mut self.last_heard,
+                deadline,
+                stopped: None,
+            };
             let item = self.incoming.read(&mut watched);
-            let too_slow = watched.expired;
-            self.last_heard = Instant::now();
+            let stopped = watched.stopped;
             match item {
-                Ok(Incoming::Message(message)) if self.close_sent.is_none() => return Ok(message),
+                Ok(Incoming::Message(message)) if self.sender.close_sent.is_none() => {
+                    return Ok(message)
+                }
                 // After our Close, data is read and dropped (§1.4).
                 Ok(Incoming::Message(_)) | Ok(Incoming::Pong(_)) => {}
                 Ok(Incoming::Ping(payload)) => {
-                    self.queue_frame(Opcode::Pong, &payload).map_err(Closed::Dropped)?
+                    self.sender.queue_frame(Opcode::Pong, &payload).map_err(Closed::Dropped)?
                 }
                 Ok(Incoming::Close(frame)) => return Err(self.answer_close(frame)),
-                Err(ReadError::Protocol(error)) => {
-                    // Best effort: the peer may already be gone.
-                    let _ = self.send_close(error.code, error.reason);
-                    return Err(Closed::Failed(error));
-                }
-                Err(ReadError::Io(_)) if too_slow => {
+                Err(ReadError::Protocol(error)) => return Err(self.fail(error)),
+                Err(ReadError::Io(_)) if stopped == Some(Stopped::TooSlow) => {
                     let error = ProtocolError::new(CloseCode::PolicyViolation, "message too slow");
-                    let _ = self.send_close(error.code, error.reason);
-                    return Err(Closed::Failed(error));
+                    return Err(self.fail(error));
+                }
+                Err(ReadError::Io(_)) if stopped == Some(Stopped::Silent) => {
+                    let _ = self.sender.send_close(CloseCode::GoingAway, "idle timeout");
+                    return Err(Closed::IdleTimeout);
                 }
                 Err(ReadError::Io(error)) => return Err(Closed::Dropped(error)),
             }
         }
+    }
+
+    /// Fails the connection (§7.1.7): our close frame, with the error's code.
+    fn fail(&mut self, error: ProtocolError) -> Closed {
+        // Best effort: the peer may already be gone.
+        let _ = self.sender.send_close(error.code, error.reason);
+        Closed::Failed(error)
     }
 
     /// Waits, at most the transport's read timeout, for the peer's next
@@ -227,7 +251,10 @@ impl<R: Read, W: Write> WebSocket<R, W> {
         loop {
             match self.reader.fill_buf() {
                 Ok([]) => return Err(Closed::Dropped(io::ErrorKind::UnexpectedEof.into())),
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    self.last_heard = Instant::now();
+                    return Ok(());
+                }
                 Err(error) if is_timeout(&error) => self.on_quiet(error)?,
                 Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
                 Err(error) => return Err(Closed::Dropped(error)),
@@ -241,27 +268,25 @@ impl<R: Read, W: Write> WebSocket<R, W> {
             return Err(Closed::Dropped(error));
         };
         let silent_for = self.last_heard.elapsed();
-        if silent_for >= keepalive.idle_timeout || self.close_sent.is_some() {
-            let _ = self.send_close(CloseCode::GoingAway, "idle timeout");
+        if silent_for >= keepalive.idle_timeout || self.sender.close_sent.is_some() {
+            let _ = self.sender.send_close(CloseCode::GoingAway, "idle timeout");
             return Err(Closed::IdleTimeout);
         }
-        // Any frame from the peer resets `last_heard`; the pong to this ping
-        // is such a frame. The payload is free-form (§5.5.2).
-        self.send_frame(Opcode::Ping, b"duplex keepalive").map_err(Closed::Dropped)
+        self.sender.send_keepalive_ping().map_err(Closed::Dropped)
     }
 
     /// The peer sent Close. If we started the handshake this is its answer;
     /// otherwise we answer with the same code (§5.5.1), and the connection
     /// is over either way.
     fn answer_close(&mut self, frame: Option<CloseFrame>) -> Closed {
-        if let Some(code) = self.close_sent {
+        if let Some(code) = self.sender.close_sent {
             return Closed::ByUs(code);
         }
         let payload = match &frame {
             Some(frame) => CloseFrame::encode(frame.code, ""),
             None => Vec::new(), // no code received, none echoed
         };
-        let _ = self.send_frame(Opcode::Close, &payload);
+        let _ = self.sender.send_frame(Opcode::Close, &payload);
         Closed::ByPeer(frame)
     }
 
@@ -269,15 +294,17 @@ impl<R: Read, W: Write> WebSocket<R, W> {
     /// until it returns `Err(Closed::ByUs(_))` (the peer answered) or
     /// another ending.
     pub fn close(&mut self, code: CloseCode, reason: &str) -> io::Result<()> {
-        self.send_close(code, reason)
+        self.sender.send_close(code, reason)
     }
 
-    fn send_close(&mut self, code: CloseCode, reason: &str) -> io::Result<()> {
-        if self.close_sent.is_some() {
-            return Ok(());
-        }
-        self.close_sent = Some(code);
-        self.send_frame(Opcode::Close, &CloseFrame::encode(code, reason))
+    /// Once [`recv`](Self::recv) has returned its `Closed`: reads and drops
+    /// whatever the peer still sends, until its close frame or the end of
+    /// the stream, so that our close frame reaches a peer that is still
+    /// writing (see [`MessageReader::discard_until_close`]). The caller
+    /// bounds the time, through the transport's timeout.
+    pub fn discard_until_close(&mut self) -> io::Result<Discarded> {
+        self.flush()?;
+        self.incoming.discard_until_close(&mut self.reader)
     }
 
     /// Sends a message now.
@@ -289,12 +316,43 @@ impl<R: Read, W: Write> WebSocket<R, W> {
     /// Queues a message; it is written at the next [`flush`](Self::flush),
     /// which [`recv`](Self::recv) does before it waits for input.
     pub fn queue(&mut self, message: &Message) -> io::Result<()> {
-        self.queue_frame(message.opcode(), message.as_bytes())
+        self.sender.queue_frame(message.opcode(), message.as_bytes())
     }
 
     /// Sends a ping now (a client may want to measure round trips).
     pub fn ping(&mut self, payload: &[u8]) -> io::Result<()> {
-        self.send_frame(Opcode::Ping, payload)
+        self.sender.send_frame(Opcode::Ping, payload)
+    }
+
+    /// Writes everything queued, in one `write` where the transport allows.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.sender.flush()
+    }
+
+    /// The transport under the buffered reader, e.g. to set a deadline.
+    pub fn transport_mut(&mut self) -> &mut R {
+        self.reader.get_mut()
+    }
+
+    /// The underlying reader and writer, e.g. to shut a socket down.
+    pub fn into_parts(self) -> (BufReader<R>, W) {
+        (self.reader, self.sender.writer)
+    }
+}
+
+impl<W: Write> Sender<W> {
+    fn send_close(&mut self, code: CloseCode, reason: &str) -> io::Result<()> {
+        if self.close_sent.is_some() {
+            return Ok(());
+        }
+        self.close_sent = Some(code);
+        self.send_frame(Opcode::Close, &CloseFrame::encode(code, reason))
+    }
+
+    /// Any frame from the peer resets the silence; the pong to this ping
+    /// is such a frame. The payload is free-form (§5.5.2).
+    fn send_keepalive_ping(&mut self) -> io::Result<()> {
+        self.send_frame(Opcode::Ping, b"duplex keepalive")
     }
 
     fn send_frame(&mut self, opcode: Opcode, payload: &[u8]) -> io::Result<()> {
@@ -329,8 +387,7 @@ impl<R: Read, W: Write> WebSocket<R, W> {
         Ok(())
     }
 
-    /// Writes everything queued, in one `write` where the transport allows.
-    pub fn flush(&mut self) -> io::Result<()> {
+    fn flush(&mut self) -> io::Result<()> {
         if !self.outgoing.is_empty() {
             self.writer.write_all(&self.outgoing)?;
             self.outgoing.clear();
@@ -340,11 +397,6 @@ impl<R: Read, W: Write> WebSocket<R, W> {
             }
         }
         self.writer.flush()
-    }
-
-    /// The underlying reader and writer, e.g. to shut a socket down.
-    pub fn into_parts(self) -> (BufReader<R>, W) {
-        (self.reader, self.writer)
     }
 }
 
@@ -365,28 +417,83 @@ fn write_all_gathered<W: Write>(writer: &mut W, slices: &mut [IoSlice<'_>]) -> i
     Ok(())
 }
 
-/// A reader that refuses to go on past a deadline.
-///
-/// The keepalive rules look at the gaps *between* frames. Inside a frame,
-/// every byte that arrives restarts the transport's read timeout, so a peer
-/// that declares a 100-byte frame and sends one byte every 29 seconds would
-/// hold its thread (and its buffers) for the best part of an hour without
-/// ever being "idle": the slowloris attack, one layer up from HTTP. So each
-/// frame, with the rest of its message, gets the idle timeout as a deadline,
-/// checked before every read; past it the connection fails with 1008.
-struct Deadline<'a, R> {
-    inner: &'a mut R,
-    deadline: Option<Instant>,
-    expired: bool,
+/// Why [`Watched`] stopped a read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopped {
+    /// The frame (with the rest of its message) missed its deadline.
+    TooSlow,
+    /// Nothing at all arrived for the idle timeout.
+    Silent,
 }
 
-impl<R: Read> Read for Deadline<'_, R> {
+/// The reader a frame is read through: it keeps the keepalive rules
+/// running *inside* a frame, and refuses to go on past a deadline.
+///
+/// Between frames, [`WebSocket::wait_for_input`] pings a quiet peer and
+/// gives up on a silent one. Inside a frame the same must happen, or a
+/// peer that stops after half a header would be dropped without a word
+/// at the first read timeout. The outgoing side is free while a frame is
+/// half read, and §5.4 allows control frames in the middle of a message:
+/// so on a read timeout this reader sends the keepalive ping itself and
+/// reads on, and after the idle timeout of silence it stops (close 1001,
+/// exactly as between messages).
+///
+/// Silence is not the only stall. Every byte that arrives restarts the
+/// transport's read timeout, so a peer that declares a 100-byte frame and
+/// sends one byte every 29 seconds would hold its thread (and its
+/// buffers) for the best part of an hour without ever being "idle": the
+/// slowloris attack, one layer up from HTTP. So each frame, with the rest
+/// of its message, gets the idle timeout as a deadline, checked before
+/// every read (a clock read, no system call); past it the connection
+/// fails with 1008.
+struct Watched<'a, R, W> {
+    inner: &'a mut BufReader<R>,
+    sender: &'a mut Sender<W>,
+    keepalive: Option<Keepalive>,
+    last_heard: &'a mut Instant,
+    deadline: Option<Instant>,
+    stopped: Option<Stopped>,
+}
+
+impl<R: Read, W: Write> Read for Watched<'_, R, W> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
-            self.expired = true;
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "message too slow"));
+        loop {
+            // Silence is judged first: a peer that has sent nothing at all
+            // gets the same 1001 inside a frame as between frames.
+            if self.silent_too_long() {
+                self.stopped = Some(Stopped::Silent);
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"));
+            }
+            if self.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                self.stopped = Some(Stopped::TooSlow);
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "message too slow"));
+            }
+            match self.inner.read(buf) {
+                Ok(count) => {
+                    *self.last_heard = Instant::now();
+                    return Ok(count);
+                }
+                // Nothing may follow our close frame (§5.5.1), not even a
+                // ping: after it, a quiet peer is simply given up on.
+                Err(error) if is_timeout(&error) && self.sender.close_sent.is_some() => {
+                    self.stopped = Some(Stopped::Silent);
+                    return Err(error);
+                }
+                Err(error) if is_timeout(&error) && self.keepalive.is_some() => {
+                    if !self.silent_too_long() {
+                        self.sender.send_keepalive_ping()?;
+                    }
+                }
+                Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+                Err(error) => return Err(error),
+            }
         }
-        self.inner.read(buf)
+    }
+}
+
+impl<R, W> Watched<'_, R, W> {
+    fn silent_too_long(&self) -> bool {
+        self.keepalive.is_some_and(|k| self.last_heard.elapsed() >= k.idle_timeout)
     }
 }
 
@@ -486,5 +593,49 @@ mod tests {
         assert_eq!(written, encode_frame(Opcode::Text, b"Hello", Some(KEY)));
         let mut server = WebSocket::server(BufReader::new(&written[..]), Vec::new(), 100);
         assert_eq!(server.recv().unwrap(), Message::Text("Hello".into()));
+    }
+    /// Hands out `script` one step per read: bytes, or a read timeout.
+    struct Scripted(std::collections::VecDeque<Option<Vec<u8>>>);
+
+    impl Read for Scripted {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            match self.0.pop_front() {
+                None => Ok(0),
+                Some(None) => Err(io::ErrorKind::WouldBlock.into()),
+                Some(Some(bytes)) => {
+                    let count = bytes.len().min(buf.len());
+                    buf[..count].copy_from_slice(&bytes[..count]);
+                    if count < bytes.len() {
+                        self.0.push_front(Some(bytes[count..].to_vec()));
+                    }
+                    Ok(count)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_peer_quiet_inside_a_frame_is_pinged_and_read_on() {
+        let frame = encode_frame(Opcode::Text, b"Hello", Some(KEY));
+        let script = [Some(frame[..7].to_vec()), None, None, Some(frame[7..].to_vec())];
+        let input = Scripted(script.into_iter().collect());
+        let mut ws = WebSocket::server(BufReader::new(input), Vec::new(), 100);
+        let long = Duration::from_secs(3600);
+        ws.set_keepalive(Keepalive { ping_interval: long, idle_timeout: long });
+        assert_eq!(ws.recv().unwrap(), Message::Text("Hello".into()));
+        let (_, written) = ws.into_parts();
+        let ping = encode_frame(Opcode::Ping, b"duplex keepalive", None);
+        assert_eq!(written, [ping.clone(), ping].concat());
+    }
+
+    #[test]
+    fn a_peer_silent_inside_a_frame_gets_1001() {
+        let frame = encode_frame(Opcode::Text, b"Hello", Some(KEY));
+        let input = Scripted([Some(frame[..7].to_vec()), None].into_iter().collect());
+        let mut ws = WebSocket::server(BufReader::new(input), Vec::new(), 100);
+        ws.set_keepalive(Keepalive { ping_interval: Duration::ZERO, idle_timeout: Duration::ZERO });
+        assert!(matches!(ws.recv(), Err(Closed::IdleTimeout)));
+        let (_, written) = ws.into_parts();
+        assert_eq!(written, encode_frame(Opcode::Close, b"\x03\xe9idle timeout", None));
     }
 }

@@ -24,7 +24,7 @@
 //! Read next: `src/websocket/connection.rs`, which answers pings and runs
 //! the closing handshake.
 
-use std::io::Read;
+use std::io::{self, Read};
 use std::sync::Arc;
 
 use super::close::{CloseCode, CloseFrame, ProtocolError};
@@ -101,6 +101,11 @@ pub struct MessageReader {
     role: Role,
     max_message: usize,
     partial: Option<Partial>,
+    /// Where we are in the stream: how many payload bytes of the current
+    /// frame are still unread. `None` when a header was cut short or
+    /// refused half-read, so the next frame's first byte is unknown.
+    /// [`discard_until_close`](Self::discard_until_close) needs it.
+    unread_payload: Option<u64>,
     /// Set only with `--trace`; see `trace.rs`.
     tracer: Option<Arc<Tracer>>,
 }
@@ -114,7 +119,7 @@ const GROWTH_STEP: usize = 64 * 1024;
 impl MessageReader {
     /// `max_message` bounds a message after reassembly (close 1009 past it).
     pub fn new(role: Role, max_message: usize) -> MessageReader {
-        MessageReader { role, max_message, partial: None, tracer: None }
+        MessageReader { role, max_message, partial: None, unread_payload: Some(0), tracer: None }
     }
 
     /// Reports every frame read to `tracer`.
@@ -134,7 +139,9 @@ impl MessageReader {
     /// unknown position in the stream: the connection is finished.
     pub fn read<R: Read>(&mut self, reader: &mut R) -> Result<Incoming, ReadError> {
         loop {
+            self.unread_payload = None;
             let header = FrameHeader::read_from(reader)?;
+            self.unread_payload = Some(header.payload_len);
             self.check_mask(&header)?;
             if header.opcode.is_control() {
                 return self.read_control(reader, &header);
@@ -164,7 +171,7 @@ impl MessageReader {
     ) -> Result<Incoming, ReadError> {
         // The header reader has already checked: FIN set, at most 125 bytes.
         let mut payload = Vec::new();
-        read_payload(reader, &mut payload, header, |_| Ok(()))?;
+        read_payload(reader, &mut payload, header, &mut self.unread_payload, |_| Ok(()))?;
         if let Some(tracer) = &self.tracer {
             tracer.frame(Direction::Received, header, &payload);
         }
@@ -203,7 +210,8 @@ impl MessageReader {
 
         let frame_start = partial.payload.len();
         let utf8 = &mut partial.utf8;
-        read_payload(reader, &mut partial.payload, header, |piece| match utf8 {
+        let unread = &mut self.unread_payload;
+        read_payload(reader, &mut partial.payload, header, unread, |piece| match utf8 {
             Some(validator) => validator.feed(piece).map_err(|_| invalid_text()),
             None => Ok(()),
         })?;
@@ -217,6 +225,87 @@ impl MessageReader {
         }
         finish(partial).map(Some)
     }
+}
+
+/// How much is read at a time while discarding (see
+/// [`MessageReader::discard_until_close`]). Allocated only then.
+const DISCARD_CHUNK: usize = 64 * 1024;
+
+/// How [`MessageReader::discard_until_close`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discarded {
+    /// The peer's close frame arrived: it will send nothing more (§5.5.1).
+    PeerClosed,
+    /// The stream ended (the peer closed its side of the connection).
+    EndOfStream,
+}
+
+impl MessageReader {
+    /// After we have sent a close frame that fails the connection (RFC 6455
+    /// §7.1.7), reads and throws away whatever the peer still sends, until
+    /// its close frame or the end of the stream. Nothing is kept: payloads
+    /// pass through one fixed chunk and are forgotten.
+    ///
+    /// Why read at all, instead of just closing? A peer in the middle of
+    /// sending a large message is still writing when our close frame goes
+    /// out. If we close the socket while its bytes sit unread in our receive
+    /// buffer, the kernel answers with a TCP reset (RFC 9293 §3.6.1), and a
+    /// peer that gets a reset while writing tears the connection down
+    /// (`EPIPE`, `ECONNRESET`) before it has read our close frame: it reports
+    /// 1006 instead of the 1009 we sent. Reading to the end of what it
+    /// declared lets it finish, read our frame, and answer with its own.
+    ///
+    /// While the stream is still in step (we know where the next frame
+    /// starts), frames are followed so that the peer's close frame can be
+    /// recognised; after a header that could not be read whole, bytes are
+    /// discarded blindly until the end of the stream. Either way the caller
+    /// must bound the time (the server sets a deadline on the socket), since
+    /// a peer may never stop sending.
+    pub fn discard_until_close<R: Read>(&mut self, reader: &mut R) -> io::Result<Discarded> {
+        let mut chunk = vec![0u8; DISCARD_CHUNK];
+        let Some(mut unread) = self.unread_payload.take() else {
+            return discard_to_end(reader, &mut chunk);
+        };
+        loop {
+            if !skip(reader, unread, &mut chunk)? {
+                return Ok(Discarded::EndOfStream);
+            }
+            let header = match FrameHeader::read_from(reader) {
+                Ok(header) => header,
+                Err(ReadError::Io(error)) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                    return Ok(Discarded::EndOfStream)
+                }
+                Err(ReadError::Io(error)) => return Err(error),
+                // A header we cannot follow: from here on, blindly.
+                Err(ReadError::Protocol(_)) => return discard_to_end(reader, &mut chunk),
+            };
+            if header.opcode == Opcode::Close {
+                skip(reader, header.payload_len, &mut chunk)?;
+                return Ok(Discarded::PeerClosed);
+            }
+            unread = header.payload_len;
+        }
+    }
+}
+
+/// Reads and forgets `count` bytes; `Ok(false)` if the stream ended first.
+fn skip<R: Read>(reader: &mut R, mut count: u64, chunk: &mut [u8]) -> io::Result<bool> {
+    while count > 0 {
+        let want = chunk.len().min(usize::try_from(count).unwrap_or(usize::MAX));
+        match reader.read(&mut chunk[..want]) {
+            Ok(0) => return Ok(false),
+            Ok(read) => count -= read as u64,
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(true)
+}
+
+/// Reads and forgets everything until the end of the stream.
+fn discard_to_end<R: Read>(reader: &mut R, chunk: &mut [u8]) -> io::Result<Discarded> {
+    skip(reader, u64::MAX, chunk)?;
+    Ok(Discarded::EndOfStream)
 }
 
 /// Turns a finished message's bytes into a [`Message`].
@@ -246,6 +335,7 @@ fn read_payload<R: Read>(
     reader: &mut R,
     buffer: &mut Vec<u8>,
     header: &FrameHeader,
+    unread: &mut Option<u64>,
     mut inspect: impl FnMut(&[u8]) -> Result<(), ProtocolError>,
 ) -> Result<(), ReadError> {
     // The caller has bounded payload_len by max_message, so it fits usize.
@@ -267,8 +357,9 @@ fn read_payload<R: Read>(
         if let Some(key) = header.mask {
             apply_mask(piece, key, filled - start);
         }
-        inspect(piece)?;
         filled += count;
+        *unread = Some((end - filled) as u64);
+        inspect(piece)?;
     }
     Ok(())
 }
@@ -424,5 +515,29 @@ mod tests {
             read_all(&bytes, 1 << 20),
             vec![Ok(Incoming::Message(Message::Binary(payload)))]
         );
+    }
+    #[test]
+    fn discarding_follows_frames_to_the_close() {
+        // Over the limit: refused from the header, the payload unread.
+        let mut bytes = client_frame(true, Opcode::Binary, &[9; 300]);
+        bytes.extend(client_frame(true, Opcode::Text, b"more"));
+        bytes.extend(client_frame(true, Opcode::Close, b"\x03\xf1"));
+        bytes.extend(b"never read");
+        let mut reader = MessageReader::new(Role::Server, 100);
+        let mut input = &bytes[..];
+        assert!(matches!(reader.read(&mut input), Err(ReadError::Protocol(_))));
+        assert_eq!(reader.discard_until_close(&mut input).unwrap(), Discarded::PeerClosed);
+        assert_eq!(input, b"never read");
+    }
+
+    #[test]
+    fn discarding_after_a_broken_header_reads_to_the_end() {
+        // Half a header refused (a long ping), then bytes of no known shape.
+        let bytes = [0x89, 0xFE, 0x00, 0x7E, 1, 2, 3, 4, 0x88, 0x80];
+        let mut reader = MessageReader::new(Role::Server, 100);
+        let mut input = &bytes[..];
+        assert!(matches!(reader.read(&mut input), Err(ReadError::Protocol(_))));
+        assert_eq!(reader.discard_until_close(&mut input).unwrap(), Discarded::EndOfStream);
+        assert!(input.is_empty());
     }
 }

@@ -27,4 +27,4 @@ pub mod utf8;
 pub use close::{CloseCode, CloseFrame, ProtocolError};
 pub use connection::{Closed, Keepalive, WebSocket};
 pub use frame::{apply_mask, encode_frame, FrameHeader, Opcode, ReadError};
-pub use message::{Incoming, Message, MessageReader, Role};
+pub use message::{Discarded, Incoming, Message, MessageReader, Role};
