@@ -47,6 +47,8 @@ pub mod threads;
 pub mod chat;
 pub mod client;
 pub mod config;
+#[cfg(feature = "deflate")]
+pub mod deflate;
 pub mod echo;
 pub mod http;
 pub mod redis;
