@@ -29,6 +29,8 @@
 //!    processes; then [`chat::bus`], which shares the chat room through it
 //!    (`--redis`): one order for every process, and what happens when
 //!    Redis goes away.
+//! 9. [`deflate`] (Cargo feature `deflate`): DEFLATE by hand (RFC 1951),
+//!    LZ77 and Huffman coding, the codec under permessage-deflate.
 //!
 //! The protocol modules (`http`, `websocket`) never touch a socket. They
 //! work on `Read`, `Write` and byte slices, so each can be lifted into
