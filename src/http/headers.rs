@@ -13,9 +13,16 @@
 //!   "does the value equal `Upgrade`?" is the classic bug; [`Headers::has_token`]
 //!   asks the right question.
 //!
-//! Read next: `src/http/response.rs`.
+//! The same rules read the *trailer* fields that may close a chunked body
+//! (RFC 9112 §7.1.2), through the same `read_fields` and under the same
+//! limits as the head's.
+//!
+//! Read next: `src/http/framing.rs`.
+
+use std::io::BufRead;
 
 use super::error::HttpError;
+use super::line::{read_line, unexpected_end, Line, LineEnding};
 
 /// Header fields in arrival order. A `Vec` rather than a map: names repeat
 /// (a header may be split over several lines, RFC 9110 §5.3), order can
@@ -80,6 +87,36 @@ impl Headers {
 
     pub fn is_empty(&self) -> bool {
         self.fields.is_empty()
+    }
+}
+
+/// Reads field lines up to the empty line that ends them: a head's
+/// header section, or a chunked body's trailer section. At most
+/// `max_lines` fields of `max_bytes` together, counting line contents
+/// without line endings; past either, `431`.
+pub(super) fn read_fields<R: BufRead>(
+    reader: &mut R,
+    max_bytes: usize,
+    max_lines: usize,
+    ending: LineEnding,
+) -> Result<Headers, HttpError> {
+    let mut headers = Headers::new();
+    let mut bytes_left = max_bytes;
+    loop {
+        let line = match read_line(reader, bytes_left, ending)? {
+            Line::Complete(line) => line,
+            Line::TooLong => return Err(HttpError::HeadersTooLarge),
+            Line::End => return Err(unexpected_end()),
+        };
+        if line.is_empty() {
+            return Ok(headers);
+        }
+        if headers.len() == max_lines {
+            return Err(HttpError::TooManyHeaders);
+        }
+        bytes_left = bytes_left.saturating_sub(line.len());
+        let (name, value) = parse_header_line(&line)?;
+        headers.push(&name, &value);
     }
 }
 

@@ -12,33 +12,43 @@
 //! - **RFC 9110** (HTTP semantics): what those bytes mean. Status codes,
 //!   `Host`, `Connection`, conditional requests (`If-None-Match`), dates.
 //!
-//! What we leave out, on purpose: chunked transfer coding, request bodies
-//! beyond "read and throw away", ranges, compression, HTTP/2. Each is a fine
-//! feature and none is needed to serve a few pages and upgrade to WebSocket.
-//! Leaving out a feature is safe only when the parser *refuses* what it does
-//! not implement, instead of guessing; you will see that rule repeatedly.
+//! Request bodies arrive with a `Content-Length` or in chunks
+//! (`Transfer-Encoding: chunked`), and both are read under the same limit.
+//! What we leave out, on purpose: transfer codings other than chunked,
+//! ranges, compression, HTTP/2. Each is a fine feature and none is needed
+//! to serve a few pages and upgrade to WebSocket. Leaving out a feature is
+//! safe only when the parser *refuses* what it does not implement, instead
+//! of guessing; and implementing one is safe only when the parser is
+//! strict about it. You will see both rules repeatedly.
 //!
 //! Read in this order:
 //!
-//! 1. [`request`]: parsing a request head under hard limits, and the checks
-//!    that keep this server and any proxy in front of it agreeing on where
-//!    one request ends and the next begins.
+//! 1. [`request`]: parsing a request head under hard limits.
 //! 2. [`error`]: every refusal, and the status code it earns.
-//! 3. [`headers`]: header fields, token lists, and the rules for one line.
-//! 4. [`response`]: status codes, writing a response, HTTP dates.
-//! 5. [`percent`]: `%XX` escapes, and why paths are checked after decoding.
-//! 6. [`static_files`]: mapping a URL onto a folder without handing out the
+//! 3. [`line`](mod@line): reading one line under a byte budget, and line endings.
+//! 4. [`headers`]: header fields, token lists, and the rules for one line.
+//! 5. [`framing`]: where a body ends, and the checks that keep this server
+//!    and any proxy in front of it agreeing on where one request ends and
+//!    the next begins (request smuggling).
+//! 6. [`chunked`]: decoding a chunked body, strictly.
+//! 7. [`response`]: status codes, writing a response, HTTP dates.
+//! 8. [`percent`]: `%XX` escapes, and why paths are checked after decoding.
+//! 9. [`static_files`]: mapping a URL onto a folder without handing out the
 //!    rest of the disk.
 //!
 //! Read next: `src/websocket/handshake.rs`, where one particular `GET`
 //! request turns the connection into something that is no longer HTTP.
 
+pub mod chunked;
 pub mod error;
+pub mod framing;
 pub mod headers;
+pub mod line;
 pub mod percent;
 pub mod request;
 pub mod response;
 pub mod static_files;
 
-pub use request::{discard_body, read_body, read_request, Headers, HttpError, Request, Version};
+pub use framing::{discard_body, discard_request_body, read_body, read_request_body, BodyFraming};
+pub use request::{read_request, Headers, HttpError, Request, Version};
 pub use response::{Body, Response, Status};

@@ -17,18 +17,24 @@
 //! *request smuggling*: two programs on the path (a proxy and this server)
 //! disagreeing about where one request ends and the next begins.
 //!
+//! Where the body after the head ends is the subject of `framing.rs`.
+//!
 //! Read next: `error.rs`, the refusals and their status codes.
 
-use std::io::{self, BufRead, Read};
+use std::io::BufRead;
 
 pub use super::error::HttpError;
+use super::headers::read_fields;
 pub use super::headers::{is_token, Headers};
-use super::headers::{parse_header_line, trim_whitespace};
+use super::line::{read_line, Line, LineEnding};
 pub use super::percent::percent_decode;
 use crate::config::Limits;
 
 /// The protocol versions this server speaks. HTTP/0.9 has no headers and
 /// HTTP/2 is a binary protocol that never arrives in this text form.
+/// A later HTTP/1 minor version (`HTTP/1.2`) is read as HTTP/1.1: RFC 9110
+/// §2.5 tells a recipient to treat it as the highest minor version it
+/// implements, since minor versions are compatible by design.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Version {
     Http10,
@@ -97,39 +103,6 @@ impl Request {
             Err(HttpError::ExpectationFailed)
         }
     }
-
-    /// The length of the body that follows the head (RFC 9112 §6.3).
-    ///
-    /// This is where request smuggling lives. A proxy and a server that
-    /// compute *different* lengths for the same bytes will disagree about
-    /// where the next request starts, and the attacker's bytes become "the
-    /// next request" of some other user. So every ambiguity is an error:
-    ///
-    /// - `Transfer-Encoding` at all: we implement no transfer coding, and a
-    ///   message with both it and `Content-Length` is the textbook attack
-    ///   (CL.TE). Refusing is allowed (§6.1: 501 for unknown codings).
-    /// - several `Content-Length` values that disagree, or anything but
-    ///   plain digits (`+5`, `0x10`, ` `, `5 5`): §6.3 rule 5 says 400.
-    ///   Identical repeats (`5, 5`) are allowed by RFC 9110 §8.6.
-    pub fn content_length(&self) -> Result<u64, HttpError> {
-        if self.headers.count("transfer-encoding") > 0 {
-            return Err(HttpError::UnsupportedTransferEncoding);
-        }
-        let mut length = None;
-        for item in self.headers.get_all("content-length").flat_map(|v| v.split(',')) {
-            let item = trim_whitespace(item);
-            if item.is_empty() || !item.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(HttpError::BadContentLength);
-            }
-            // Digits only, so the one way `parse` can fail is overflow.
-            let value: u64 = item.parse().map_err(|_| HttpError::BadContentLength)?;
-            if length.is_some_and(|seen| seen != value) {
-                return Err(HttpError::BadContentLength);
-            }
-            length = Some(value);
-        }
-        Ok(length.unwrap_or(0))
-    }
 }
 
 /// Empty lines tolerated before a request line (RFC 9112 §2.2 asks us to
@@ -139,7 +112,7 @@ const MAX_LEADING_EMPTY_LINES: usize = 4;
 /// Reads one request head. `Ok(None)` means the peer closed the connection
 /// cleanly before sending anything: the normal end of a keep-alive
 /// connection. The head is fully validated, including `Host` and the body
-/// length, so callers can trust `content_length()` on what this returns.
+/// framing, so callers can trust `body_framing()` on what this returns.
 pub fn read_request<R: BufRead>(
     reader: &mut R,
     limits: &Limits,
@@ -148,7 +121,8 @@ pub fn read_request<R: BufRead>(
         return Ok(None);
     };
     let (method, target, version) = parse_request_line(&line)?;
-    let headers = read_headers(reader, limits)?;
+    let headers =
+        read_fields(reader, limits.max_header_bytes, limits.max_headers, LineEnding::CrlfOrLf)?;
     let request = Request { method, target, version, headers };
 
     // RFC 9112 §3.2: HTTP/1.1 requires exactly one Host; two Hosts in any
@@ -161,7 +135,7 @@ pub fn read_request<R: BufRead>(
     if request.headers.get("host").is_some_and(|host| !is_valid_host(host)) {
         return Err(HttpError::BadHost);
     }
-    request.content_length()?;
+    request.body_framing()?;
     Ok(Some(request))
 }
 
@@ -186,89 +160,13 @@ pub fn is_valid_host(value: &str) -> bool {
     port_ok && host_ok
 }
 
-/// Reads and throws away a body of `len` bytes, so that the next request
-/// on a keep-alive connection starts at the right byte. Forgetting this is
-/// a smuggling bug of our own making: the body would be parsed as a request.
-pub fn discard_body<R: Read>(reader: &mut R, len: u64, limits: &Limits) -> Result<(), HttpError> {
-    if len > limits.max_request_body as u64 {
-        return Err(HttpError::BodyTooLarge);
-    }
-    let copied = io::copy(&mut reader.by_ref().take(len), &mut io::sink())?;
-    if copied < len {
-        return Err(unexpected_end());
-    }
-    Ok(())
-}
-
-/// Reads a body of `len` bytes into memory. The length is checked before
-/// allocating: `Content-Length: 99999999999` must cost nothing.
-pub fn read_body<R: Read>(reader: &mut R, len: u64, max: usize) -> Result<Vec<u8>, HttpError> {
-    let len = usize::try_from(len).map_err(|_| HttpError::BodyTooLarge)?;
-    if len > max {
-        return Err(HttpError::BodyTooLarge);
-    }
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).map_err(|error| match error.kind() {
-        io::ErrorKind::UnexpectedEof => unexpected_end(),
-        _ => HttpError::Io(error),
-    })?;
-    Ok(body)
-}
-
-/// The peer hung up in the middle of a head or body. We report it as I/O
-/// rather than `Malformed` because nobody is left to read a 400.
-fn unexpected_end() -> HttpError {
-    HttpError::Io(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed mid-request"))
-}
-
-/// The outcome of reading one line with a byte budget.
-enum Line {
-    /// The connection ended before the first byte of the line.
-    End,
-    /// A complete line, without its line ending.
-    Complete(Vec<u8>),
-    /// More than the budget arrived without a line ending.
-    TooLong,
-}
-
-/// Reads one line of at most `max_len` bytes (not counting CRLF).
-///
-/// `take` is what makes this safe: `read_until` alone would keep buffering
-/// for as long as a client sends bytes without a newline. The line ending
-/// is CRLF; a bare LF is accepted, as RFC 9112 §2.2 allows, but a CR
-/// anywhere else is rejected, because some other program on the path may
-/// treat a lone CR as a line break and see different headers than we do.
-fn read_line<R: BufRead>(reader: &mut R, max_len: usize) -> Result<Line, HttpError> {
-    let budget = max_len as u64 + 2;
-    let mut line = Vec::new();
-    reader.by_ref().take(budget).read_until(b'\n', &mut line)?;
-    if line.is_empty() {
-        return Ok(Line::End);
-    }
-    if !line.ends_with(b"\n") {
-        // No newline: the budget ran out, or the peer hung up mid-line.
-        return if line.len() as u64 == budget { Ok(Line::TooLong) } else { Err(unexpected_end()) };
-    }
-    line.pop();
-    if line.last() == Some(&b'\r') {
-        line.pop();
-    }
-    if line.len() > max_len {
-        return Ok(Line::TooLong);
-    }
-    if line.contains(&b'\r') {
-        return Err(HttpError::Malformed("bare CR in line"));
-    }
-    Ok(Line::Complete(line))
-}
-
 /// Reads the request line, skipping a few empty lines before it.
 fn read_request_line<R: BufRead>(
     reader: &mut R,
     max_len: usize,
 ) -> Result<Option<Vec<u8>>, HttpError> {
     for _ in 0..=MAX_LEADING_EMPTY_LINES {
-        match read_line(reader, max_len)? {
+        match read_line(reader, max_len, LineEnding::CrlfOrLf)? {
             Line::End => return Ok(None),
             Line::TooLong => return Err(HttpError::UriTooLong),
             Line::Complete(line) if line.is_empty() => continue,
@@ -280,7 +178,9 @@ fn read_request_line<R: BufRead>(
 
 /// `method SP request-target SP HTTP-version` (RFC 9112 §3), exactly one
 /// space between parts: a parser that splits on "any whitespace" accepts
-/// requests a stricter proxy would read differently.
+/// requests a stricter proxy would read differently. The whole line is
+/// checked before the version is judged, so a malformed line is a `400`
+/// even when its version would have earned a `505`.
 fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HttpError> {
     let parts: Vec<&[u8]> = line.split(|&byte| byte == b' ').collect();
     let [method, target, version] = parts[..] else {
@@ -289,8 +189,8 @@ fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HttpErro
     if !is_token(method) {
         return Err(HttpError::Malformed("method is not a token"));
     }
-    let version = parse_version(version)?;
     let target = parse_target(target)?;
+    let version = parse_version(version)?;
     // Token bytes are ASCII, so this conversion cannot fail.
     let method = String::from_utf8_lossy(method).into_owned();
     Ok((method, target, version))
@@ -298,8 +198,11 @@ fn parse_request_line(line: &[u8]) -> Result<(String, String, Version), HttpErro
 
 fn parse_version(text: &[u8]) -> Result<Version, HttpError> {
     match text {
-        b"HTTP/1.1" => Ok(Version::Http11),
         b"HTTP/1.0" => Ok(Version::Http10),
+        // `HTTP/1.1`, and `HTTP/1.2` to `HTTP/1.9` read as 1.1 (RFC 9110 §2.5).
+        [b'H', b'T', b'T', b'P', b'/', b'1', b'.', minor] if minor.is_ascii_digit() => {
+            Ok(Version::Http11)
+        }
         // Well-formed but not ours (`HTTP/2.0`, `HTTP/0.9`): RFC 9110 §15.6.6.
         [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
             if major.is_ascii_digit() && minor.is_ascii_digit() =>
@@ -342,31 +245,10 @@ fn parse_target(text: &[u8]) -> Result<String, HttpError> {
     }
 }
 
-/// Reads header lines up to the empty line that ends the head. The byte
-/// budget counts line contents without line endings.
-fn read_headers<R: BufRead>(reader: &mut R, limits: &Limits) -> Result<Headers, HttpError> {
-    let mut headers = Headers::new();
-    let mut bytes_left = limits.max_header_bytes;
-    loop {
-        let line = match read_line(reader, bytes_left)? {
-            Line::Complete(line) => line,
-            Line::TooLong => return Err(HttpError::HeadersTooLarge),
-            Line::End => return Err(unexpected_end()),
-        };
-        if line.is_empty() {
-            return Ok(headers);
-        }
-        if headers.len() == limits.max_headers {
-            return Err(HttpError::TooManyHeaders);
-        }
-        bytes_left = bytes_left.saturating_sub(line.len());
-        let (name, value) = parse_header_line(&line)?;
-        headers.push(&name, &value);
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io;
+
     use super::*;
     use crate::http::Status;
 
@@ -432,11 +314,29 @@ mod tests {
             b"GET /a#frag HTTP/1.1\r\n\r\n",
             b"GET /\xc3\xa9 HTTP/1.1\r\n\r\n",
             b"GET http:///x HTTP/1.1\r\n\r\n",
+            // Malformed first, version second: these are 400, not 505.
+            b"GET /a#b HTTP/2.0\r\n\r\n",
+            b"G(T / HTTP/3.0\r\n\r\n",
+            b"GET  / HTTP/2.0\r\n\r\n",
+            b"GET / HTTP/1.\r\n\r\n",
+            b"GET / HTTP/1.a\r\n\r\n",
+            b"GET / HTTP/11.1\r\n\r\n",
         ] {
             assert_eq!(status_of(bad), Some(400), "{}", String::from_utf8_lossy(bad));
         }
         assert_eq!(status_of(b"GET / HTTP/2.0\r\n\r\n"), Some(505));
         assert_eq!(status_of(b"GET / HTTP/0.9\r\n\r\n"), Some(505));
+        assert_eq!(status_of(b"GET / HTTP/3.1\r\n\r\n"), Some(505));
+    }
+
+    #[test]
+    fn a_later_http_1_minor_version_is_read_as_1_1() {
+        for minor in ["2", "5", "9"] {
+            let head = format!("GET / HTTP/1.{minor}\r\nHost: x\r\n\r\n");
+            assert_eq!(parse_ok(head.as_bytes()).version, Version::Http11, "1.{minor}");
+        }
+        // As 1.1, it needs a Host like 1.1 does.
+        assert!(matches!(parse(b"GET / HTTP/1.2\r\n\r\n"), Err(HttpError::BadHost)));
     }
 
     #[test]
@@ -537,67 +437,14 @@ mod tests {
         assert!(!parse_ok(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").wants_close());
     }
 
-    fn length_of(fields: &[&str]) -> Result<u64, HttpError> {
-        let mut headers = Headers::new();
-        for field in fields {
-            let (name, value) = field.split_once(':').unwrap();
-            headers.push(name, value);
-        }
-        let request = Request {
-            method: "POST".into(),
-            target: "/".into(),
-            version: Version::Http11,
-            headers,
-        };
-        request.content_length()
-    }
-
-    #[test]
-    fn content_length_rules() {
-        assert_eq!(length_of(&[]).unwrap(), 0);
-        assert_eq!(length_of(&["Content-Length: 42"]).unwrap(), 42);
-        assert_eq!(length_of(&["Content-Length: 42, 42", "content-length: 42"]).unwrap(), 42);
-        for bad in ["+5", "-1", "", "0x10", "5 5", "1,2", "99999999999999999999999", "4.0"] {
-            let field = format!("Content-Length: {bad}");
-            assert!(matches!(length_of(&[&field]), Err(HttpError::BadContentLength)), "{bad:?}");
-        }
-        assert!(matches!(
-            length_of(&["Content-Length: 1", "Content-Length: 2"]),
-            Err(HttpError::BadContentLength)
-        ));
-        let smuggle = ["Content-Length: 5", "Transfer-Encoding: chunked"];
-        assert!(matches!(length_of(&smuggle), Err(HttpError::UnsupportedTransferEncoding)));
-        // read_request checks framing too, so a bad head never reaches a handler.
-        assert_eq!(
-            status_of(b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"),
-            Some(501)
-        );
-        assert_eq!(
-            status_of(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\n"),
-            Some(400)
-        );
-    }
-
-    #[test]
-    fn bodies_are_bounded_and_keep_alive_stays_in_step() {
-        let limits = Limits { max_request_body: 10, ..Limits::default() };
-        let wire = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /next HTTP/1.1\r\nHost: x\r\n\r\n";
-        let mut reader = &wire[..];
-        let first = read_request(&mut reader, &limits).unwrap().unwrap();
-        discard_body(&mut reader, first.content_length().unwrap(), &limits).unwrap();
-        let second = read_request(&mut reader, &limits).unwrap().unwrap();
-        assert_eq!(second.target, "/next");
-
-        assert!(matches!(discard_body(&mut &b""[..], 11, &limits), Err(HttpError::BodyTooLarge)));
-        assert!(matches!(discard_body(&mut &b"abc"[..], 5, &limits), Err(HttpError::Io(_))));
-        assert_eq!(read_body(&mut &b"abcdef"[..], 3, 10).unwrap(), b"abc");
-        assert!(matches!(read_body(&mut &b""[..], u64::MAX, 10), Err(HttpError::BodyTooLarge)));
-        assert!(matches!(read_body(&mut &b"ab"[..], 3, 10), Err(HttpError::Io(_))));
-    }
-
     #[test]
     fn errors_map_to_statuses_and_read_well() {
-        assert!(HttpError::from(io::Error::from(io::ErrorKind::TimedOut)).status().is_none());
+        let timed_out = HttpError::from(io::Error::from(io::ErrorKind::TimedOut));
+        assert_eq!(timed_out.status(), Some(Status(408)));
+        let would_block = HttpError::from(io::Error::from(io::ErrorKind::WouldBlock));
+        assert_eq!(would_block.status(), Some(Status(408)));
+        let reset = HttpError::from(io::Error::from(io::ErrorKind::ConnectionReset));
+        assert_eq!(reset.status(), None);
         assert_eq!(HttpError::UriTooLong.status(), Some(Status(414)));
         assert_eq!(HttpError::BodyTooLarge.status(), Some(Status(413)));
         assert_eq!(

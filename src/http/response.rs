@@ -37,6 +37,7 @@ impl Status {
     pub const METHOD_NOT_ALLOWED: Status = Status(405);
     pub const REQUEST_TIMEOUT: Status = Status(408);
     pub const CONFLICT: Status = Status(409);
+    pub const LENGTH_REQUIRED: Status = Status(411);
     pub const CONTENT_TOO_LARGE: Status = Status(413);
     pub const URI_TOO_LONG: Status = Status(414);
     pub const EXPECTATION_FAILED: Status = Status(417);
@@ -66,6 +67,7 @@ impl Status {
             405 => "Method Not Allowed",
             408 => "Request Timeout",
             409 => "Conflict",
+            411 => "Length Required",
             413 => "Content Too Large",
             414 => "URI Too Long",
             417 => "Expectation Failed",

@@ -39,8 +39,8 @@ use crate::chat::event_stream::{self, StreamEnd};
 use crate::chat::http_api;
 use crate::config::Limits;
 use crate::http::{
-    discard_body, read_body, read_request, static_files, HttpError, Request, Response, Status,
-    Version,
+    discard_request_body, read_request, read_request_body, static_files, HttpError, Request,
+    Response, Status, Version,
 };
 use crate::log;
 use crate::websocket::connection::is_timeout;
@@ -178,11 +178,7 @@ fn wait_for_request(reader: &mut ConnectionReader, shared: &Shared) -> Result<()
 /// A head that missed its deadline gets `408 Request Timeout` (RFC 9110
 /// §15.5.9); a peer that vanished gets nothing.
 fn refuse(stream: &SharedStream, error: HttpError) -> Ending {
-    let status = match &error {
-        HttpError::Io(io_error) if is_timeout(io_error) => Some(Status::REQUEST_TIMEOUT),
-        other => other.status(),
-    };
-    if let Some(status) = status {
+    if let Some(status) = error.status() {
         let _ = write_response(stream, Response::error(status, &error.to_string()), false, true);
     }
     Ending::Refused(error)
@@ -203,13 +199,9 @@ fn answer_expectation(
     stream: &SharedStream,
     limits: &Limits,
 ) -> Result<(), HttpError> {
-    if !request.expects_continue()? {
-        return Ok(());
-    }
-    let length = request.content_length()?;
     let accepted =
         if http_api::takes_body(request) { limits.max_chat_text } else { limits.max_request_body };
-    if length == 0 || length > accepted as u64 {
+    if !request.should_send_continue(accepted)? {
         return Ok(());
     }
     let mut writer = stream.clone();
@@ -219,16 +211,15 @@ fn answer_expectation(
 /// Reads the body of the one request that wants it (`POST /api/send`,
 /// bounded by the chat's text limit), and reads and throws away any
 /// other, so the next request starts at the right byte.
-fn read_or_discard_body<R: io::Read>(
+fn read_or_discard_body<R: BufRead>(
     request: &Request,
     reader: &mut R,
     limits: &Limits,
 ) -> Result<Vec<u8>, HttpError> {
-    let length = request.content_length()?;
     if http_api::takes_body(request) {
-        read_body(reader, length, limits.max_chat_text)
+        read_request_body(reader, request, limits.max_chat_text, limits)
     } else {
-        discard_body(reader, length, limits).map(|()| Vec::new())
+        discard_request_body(reader, request, limits).map(|()| Vec::new())
     }
 }
 
