@@ -9,6 +9,9 @@
 //! 5. [`message`]: fragments reassembled into messages (§5.4–§5.6).
 //! 6. [`connection`]: pings, the closing handshake, keepalive (§5.5, §7).
 //! 7. [`trace`]: `--trace`, every frame taken apart as it passes.
+//! 8. [`extension`]: the extension seam and its negotiation (§9, RFC 7692
+//!    §5, §7.1); then `permessage_deflate`, compression per message (RFC
+//!    7692 §6, §7.2; Cargo feature `deflate`).
 //!
 //! None of it touches a socket: every piece works on `Read`, `Write` and
 //! byte slices, and is tested on plain bytes. The server layer
@@ -18,9 +21,12 @@
 
 pub mod close;
 pub mod connection;
+pub mod extension;
 pub mod frame;
 pub mod handshake;
 pub mod message;
+#[cfg(feature = "deflate")]
+pub mod permessage_deflate;
 pub mod trace;
 pub mod utf8;
 
