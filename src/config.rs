@@ -165,6 +165,11 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Print every handshake and frame (`--trace`).
     pub trace: bool,
+    /// Agree to permessage-deflate (RFC 7692) when a client offers it
+    /// (`--deflate`). Off by default, as in most servers: compression
+    /// costs CPU on every message, and compressing secrets beside text an
+    /// attacker chooses leaks them (CRIME, BREACH; docs/11-compression.md).
+    pub deflate: bool,
     /// Share the chat room with other processes through this Redis
     /// (`--redis`; chapter 10). `None`: the room lives in this process
     /// alone, and no Redis is ever contacted.
@@ -182,6 +187,7 @@ impl Default for Config {
             root: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/www")),
             allowed_origins: Vec::new(),
             trace: false,
+            deflate: false,
             redis: None,
             limits: Limits::default(),
         }
@@ -235,6 +241,7 @@ usage: duplex [options]
   --redis-heartbeat SECS  how often to tell Redis this process is alive (default 5)
   --redis-queue-bytes BYTES  events waiting for Redis before more are refused (default 16777216)
   --redis-backoff-max SECS   longest wait between reconnect attempts (default 5)
+  --deflate               agree to permessage-deflate (RFC 7692) when a client offers it
   --trace                 print every handshake and frame
   --help                  print this text
 ";
@@ -266,6 +273,10 @@ impl Config {
             match flag.as_str() {
                 "--help" | "-h" => return Ok(Command::Help),
                 "--trace" => config.trace = true,
+                "--deflate" if cfg!(feature = "deflate") => config.deflate = true,
+                "--deflate" => {
+                    return Err(ArgError("--deflate needs the Cargo feature `deflate`".into()))
+                }
                 "--addr" => {
                     let text = value("--addr")?;
                     config.addr = parse_addr(&text)?;

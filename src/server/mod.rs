@@ -64,8 +64,11 @@ impl Server {
     /// a free port; [`local_addr`](Self::local_addr) tells which.
     pub fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(config.addr)?;
-        let policy =
-            Policy { allowed_origins: config.allowed_origins.clone(), subprotocols: vec![] };
+        let policy = Policy {
+            allowed_origins: config.allowed_origins.clone(),
+            subprotocols: vec![],
+            deflate: config.deflate,
+        };
         let chat = Arc::new(Room::new("main", &config.limits));
         let shared = Arc::new(Shared { config, policy, active: AtomicUsize::new(0), chat });
         Ok(Server { listener, shared })

@@ -276,13 +276,18 @@ fn upgrade(
 ) -> Ending {
     let limits = &shared.config.limits;
     let path = request.path().to_string();
-    let upgrade = match handshake::validate(&request, &shared.policy) {
+    let mut upgrade = match handshake::validate(&request, &shared.policy) {
         Ok(upgrade) => upgrade,
         Err(error) => {
             let _ = write_response(stream, error.response(), false, true);
             return Ending::Handshake(error);
         }
     };
+    if path == "/chat" {
+        // The room encodes each broadcast once for everyone; it does not
+        // compress (yet), so /chat declines permessage-deflate.
+        upgrade.compression = None;
+    }
     let tracer = shared.config.trace.then(|| Arc::new(Tracer::new(connection_name())));
     if let Err(error) = send_acceptance(stream, &request, &upgrade, tracer.as_deref()) {
         return Ending::Io(error);
@@ -298,6 +303,9 @@ fn upgrade(
         return Ending::WebSocket(closed);
     }
     let mut socket = WebSocket::server(reader, stream.clone(), limits.max_message);
+    if let Some(codec) = upgrade.compression.and_then(|agreement| agreement.codec()) {
+        socket.set_message_codec(codec);
+    }
     socket.set_keepalive(Keepalive {
         ping_interval: limits.ping_interval,
         idle_timeout: limits.idle_timeout,

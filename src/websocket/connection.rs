@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::close::{CloseCode, CloseFrame, ProtocolError};
+use super::extension::MessageCodec;
 use super::frame::{apply_mask, FrameHeader, Opcode, ReadError};
 use super::message::{Discarded, Incoming, Message, MessageReader, Role};
 use super::trace::{Direction, Tracer};
@@ -111,6 +112,8 @@ struct Sender<W> {
     close_sent: Option<CloseCode>,
     /// Set only with `--trace`; see `trace.rs`.
     tracer: Option<Arc<Tracer>>,
+    /// The negotiated per-message extension, if any (`extension.rs`).
+    codec: Option<Arc<dyn MessageCodec>>,
 }
 
 impl<R: Read, W: Write> WebSocket<R, W> {
@@ -149,6 +152,7 @@ impl<R: Read, W: Write> WebSocket<R, W> {
                 mask_keys,
                 close_sent: None,
                 tracer: None,
+                codec: None,
             },
             keepalive: None,
             last_heard: Instant::now(),
@@ -159,6 +163,14 @@ impl<R: Read, W: Write> WebSocket<R, W> {
     pub fn set_tracer(&mut self, tracer: Arc<Tracer>) {
         self.incoming.set_tracer(Arc::clone(&tracer));
         self.sender.tracer = Some(tracer);
+    }
+
+    /// Uses a per-message extension agreed in the handshake (permessage-
+    /// deflate): received messages with RSV1 are decoded by `codec`, and
+    /// sent messages are encoded by it when it finds that worthwhile.
+    pub fn set_message_codec(&mut self, codec: Arc<dyn MessageCodec>) {
+        self.incoming.set_codec(Arc::clone(&codec));
+        self.sender.codec = Some(codec);
     }
 
     /// Turns on pings after `ping_interval` of silence and a close after
@@ -316,7 +328,19 @@ impl<R: Read, W: Write> WebSocket<R, W> {
     /// Queues a message; it is written at the next [`flush`](Self::flush),
     /// which [`recv`](Self::recv) does before it waits for input.
     pub fn queue(&mut self, message: &Message) -> io::Result<()> {
-        self.sender.queue_frame(message.opcode(), message.as_bytes())
+        let sender = &mut self.sender;
+        let encoded = sender.codec.as_ref().and_then(|codec| codec.encode(message.as_bytes()));
+        match encoded {
+            Some(encoded) => {
+                let queued = sender.queue_frame_with_rsv1(message.opcode(), &encoded, true);
+                if let (Some(tracer), Some(codec)) = (&sender.tracer, &sender.codec) {
+                    let (name, opcode) = (codec.name(), message.opcode());
+                    tracer.inflated(Direction::Sent, name, opcode, message.as_bytes());
+                }
+                queued
+            }
+            None => sender.queue_frame(message.opcode(), message.as_bytes()),
+        }
     }
 
     /// Sends a ping now (a client may want to measure round trips).
@@ -361,11 +385,21 @@ impl<W: Write> Sender<W> {
     }
 
     fn queue_frame(&mut self, opcode: Opcode, payload: &[u8]) -> io::Result<()> {
+        self.queue_frame_with_rsv1(opcode, payload, false)
+    }
+
+    /// `rsv1`: the payload is compressed (RFC 7692 §6).
+    fn queue_frame_with_rsv1(
+        &mut self,
+        opcode: Opcode,
+        payload: &[u8],
+        rsv1: bool,
+    ) -> io::Result<()> {
         let mask = match (self.role, &mut self.mask_keys) {
             (Role::Client, Some(next_key)) => Some(next_key()),
             _ => None,
         };
-        let header = FrameHeader { mask, ..FrameHeader::new(opcode, payload.len()) };
+        let header = FrameHeader { mask, rsv1, ..FrameHeader::new(opcode, payload.len()) };
         if let Some(tracer) = &self.tracer {
             tracer.frame(Direction::Sent, &header, payload);
         }

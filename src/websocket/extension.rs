@@ -207,9 +207,8 @@ pub struct DeflateAgreement {
 impl DeflateAgreement {
     /// The value of `Sec-WebSocket-Extensions` in the 101 response.
     pub fn response_header(&self) -> String {
-        let mut value = format!(
-            "{PERMESSAGE_DEFLATE}; server_no_context_takeover; client_no_context_takeover"
-        );
+        let mut value =
+            format!("{PERMESSAGE_DEFLATE}; server_no_context_takeover; client_no_context_takeover");
         if self.window_bits_requested {
             value.push_str(&format!("; server_max_window_bits={}", self.server_max_window_bits));
         }
@@ -221,7 +220,8 @@ impl DeflateAgreement {
     pub fn codec(&self) -> Option<Arc<dyn MessageCodec>> {
         #[cfg(feature = "deflate")]
         {
-            let codec = super::permessage_deflate::PerMessageDeflate::new(self.server_max_window_bits);
+            let codec =
+                super::permessage_deflate::PerMessageDeflate::new(self.server_max_window_bits);
             Some(Arc::new(codec))
         }
         #[cfg(not(feature = "deflate"))]
@@ -242,7 +242,8 @@ pub fn negotiate_deflate(offers: &[Offer]) -> Option<DeflateAgreement> {
 
 /// One offer's parameters against RFC 7692 §7.1. `None` declines it.
 fn accept_deflate_offer(offer: &Offer) -> Option<DeflateAgreement> {
-    let mut agreement = DeflateAgreement { server_max_window_bits: 15, window_bits_requested: false };
+    let mut agreement =
+        DeflateAgreement { server_max_window_bits: 15, window_bits_requested: false };
     let mut seen: Vec<&str> = Vec::new();
     for (name, value) in &offer.params {
         // §7.1: "an extension negotiation offer [with] multiple parameters

@@ -150,17 +150,27 @@ impl FrameHeader {
     /// Whether a mask must be present depends on who is reading; that check
     /// is the caller's (see `message.rs`).
     pub fn read_from<R: Read>(reader: &mut R) -> Result<FrameHeader, ReadError> {
+        FrameHeader::read_with_extension(reader, false)
+    }
+
+    /// Like [`read_from`](Self::read_from), but with `rsv1_defined` an
+    /// extension that defines RSV1 (permessage-deflate, RFC 7692 §6) has
+    /// been negotiated, so RSV1 is left for the message layer to judge.
+    pub fn read_with_extension<R: Read>(
+        reader: &mut R,
+        rsv1_defined: bool,
+    ) -> Result<FrameHeader, ReadError> {
         let mut first_two = [0u8; 2];
         reader.read_exact(&mut first_two)?;
         let [byte0, byte1] = first_two;
 
         let fin = byte0 & 0x80 != 0;
         let (rsv1, rsv2, rsv3) = (byte0 & 0x40 != 0, byte0 & 0x20 != 0, byte0 & 0x10 != 0);
-        if rsv1 || rsv2 || rsv3 {
+        if (rsv1 && !rsv1_defined) || rsv2 || rsv3 {
             // §5.2: "If a nonzero value is received and none of the
             // negotiated extensions defines the meaning of such a nonzero
             // value, the receiving endpoint MUST _Fail the WebSocket
-            // Connection_." We negotiate no extensions.
+            // Connection_." The only extension we negotiate defines RSV1.
             return Err(violation("reserved bit set without an extension"));
         }
         let opcode = Opcode::from_bits(byte0 & 0x0F).ok_or_else(|| violation("reserved opcode"))?;

@@ -44,6 +44,7 @@
 
 use base64::Engine;
 
+use super::extension::{negotiate_deflate, parse_offers, DeflateAgreement};
 use crate::http::{Request, Response, Status, Version};
 
 /// The GUID every server appends to the client's key (RFC 6455 §1.3).
@@ -146,6 +147,9 @@ pub struct Policy {
     pub allowed_origins: Vec<String>,
     /// Subprotocols this endpoint speaks, in no particular order.
     pub subprotocols: Vec<String>,
+    /// Agree to permessage-deflate when offered (`--deflate`; off by
+    /// default). When false, no handshake ever accepts an extension.
+    pub deflate: bool,
 }
 
 /// An accepted upgrade: what the 101 response needs.
@@ -155,6 +159,8 @@ pub struct Upgrade {
     pub accept: String,
     /// The subprotocol chosen, if the client offered one we speak.
     pub subprotocol: Option<String>,
+    /// permessage-deflate, if offered acceptably and allowed by the policy.
+    pub compression: Option<DeflateAgreement>,
 }
 
 /// Is this request asking for a WebSocket at all? A request without
@@ -187,7 +193,23 @@ pub fn validate(request: &Request, policy: &Policy) -> Result<Upgrade, Handshake
     }
     let key = single_key(request).ok_or(HandshakeError::BadKey)?;
     check_origin(request, policy)?;
-    Ok(Upgrade { accept: accept_key(key), subprotocol: choose_subprotocol(request, policy) })
+    Ok(Upgrade {
+        accept: accept_key(key),
+        subprotocol: choose_subprotocol(request, policy),
+        compression: choose_compression(request, policy),
+    })
+}
+
+/// RFC 6455 §9.1, RFC 7692 §5: the first acceptable permessage-deflate
+/// offer, if the policy allows compression. A header that does not parse,
+/// like an offer with unknown parameters, is declined, not refused: the
+/// handshake goes on without the extension.
+fn choose_compression(request: &Request, policy: &Policy) -> Option<DeflateAgreement> {
+    if !policy.deflate || !cfg!(feature = "deflate") {
+        return None;
+    }
+    let offers = parse_offers(request.headers.get_all("Sec-WebSocket-Extensions")).ok()?;
+    negotiate_deflate(&offers)
 }
 
 /// The key must be present once and decode to exactly 16 bytes (§4.1).
@@ -274,8 +296,12 @@ pub fn accept_response(upgrade: &Upgrade) -> Response {
         .header("Upgrade", "websocket")
         .header("Connection", "Upgrade")
         .header("Sec-WebSocket-Accept", upgrade.accept.clone());
-    match &upgrade.subprotocol {
+    let response = match &upgrade.subprotocol {
         Some(protocol) => response.header("Sec-WebSocket-Protocol", protocol.clone()),
+        None => response,
+    };
+    match &upgrade.compression {
+        Some(agreement) => response.header("Sec-WebSocket-Extensions", agreement.response_header()),
         None => response,
     }
 }
@@ -375,6 +401,35 @@ mod tests {
         assert!(!origin_matches_host("https://example.com", "example.com:80"));
         assert!(origin_matches_host("http://[::1]:8080", "[::1]:8080"));
         assert!(!origin_matches_host("http://[::1]:8080", "[::1]:8081"));
+    }
+
+    #[test]
+    fn compression_only_when_the_policy_allows_it() {
+        let offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+        let req = request(GOOD, offer);
+        let off = validate(&req, &Policy::default()).unwrap();
+        assert_eq!(off.compression, None);
+        let response = accept_response(&off);
+        assert!(!response.headers.iter().any(|(name, _)| name == "Sec-WebSocket-Extensions"));
+
+        let on = Policy { deflate: true, ..Policy::default() };
+        let upgrade = validate(&req, &on).unwrap();
+        assert_eq!(upgrade.compression.is_some(), cfg!(feature = "deflate"));
+        if cfg!(feature = "deflate") {
+            let response = accept_response(&upgrade);
+            let header =
+                response.headers.iter().find(|(name, _)| name == "Sec-WebSocket-Extensions");
+            assert_eq!(
+                header.map(|(_, value)| value.as_str()),
+                Some("permessage-deflate; server_no_context_takeover; client_no_context_takeover")
+            );
+        }
+        // Declined offers (and a header that does not parse) still upgrade.
+        for declined in ["permessage-deflate; bogus", "permessage-deflate; =", "x-other"] {
+            let header = format!("Sec-WebSocket-Extensions: {declined}\r\n");
+            let upgrade = validate(&request(GOOD, &header), &on).unwrap();
+            assert_eq!(upgrade.compression, None, "{declined}");
+        }
     }
 
     #[test]

@@ -28,6 +28,7 @@ use std::io::{self, Read};
 use std::sync::Arc;
 
 use super::close::{CloseCode, CloseFrame, ProtocolError};
+use super::extension::MessageCodec;
 use super::frame::{apply_mask, FrameHeader, Opcode, ReadError};
 use super::trace::{Direction, Tracer};
 use super::utf8::Utf8Validator;
@@ -79,8 +80,12 @@ pub enum Incoming {
 #[derive(Debug)]
 struct Partial {
     payload: Vec<u8>,
-    /// Present for text messages only.
+    /// Present for text messages only (and not compressed ones, whose
+    /// text is checked once inflated).
     utf8: Option<Utf8Validator>,
+    /// Set when the first frame had RSV1 (RFC 7692 §6): the payload is
+    /// compressed, and becomes a message of this opcode once inflated.
+    compressed: Option<Opcode>,
 }
 
 /// Reads frames and reassembles messages. Holds only the state that must
@@ -108,6 +113,8 @@ pub struct MessageReader {
     unread_payload: Option<u64>,
     /// Set only with `--trace`; see `trace.rs`.
     tracer: Option<Arc<Tracer>>,
+    /// The negotiated per-message extension, if any (`extension.rs`).
+    codec: Option<Arc<dyn MessageCodec>>,
 }
 
 /// How much the payload buffer grows at a time while a large frame
@@ -119,7 +126,25 @@ const GROWTH_STEP: usize = 64 * 1024;
 impl MessageReader {
     /// `max_message` bounds a message after reassembly (close 1009 past it).
     pub fn new(role: Role, max_message: usize) -> MessageReader {
-        MessageReader { role, max_message, partial: None, unread_payload: Some(0), tracer: None }
+        MessageReader {
+            role,
+            max_message,
+            partial: None,
+            unread_payload: Some(0),
+            tracer: None,
+            codec: None,
+        }
+    }
+
+    /// Accepts messages compressed by a negotiated extension: RSV1 on a
+    /// message's first frame (see `extension.rs`).
+    pub fn set_codec(&mut self, codec: Arc<dyn MessageCodec>) {
+        self.codec = Some(codec);
+    }
+
+    /// Reads a header; RSV1 is allowed only with a codec.
+    fn read_header<R: Read>(&self, reader: &mut R) -> Result<FrameHeader, ReadError> {
+        FrameHeader::read_with_extension(reader, self.codec.is_some())
     }
 
     /// Reports every frame read to `tracer`.
@@ -140,7 +165,7 @@ impl MessageReader {
     pub fn read<R: Read>(&mut self, reader: &mut R) -> Result<Incoming, ReadError> {
         loop {
             self.unread_payload = None;
-            let header = FrameHeader::read_from(reader)?;
+            let header = self.read_header(reader)?;
             self.unread_payload = Some(header.payload_len);
             self.check_mask(&header)?;
             if header.opcode.is_control() {
@@ -170,6 +195,10 @@ impl MessageReader {
         header: &FrameHeader,
     ) -> Result<Incoming, ReadError> {
         // The header reader has already checked: FIN set, at most 125 bytes.
+        // RFC 7692 §6.1: control frames are never compressed.
+        if header.rsv1 {
+            return Err(protocol_error("RSV1 set on a control frame"));
+        }
         let mut payload = Vec::new();
         read_payload(reader, &mut payload, header, &mut self.unread_payload, |_| Ok(()))?;
         if let Some(tracer) = &self.tracer {
@@ -198,9 +227,15 @@ impl MessageReader {
             }
             (opcode, None) => Partial {
                 payload: Vec::new(),
-                utf8: (opcode == Opcode::Text).then(Utf8Validator::new),
+                utf8: (opcode == Opcode::Text && !header.rsv1).then(Utf8Validator::new),
+                compressed: header.rsv1.then_some(opcode),
             },
         };
+        // RFC 7692 §6.1: RSV1 marks a compressed message on its first
+        // frame only. (On control frames `read_control` refuses it.)
+        if header.rsv1 && header.opcode == Opcode::Continuation {
+            return Err(protocol_error("RSV1 set on a continuation frame"));
+        }
 
         // Judge the size from the declared length, before reading anything.
         let total = (partial.payload.len() as u64).saturating_add(header.payload_len);
@@ -223,7 +258,26 @@ impl MessageReader {
             self.partial = Some(partial);
             return Ok(None);
         }
-        finish(partial).map(Some)
+        match (partial.compressed, &self.codec) {
+            (Some(opcode), Some(codec)) => self.inflate(codec, opcode, partial.payload).map(Some),
+            _ => finish(partial).map(Some),
+        }
+    }
+
+    /// A compressed message, whole: inflate it within `max_message`, then
+    /// check it as any other message.
+    fn inflate(
+        &self,
+        codec: &Arc<dyn MessageCodec>,
+        opcode: Opcode,
+        payload: Vec<u8>,
+    ) -> Result<Message, ReadError> {
+        let payload = codec.decode(payload, self.max_message)?;
+        if let Some(tracer) = &self.tracer {
+            tracer.inflated(Direction::Received, codec.name(), opcode, &payload);
+        }
+        let utf8 = (opcode == Opcode::Text).then(Utf8Validator::new);
+        finish(Partial { payload, utf8, compressed: None })
     }
 }
 
@@ -270,7 +324,7 @@ impl MessageReader {
             if !skip(reader, unread, &mut chunk)? {
                 return Ok(Discarded::EndOfStream);
             }
-            let header = match FrameHeader::read_from(reader) {
+            let header = match self.read_header(reader) {
                 Ok(header) => header,
                 Err(ReadError::Io(error)) if error.kind() == io::ErrorKind::UnexpectedEof => {
                     return Ok(Discarded::EndOfStream)

@@ -78,7 +78,9 @@ fn inflate_failure(error: InflateError) -> ProtocolError {
         InflateError::TooLarge { .. } => {
             ProtocolError::new(CloseCode::MessageTooBig, "message too big after inflating")
         }
-        _ => ProtocolError::new(CloseCode::InvalidPayload, "compressed message is not valid DEFLATE"),
+        _ => {
+            ProtocolError::new(CloseCode::InvalidPayload, "compressed message is not valid DEFLATE")
+        }
     }
 }
 

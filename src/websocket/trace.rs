@@ -72,7 +72,8 @@ impl Tracer {
     /// reported, not hidden.
     pub fn frames_in(&self, direction: Direction, mut bytes: &[u8]) {
         while !bytes.is_empty() {
-            let Ok(header) = FrameHeader::read_from(&mut bytes) else {
+            // RSV1 may be set: these are our own frames, perhaps compressed.
+            let Ok(header) = FrameHeader::read_with_extension(&mut bytes, true) else {
                 self.emit(&format!("[{}] (unparseable bytes)\n", self.connection));
                 return;
             };
@@ -81,6 +82,23 @@ impl Tracer {
             self.frame(direction, &header, payload);
             bytes = rest;
         }
+    }
+
+    /// Prints a compressed message's plain form (permessage-deflate): the
+    /// text it inflated to, or was compressed from, after the frames that
+    /// carried it.
+    pub fn inflated(&self, direction: Direction, extension: &str, opcode: Opcode, plain: &[u8]) {
+        let verb = match direction {
+            Direction::Received => "inflated to",
+            Direction::Sent => "compressed from",
+        };
+        let line = format!(
+            "[{}]    {extension}: {verb} {} bytes {}\n",
+            self.connection,
+            plain.len(),
+            preview(opcode, plain)
+        );
+        self.emit(&line);
     }
 
     fn emit(&self, text: &str) {
@@ -111,8 +129,9 @@ pub fn describe_frame(direction: Direction, header: &FrameHeader, payload: &[u8]
     if let Some(key) = header.mask {
         let _ = write!(line, " key={}", hex(&key, ""));
     }
-    let _ =
-        write!(line, " head=[{}] {}", hex(&head[..head_len], " "), preview(header.opcode, payload));
+    // A compressed payload (RSV1, RFC 7692 §6) is bytes, whatever the opcode.
+    let shown_as = if header.rsv1 { Opcode::Binary } else { header.opcode };
+    let _ = write!(line, " head=[{}] {}", hex(&head[..head_len], " "), preview(shown_as, payload));
     line
 }
 
@@ -150,6 +169,18 @@ mod tests {
             describe_frame(Direction::Received, &header, b"Hello"),
             "<- recv FIN=1 RSV=000 TEXT(0x1) MASK=1 len=5 (7-bit) key=37fa213d \
              head=[81 85 37 fa 21 3d] \"Hello\""
+        );
+    }
+
+    #[test]
+    fn compressed_payloads_are_shown_as_bytes() {
+        let header = FrameHeader { rsv1: true, ..FrameHeader::new(Opcode::Text, 7) };
+        let line = describe_frame(Direction::Sent, &header, &[0xf2, 0x48, 0xcd, 0xc9, 0xc9, 7, 0]);
+        assert!(
+            line.ends_with(
+                "RSV=100 TEXT(0x1) MASK=0 len=7 (7-bit) head=[c1 07] hex f2 48 cd c9 c9 07 00"
+            ),
+            "{line}"
         );
     }
 
