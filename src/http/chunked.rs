@@ -87,7 +87,7 @@ pub fn decode_chunked<R: BufRead, W: Write>(
         let line =
             match read_line(reader, MAX_SIZE_DIGITS + extension_bytes_left, LineEnding::Crlf)? {
                 Line::Complete(line) => line,
-                Line::TooLong => return Err(HttpError::BadChunk("chunk extensions too long")),
+                Line::TooLong => return Err(HttpError::BadChunk("chunk-size line too long")),
                 Line::End => return Err(unexpected_end()),
             };
         let ChunkLine { size, extension_bytes } = parse_chunk_line(&line)?;
