@@ -98,7 +98,11 @@ for patch in "${patches[@]}"; do
     name=$(basename "$patch" .patch)
     printf '    %s: ' "$name"
     [[ " ${REFEREES[*]} " == *" $name "* ]] || fail "$name.patch has no referee named ${name}_..."
-    (cd "$COPY" && git apply --check "$patch") || fail "$name.patch no longer applies to this tree"
+    (cd "$COPY" && git apply --check "$patch") || fail "$name.patch no longer applies to this tree.
+    To refresh it, in a clean checkout: git apply -3 tests/exercises/solutions/$name.patch;
+    resolve any conflict; cargo test --test exercises -- --ignored ${name}_ must pass; then
+    git add -A src && git diff --cached -- src > tests/exercises/solutions/$name.patch
+    and git reset -q -- src && git checkout -- src"
     (cd "$COPY" && git apply "$patch")
     result=$(cd "$COPY" && run_referees "${name}_")
     (cd "$COPY" && git apply -R "$patch")
