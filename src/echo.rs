@@ -22,7 +22,7 @@ pub fn run<R: Read, W: Write>(socket: &mut WebSocket<R, W>) -> Closed {
     loop {
         match socket.recv() {
             Ok(message) => {
-                if let Err(error) = socket.queue(&message) {
+                if let Err(error) = socket.queue_message(message) {
                     return Closed::Dropped(error);
                 }
             }

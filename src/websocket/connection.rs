@@ -30,6 +30,7 @@ use std::time::{Duration, Instant};
 use super::close::{CloseCode, CloseFrame, ProtocolError};
 use super::extension::MessageCodec;
 use super::frame::{apply_mask, FrameHeader, Opcode, ReadError};
+use super::input::InputBuffer;
 use super::message::{Discarded, Incoming, Message, MessageReader, Role};
 use super::trace::{Direction, Tracer};
 
@@ -87,9 +88,18 @@ const GATHER_WRITE: usize = 2 * 1024;
 /// A write buffer a burst of frames left larger than this is given back.
 const KEEP_BUFFER: usize = 64 * 1024;
 
+/// Payloads handed over by [`WebSocket::queue_message`] wait, uncopied,
+/// until this many bytes of them are queued (or the next flush); then they
+/// leave in one gathered write. The same size as the largest read.
+const GATHER_BYTES: usize = 256 * 1024;
+
+/// ... or until this many are queued: each costs two `IoSlice`s, and the
+/// kernel takes at most 1,024 per `writev`.
+const GATHER_COUNT: usize = 64;
+
 /// One WebSocket connection over a reader and a writer.
 pub struct WebSocket<R, W> {
-    reader: BufReader<R>,
+    reader: InputBuffer<R>,
     incoming: MessageReader,
     sender: Sender<W>,
     keepalive: Option<Keepalive>,
@@ -105,6 +115,10 @@ struct Sender<W> {
     /// Frames waiting to be written. Starts empty: an idle connection
     /// holds no write buffer at all.
     outgoing: Vec<u8>,
+    /// Large payloads waiting to be written, each with the length of
+    /// `outgoing` when it was queued: it goes out right after those bytes.
+    payloads: Vec<(usize, Vec<u8>)>,
+    payload_bytes: usize,
     role: Role,
     /// Where client frames get their masking keys (client role only).
     mask_keys: Option<Box<dyn FnMut() -> [u8; 4] + Send>>,
@@ -143,11 +157,13 @@ impl<R: Read, W: Write> WebSocket<R, W> {
         mask_keys: Option<Box<dyn FnMut() -> [u8; 4] + Send>>,
     ) -> WebSocket<R, W> {
         WebSocket {
-            reader,
+            reader: InputBuffer::from_buf_reader(reader),
             incoming: MessageReader::new(role, max_message),
             sender: Sender {
                 writer,
                 outgoing: Vec::new(),
+                payloads: Vec::new(),
+                payload_bytes: 0,
                 role,
                 mask_keys,
                 close_sent: None,
@@ -279,6 +295,8 @@ impl<R: Read, W: Write> WebSocket<R, W> {
         let Some(keepalive) = self.keepalive else {
             return Err(Closed::Dropped(error));
         };
+        // Quiet: give back the large input buffer, if the stream was busy.
+        self.reader.shrink();
         let silent_for = self.last_heard.elapsed();
         if silent_for >= keepalive.idle_timeout || self.sender.close_sent.is_some() {
             let _ = self.sender.send_close(CloseCode::GoingAway, "idle timeout");
@@ -343,6 +361,17 @@ impl<R: Read, W: Write> WebSocket<R, W> {
         }
     }
 
+    /// Queues a message it may keep: a large payload is not copied but
+    /// kept until the next flush, so that the echoes of many pipelined
+    /// messages leave in one gathered write (`writev`) instead of one
+    /// system call each.
+    pub fn queue_message(&mut self, message: Message) -> io::Result<()> {
+        if self.sender.codec.is_some() {
+            return self.queue(&message); // compressed: a new payload anyway
+        }
+        self.sender.queue_owned(message.opcode(), message.into_bytes())
+    }
+
     /// Sends a ping now (a client may want to measure round trips).
     pub fn ping(&mut self, payload: &[u8]) -> io::Result<()> {
         self.sender.send_frame(Opcode::Ping, payload)
@@ -359,8 +388,9 @@ impl<R: Read, W: Write> WebSocket<R, W> {
     }
 
     /// The underlying reader and writer, e.g. to shut a socket down.
-    pub fn into_parts(self) -> (BufReader<R>, W) {
-        (self.reader, self.sender.writer)
+    /// (Bytes read ahead and not yet decoded are dropped.)
+    pub fn into_parts(self) -> (R, W) {
+        (self.reader.into_inner(), self.sender.writer)
     }
 }
 
@@ -395,6 +425,36 @@ impl<W: Write> Sender<W> {
         payload: &[u8],
         rsv1: bool,
     ) -> io::Result<()> {
+        let mask = self.queue_header(opcode, payload, rsv1);
+        match mask {
+            Some(key) => {
+                let start = self.outgoing.len();
+                self.outgoing.extend_from_slice(payload);
+                apply_mask(&mut self.outgoing[start..], key, 0);
+            }
+            None if payload.len() >= GATHER_WRITE => self.write_queued(payload)?,
+            None => self.outgoing.extend_from_slice(payload),
+        }
+        Ok(())
+    }
+
+    /// Like `queue_frame`, keeping a large payload instead of copying it.
+    fn queue_owned(&mut self, opcode: Opcode, payload: Vec<u8>) -> io::Result<()> {
+        if self.role == Role::Client || payload.len() < GATHER_WRITE {
+            return self.queue_frame(opcode, &payload);
+        }
+        self.queue_header(opcode, &payload, false);
+        self.payload_bytes += payload.len();
+        self.payloads.push((self.outgoing.len(), payload));
+        if self.payload_bytes >= GATHER_BYTES || self.payloads.len() >= GATHER_COUNT {
+            self.write_queued(&[])?;
+        }
+        Ok(())
+    }
+
+    /// Appends a frame header to `outgoing`; returns the masking key the
+    /// payload must be masked with, if any.
+    fn queue_header(&mut self, opcode: Opcode, payload: &[u8], rsv1: bool) -> Option<[u8; 4]> {
         let mask = match (self.role, &mut self.mask_keys) {
             (Role::Client, Some(next_key)) => Some(next_key()),
             _ => None,
@@ -405,30 +465,38 @@ impl<W: Write> Sender<W> {
         }
         let (head, head_len) = header.encode();
         self.outgoing.extend_from_slice(&head[..head_len]);
-        match mask {
-            Some(key) => {
-                let start = self.outgoing.len();
-                self.outgoing.extend_from_slice(payload);
-                apply_mask(&mut self.outgoing[start..], key, 0);
-            }
-            None if payload.len() >= GATHER_WRITE => {
-                let mut slices = [IoSlice::new(&self.outgoing), IoSlice::new(payload)];
-                write_all_gathered(&mut self.writer, &mut slices)?;
-                self.outgoing.clear();
-            }
-            None => self.outgoing.extend_from_slice(payload),
+        mask
+    }
+
+    /// Writes everything queued, then `last`, in one gathered write where
+    /// the transport allows.
+    fn write_queued(&mut self, last: &[u8]) -> io::Result<()> {
+        let mut slices = Vec::with_capacity(2 * self.payloads.len() + 2);
+        let mut written_up_to = 0;
+        for (offset, payload) in &self.payloads {
+            slices.push(IoSlice::new(&self.outgoing[written_up_to..*offset]));
+            slices.push(IoSlice::new(payload));
+            written_up_to = *offset;
         }
+        slices.push(IoSlice::new(&self.outgoing[written_up_to..]));
+        slices.push(IoSlice::new(last));
+        write_all_gathered(&mut self.writer, &mut slices)?;
+        self.outgoing.clear();
+        self.payloads.clear();
+        self.payload_bytes = 0;
         Ok(())
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        if !self.outgoing.is_empty() {
+        if !self.payloads.is_empty() {
+            self.write_queued(&[])?;
+        } else if !self.outgoing.is_empty() {
             self.writer.write_all(&self.outgoing)?;
             self.outgoing.clear();
-            // Give back memory a burst of large frames left behind.
-            if self.outgoing.capacity() > KEEP_BUFFER {
-                self.outgoing = Vec::new();
-            }
+        }
+        // Give back memory a burst of large frames left behind.
+        if self.outgoing.capacity() > KEEP_BUFFER {
+            self.outgoing = Vec::new();
         }
         self.writer.flush()
     }
@@ -481,7 +549,7 @@ enum Stopped {
 /// every read (a clock read, no system call); past it the connection
 /// fails with 1008.
 struct Watched<'a, R, W> {
-    inner: &'a mut BufReader<R>,
+    inner: &'a mut InputBuffer<R>,
     sender: &'a mut Sender<W>,
     keepalive: Option<Keepalive>,
     last_heard: &'a mut Instant,
@@ -489,23 +557,30 @@ struct Watched<'a, R, W> {
     stopped: Option<Stopped>,
 }
 
-impl<R: Read, W: Write> Read for Watched<'_, R, W> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+impl<R: Read, W: Write> Watched<'_, R, W> {
+    /// Runs `read` (which will read from the transport: nothing is
+    /// buffered), pinging a quiet peer and retrying on a timeout, and
+    /// giving up on silence or at the deadline.
+    fn watch<T>(
+        &mut self,
+        mut read: impl FnMut(&mut InputBuffer<R>) -> io::Result<T>,
+    ) -> io::Result<T> {
         loop {
             // Silence is judged first: a peer that has sent nothing at all
             // gets the same 1001 inside a frame as between frames.
-            if self.silent_too_long() {
+            let now = Instant::now();
+            if self.keepalive.is_some_and(|k| now >= *self.last_heard + k.idle_timeout) {
                 self.stopped = Some(Stopped::Silent);
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "idle timeout"));
             }
-            if self.deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            if self.deadline.is_some_and(|deadline| now >= deadline) {
                 self.stopped = Some(Stopped::TooSlow);
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "message too slow"));
             }
-            match self.inner.read(buf) {
-                Ok(count) => {
+            match read(self.inner) {
+                Ok(value) => {
                     *self.last_heard = Instant::now();
-                    return Ok(count);
+                    return Ok(value);
                 }
                 // Nothing may follow our close frame (§5.5.1), not even a
                 // ping: after it, a quiet peer is simply given up on.
@@ -523,11 +598,33 @@ impl<R: Read, W: Write> Read for Watched<'_, R, W> {
             }
         }
     }
-}
 
-impl<R, W> Watched<'_, R, W> {
     fn silent_too_long(&self) -> bool {
         self.keepalive.is_some_and(|k| self.last_heard.elapsed() >= k.idle_timeout)
+    }
+}
+
+// Bytes already buffered cannot block: then not even the clock is read.
+impl<R: Read, W: Write> Read for Watched<'_, R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.inner.buffer().is_empty() {
+            self.watch(|inner| inner.read(buf))
+        } else {
+            self.inner.read(buf)
+        }
+    }
+}
+
+impl<R: Read, W: Write> BufRead for Watched<'_, R, W> {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        if self.inner.buffer().is_empty() {
+            self.watch(|inner| inner.fill_buf().map(|_| ()))?;
+        }
+        Ok(self.inner.buffer())
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.inner.consume(amount);
     }
 }
 

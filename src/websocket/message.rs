@@ -24,12 +24,13 @@
 //! Read next: `src/websocket/connection.rs`, which answers pings and runs
 //! the closing handshake.
 
-use std::io::{self, Read};
+use std::io::{self, BufRead, Read};
 use std::sync::Arc;
 
 use super::close::{CloseCode, CloseFrame, ProtocolError};
 use super::extension::MessageCodec;
 use super::frame::{apply_mask, FrameHeader, Opcode, ReadError};
+use super::input::LARGE_INPUT;
 use super::trace::{Direction, Tracer};
 use super::utf8::Utf8Validator;
 
@@ -53,6 +54,14 @@ impl Message {
         match self {
             Message::Text(_) => Opcode::Text,
             Message::Binary(_) => Opcode::Binary,
+        }
+    }
+
+    /// The payload bytes, owned (no copy).
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Message::Text(text) => text.into_bytes(),
+            Message::Binary(bytes) => bytes,
         }
     }
 
@@ -117,11 +126,24 @@ pub struct MessageReader {
     codec: Option<Arc<dyn MessageCodec>>,
 }
 
-/// How much the payload buffer grows at a time while a large frame
-/// arrives. Growing as bytes arrive, rather than allocating the declared
-/// length up front, means a peer that *declares* 16 MiB and sends nothing
-/// holds only this much of our memory.
+/// How much room a payload gets before the peer has shown it is really
+/// sending. Reserving the declared length up front would let a peer that
+/// *declares* 16 MiB and sends nothing hold 16 MiB of our address space;
+/// this way it holds 64 KiB.
 const GROWTH_STEP: usize = 64 * 1024;
+
+/// How much more room a payload needs, with `received` bytes of it here
+/// and `remaining` to come. After the first step, the rest of the declared
+/// length at once: growing by doubling would copy the message again at
+/// every step (a 1 MiB message: 1 MiB of extra copying). Reserved memory
+/// costs nothing until bytes are written into it.
+fn growth(received: usize, remaining: usize) -> usize {
+    if received < GROWTH_STEP {
+        remaining.min(GROWTH_STEP - received)
+    } else {
+        remaining
+    }
+}
 
 impl MessageReader {
     /// `max_message` bounds a message after reassembly (close 1009 past it).
@@ -162,7 +184,7 @@ impl MessageReader {
     /// On `Err(ReadError::Protocol(e))` the caller must fail the connection
     /// with `e.code`. An `Err(ReadError::Io(_))` leaves the reader in an
     /// unknown position in the stream: the connection is finished.
-    pub fn read<R: Read>(&mut self, reader: &mut R) -> Result<Incoming, ReadError> {
+    pub fn read<R: BufRead>(&mut self, reader: &mut R) -> Result<Incoming, ReadError> {
         loop {
             self.unread_payload = None;
             let header = self.read_header(reader)?;
@@ -189,7 +211,7 @@ impl MessageReader {
         }
     }
 
-    fn read_control<R: Read>(
+    fn read_control<R: BufRead>(
         &mut self,
         reader: &mut R,
         header: &FrameHeader,
@@ -200,7 +222,7 @@ impl MessageReader {
             return Err(protocol_error("RSV1 set on a control frame"));
         }
         let mut payload = Vec::new();
-        read_payload(reader, &mut payload, header, &mut self.unread_payload, |_| Ok(()))?;
+        read_payload(reader, &mut payload, header, &mut self.unread_payload, |_, _| Ok(()))?;
         if let Some(tracer) = &self.tracer {
             tracer.frame(Direction::Received, header, &payload);
         }
@@ -212,7 +234,7 @@ impl MessageReader {
     }
 
     /// Reads one data frame; returns the message if this frame finished it.
-    fn read_data<R: Read>(
+    fn read_data<R: BufRead>(
         &mut self,
         reader: &mut R,
         header: &FrameHeader,
@@ -246,9 +268,17 @@ impl MessageReader {
         let frame_start = partial.payload.len();
         let utf8 = &mut partial.utf8;
         let unread = &mut self.unread_payload;
-        read_payload(reader, &mut partial.payload, header, unread, |piece| match utf8 {
-            Some(validator) => validator.feed(piece).map_err(|_| invalid_text()),
-            None => Ok(()),
+        let last_frame = header.fin;
+        read_payload(reader, &mut partial.payload, header, unread, |piece, frame_done| {
+            match utf8 {
+                // The piece that ends the message is checked by `finish`,
+                // with the rest of it, in the one pass that builds the
+                // `String`: no byte is checked twice when a message
+                // arrives in one piece.
+                Some(_) if last_frame && frame_done => Ok(()),
+                Some(validator) => validator.feed(piece).map_err(|_| invalid_text()),
+                None => Ok(()),
+            }
         })?;
         if let Some(tracer) = &self.tracer {
             tracer.frame(Direction::Received, header, &partial.payload[frame_start..]);
@@ -366,46 +396,56 @@ fn discard_to_end<R: Read>(reader: &mut R, chunk: &mut [u8]) -> io::Result<Disca
 fn finish(partial: Partial) -> Result<Message, ReadError> {
     match partial.utf8 {
         None => Ok(Message::Binary(partial.payload)),
-        Some(mut validator) => {
-            validator.finish().map_err(|_| invalid_text())?;
-            // The streaming validator has already seen every byte; this
-            // second check is the price of building a `String` in safe
-            // Rust alone, and it runs at memory speed.
+        // The streaming validator has seen every piece but the last (it
+        // exists to fail fast, before a message ends); `String::from_utf8`
+        // checks the whole message once more, which is the price of
+        // building a `String` in safe Rust alone, and the final word:
+        // a character cut short at the end is caught here.
+        Some(_) => {
             String::from_utf8(partial.payload).map(Message::Text).map_err(|_| invalid_text().into())
         }
     }
 }
 
 /// Appends a frame's payload to `buffer`, unmasking each piece as it
-/// arrives and showing it to `inspect` before asking for more. Reading in
-/// pieces is what lets a text check fail at the first bad byte instead of
-/// after the whole frame.
+/// arrives and showing it to `inspect` (with whether it ends the frame)
+/// before asking for more. Reading in pieces is what lets a text check
+/// fail at the first bad byte instead of after the whole frame.
 ///
-/// `read` (not `read_exact`) returns whatever the peer has sent so far.
-/// The buffer grows in steps and each new region is zeroed exactly once
-/// (safe Rust cannot read into uninitialised memory); it is never zeroed
-/// again before a later read.
-fn read_payload<R: Read>(
+/// Each piece is whatever the reader has buffered (`fill_buf`): it is
+/// appended to the message (one copy, from the read buffer) and unmasked
+/// there while it is still in the processor's cache. Appending never
+/// zeroes memory first, as reading into a fresh buffer would have to in
+/// safe Rust. The message's memory grows in steps as bytes arrive, not to
+/// the declared length at once, so a peer that *declares* 16 MiB and
+/// sends nothing holds only one step of our memory.
+fn read_payload<R: BufRead>(
     reader: &mut R,
     buffer: &mut Vec<u8>,
     header: &FrameHeader,
     unread: &mut Option<u64>,
-    mut inspect: impl FnMut(&[u8]) -> Result<(), ProtocolError>,
+    mut inspect: impl FnMut(&[u8], bool) -> Result<(), ProtocolError>,
 ) -> Result<(), ReadError> {
     // The caller has bounded payload_len by max_message, so it fits usize.
     let length = usize::try_from(header.payload_len)
         .map_err(|_| ProtocolError::new(CloseCode::MessageTooBig, "message too big"))?;
     let start = buffer.len();
     let end = start + length;
+    // `buffer[filled..]` is zeroed room a direct read has not filled yet.
     let mut filled = start;
     while filled < end {
-        if filled == buffer.len() {
-            let step = (end - filled).min(GROWTH_STEP.max(filled - start));
-            buffer.resize(filled + step, 0);
-        }
-        let count = reader.read(&mut buffer[filled..])?;
+        let count = if buffer.len() > filled {
+            reader.read(&mut buffer[filled..])?
+        } else if end - filled >= DIRECT_READ {
+            let room = growth(filled - start, end - filled);
+            buffer.reserve_exact(room);
+            buffer.resize(filled + room, 0); // each byte zeroed once
+            reader.read(&mut buffer[filled..])?
+        } else {
+            append_buffered(reader, buffer, end, filled - start)?
+        };
         if count == 0 {
-            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
         }
         let piece = &mut buffer[filled..filled + count];
         if let Some(key) = header.mask {
@@ -413,9 +453,35 @@ fn read_payload<R: Read>(
         }
         filled += count;
         *unread = Some((end - filled) as u64);
-        inspect(piece)?;
+        inspect(piece, filled == end)?;
     }
     Ok(())
+}
+
+/// With this much or more of a payload still to come, it is read straight
+/// into the message (after whatever the read buffer already holds): large
+/// `read`s, and no copy. The price: safe Rust must zero the room first,
+/// but zeroing is one pass over memory where copying is two. Less than
+/// this is copied out of the read buffer, which costs no zeroing.
+const DIRECT_READ: usize = LARGE_INPUT;
+
+/// Appends what the reader has buffered (reading more if it has none),
+/// up to `end`; returns how many bytes were appended.
+fn append_buffered<R: BufRead>(
+    reader: &mut R,
+    buffer: &mut Vec<u8>,
+    end: usize,
+    received: usize,
+) -> io::Result<usize> {
+    let filled = buffer.len();
+    let available = reader.fill_buf()?;
+    let count = available.len().min(end - filled);
+    if buffer.capacity() - filled < count {
+        buffer.reserve_exact(growth(received, end - filled).max(count));
+    }
+    buffer.extend_from_slice(&available[..count]);
+    reader.consume(count);
+    Ok(count)
 }
 
 fn protocol_error(reason: &'static str) -> ReadError {

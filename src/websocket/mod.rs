@@ -7,9 +7,10 @@
 //! 3. [`close`]: close codes, and the error that carries one (§7.4).
 //! 4. [`utf8`]: validating text as it arrives, across fragments (§8.1).
 //! 5. [`message`]: fragments reassembled into messages (§5.4–§5.6).
-//! 6. [`connection`]: pings, the closing handshake, keepalive (§5.5, §7).
-//! 7. [`trace`]: `--trace`, every frame taken apart as it passes.
-//! 8. [`extension`]: the extension seam and its negotiation (§9, RFC 7692
+//! 6. [`input`]: reading in bulk, with a buffer that follows the traffic.
+//! 7. [`connection`]: pings, the closing handshake, keepalive (§5.5, §7).
+//! 8. [`trace`]: `--trace`, every frame taken apart as it passes.
+//! 9. [`extension`]: the extension seam and its negotiation (§9, RFC 7692
 //!    §5, §7.1); then `permessage_deflate`, compression per message (RFC
 //!    7692 §6, §7.2; Cargo feature `deflate`).
 //!
@@ -24,6 +25,7 @@ pub mod connection;
 pub mod extension;
 pub mod frame;
 pub mod handshake;
+pub mod input;
 pub mod message;
 #[cfg(feature = "deflate")]
 pub mod permessage_deflate;

@@ -43,7 +43,11 @@ options:
   --addr HOST:PORT     use a duplex that is already running (no /proc figures)
   --also HOST:PORT     fanout: put every second member on this second duplex,
                        one sharing the room through Redis (`--redis`)
-  --tcp-buffer BYTES   read buffer of the raw TCP echo server (default 8192)
+  --tcp-buffer BYTES   read buffer of the raw TCP echo server (default 256k, what a
+                       plain echo reads at a time; 8k shows the cost of small reads)
+  --rival NAME=COMMAND pipeline: also measure another WebSocket echo server, started
+                       as COMMAND (space-separated; it must print `listening on
+                       ws://ADDR`), e.g. tests/yardsticks/; repeatable
   --no-yardstick       rtt, pipeline: skip the raw TCP comparison
   --help               print this text
 ";
@@ -80,6 +84,8 @@ pub struct Options {
     /// fanout: a second server sharing the room; half the members go there.
     pub also: Option<SocketAddr>,
     pub tcp_buffer: usize,
+    /// pipeline: other WebSocket echo servers, by name, and how to start them.
+    pub rivals: Vec<(String, Vec<String>)>,
     pub no_yardstick: bool,
 }
 
@@ -115,7 +121,8 @@ impl Options {
             server_log: None,
             addr: None,
             also: None,
-            tcp_buffer: 8192,
+            tcp_buffer: 256 * 1024,
+            rivals: Vec::new(),
             no_yardstick: false,
         };
         while let Some(flag) = args.next() {
@@ -156,6 +163,7 @@ impl Options {
                     options.also = Some(addr);
                 }
                 "--tcp-buffer" => options.tcp_buffer = size(&value()?)?,
+                "--rival" => options.rivals.push(rival(&value()?)?),
                 "--no-yardstick" => options.no_yardstick = true,
                 other => return Err(format!("unknown option {other:?}")),
             }
@@ -176,6 +184,16 @@ fn number(flag: &str, text: &str) -> Result<f64, String> {
         Ok(n) if n >= 0.0 && n.is_finite() => Ok(n),
         _ => Err(format!("{flag}: {text:?} is not a number")),
     }
+}
+
+/// `NAME=PROGRAM ARGS...`.
+fn rival(text: &str) -> Result<(String, Vec<String>), String> {
+    let (name, command) = text.split_once('=').ok_or(format!("--rival: {text:?} has no NAME="))?;
+    let command: Vec<String> = command.split_whitespace().map(String::from).collect();
+    if name.is_empty() || command.is_empty() {
+        return Err(format!("--rival: {text:?} needs a name and a command"));
+    }
+    Ok((name.to_string(), command))
 }
 
 /// `64`, `16k`, `1m`: bytes, kibibytes, mebibytes.
@@ -239,5 +257,8 @@ mod tests {
         assert!(parse(&["nonsense"]).is_err());
         assert!(parse(&["rtt", "--clients", "0"]).is_err());
         assert!(parse(&["rtt", "--bogus"]).is_err());
+        let options = parse(&["pipeline", "--rival", "t=bin/echo --fast"]).unwrap().unwrap();
+        assert_eq!(options.rivals, vec![("t".into(), vec!["bin/echo".into(), "--fast".into()])]);
+        assert!(parse(&["pipeline", "--rival", "nameless"]).is_err());
     }
 }

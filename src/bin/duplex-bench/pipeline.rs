@@ -56,12 +56,30 @@ enum Wire {
     Tcp { stream: TcpStream, reply: Vec<u8>, expected: Vec<u8> },
 }
 
+/// One server measured in a pipeline run: duplex, a rival WebSocket echo
+/// server (`--rival`), or the raw TCP yardstick.
+struct Side {
+    label: String,
+    target: Target,
+    websocket: bool,
+}
+
 pub fn run(options: &Options, ws: bool, tcp: bool) -> Result<(), String> {
     let sizes = options.sizes.clone().unwrap_or_else(|| vec![64, 16 * 1024, 1024 * 1024]);
-    let duplex = if ws { Some(Target::duplex(options)?) } else { None };
-    let yard = if tcp { Some(Target::yardstick(options)?) } else { None };
+    let mut sides = Vec::new();
+    if ws {
+        sides.push(Side { label: "ws".into(), target: Target::duplex(options)?, websocket: true });
+        for (name, command) in &options.rivals {
+            let target = Target::rival(command, options)?;
+            sides.push(Side { label: name.clone(), target, websocket: true });
+        }
+    }
+    if tcp {
+        let target = Target::yardstick(options)?;
+        sides.push(Side { label: "tcp".into(), target, websocket: false });
+    }
     let window = options.window;
-    let servers: Vec<u32> = duplex.iter().chain(&yard).filter_map(Target::pid).collect();
+    let servers: Vec<u32> = sides.iter().filter_map(|side| side.target.pid()).collect();
     for &size in &sizes {
         let noise = Noise::start(&servers);
         // Default: 512 MiB of payload or 200,000 messages, whichever is less.
@@ -71,39 +89,59 @@ pub fn run(options: &Options, ws: bool, tcp: bool) -> Result<(), String> {
             "pipeline: {messages} {kind} messages of {} B, {window} in flight, {} run(s)",
             size, options.runs
         );
-        let (mut ws_runs, mut tcp_runs) = (Vec::new(), Vec::new());
+        let mut runs: Vec<Vec<Figures>> = sides.iter().map(|_| Vec::new()).collect();
         for round in 1..=options.runs {
             let mut line = format!("  run {round}:");
-            if let Some(server) = &duplex {
-                let client = Box::new(ws_client(&server.url("/echo"))?);
-                let expected = payload(size);
-                let wire = Wire::WebSocket { client, expected };
-                let run = measure(wire, server.pid(), size, messages, window, options.time)?;
-                line += &format!(" ws {}", run.brief());
-                ws_runs.push(run);
+            // Interleaved, and in a different order each round, so that a
+            // burst of load from elsewhere on the machine is shared out.
+            for turn in 0..sides.len() {
+                let index = (turn + round - 1) % sides.len();
+                let side = &sides[index];
+                let wire = connect(side, size)?;
+                let run = measure(wire, side.target.pid(), size, messages, window, options.time)?;
+                line += &format!(" | {} {}", side.label, run.brief());
+                runs[index].push(run);
             }
-            if let Some(server) = &yard {
-                let stream = yardstick::connect(server.addr, STALL).map_err(|e| e.to_string())?;
-                let expected = payload(size).as_bytes().to_vec();
-                let wire = Wire::Tcp { stream, reply: vec![0; size], expected };
-                let run = measure(wire, server.pid(), size, messages, window, options.time)?;
-                line += &format!(" | tcp {}", run.brief());
-                tcp_runs.push(run);
-            }
-            if let (Some(ws), Some(tcp)) = (ws_runs.last(), tcp_runs.last()) {
-                line += &format!(" | ratio {}", fmt(ws.mbps / tcp.mbps));
+            if runs.len() > 1 && ws {
+                line += &format!(" | ws/{} {}", sides[1].label, fmt(ratio_of_last(&runs)));
             }
             println!("{line}");
         }
         let mut result = ResultLine::new(if ws { "pipeline" } else { "tcp-pipeline" });
         result.add("size", size_name(size)).add("kind", kind).add("window", window);
         result.add("messages", messages).add("runs", options.runs);
-        report::summarize("ws", &ws_runs, &mut result);
-        report::summarize("tcp", &tcp_runs, &mut result);
-        report::ratio(&ws_runs, &tcp_runs, |run| run.mbps, &mut result);
+        for (side, side_runs) in sides.iter().zip(&runs) {
+            report::summarize(&side.label, side_runs, &mut result);
+        }
+        if ws {
+            for (side, side_runs) in sides.iter().zip(&runs).skip(1) {
+                report::ratio(&side.label, &runs[0], side_runs, |run| run.mbps, &mut result);
+            }
+        }
         result.noise(&noise, &servers).print();
     }
     Ok(())
+}
+
+/// duplex's last figure over the next side's.
+fn ratio_of_last(runs: &[Vec<Figures>]) -> f64 {
+    match (runs[0].last(), runs[1].last()) {
+        (Some(ws), Some(other)) => ws.mbps / other.mbps,
+        _ => f64::NAN,
+    }
+}
+
+/// A fresh connection to one side, ready for [`measure`].
+fn connect(side: &Side, size: usize) -> Result<Wire, String> {
+    let expected = payload(size);
+    if side.websocket {
+        let client = Box::new(ws_client(&side.target.url("/echo"))?);
+        Ok(Wire::WebSocket { client, expected })
+    } else {
+        let stream = yardstick::connect(side.target.addr, STALL).map_err(|e| e.to_string())?;
+        let expected = expected.as_bytes().to_vec();
+        Ok(Wire::Tcp { stream, reply: vec![0; size], expected })
+    }
 }
 
 /// The message of a given size: printable ASCII (valid text), varied so a

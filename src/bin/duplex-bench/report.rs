@@ -97,19 +97,23 @@ pub fn summarize(prefix: &str, runs: &[Figures], result: &mut ResultLine) {
     result.add(&key("errors"), runs.iter().map(|r| r.errors.len()).sum::<usize>());
 }
 
-/// The WebSocket figure as a fraction of raw TCP, run by run (each pair
-/// was measured back to back), then its median and range.
+/// duplex's figure as a fraction of another side's (raw TCP, or a rival
+/// server), run by run (each pair was measured in the same round), then
+/// its median and range. The raw TCP ratio keeps the plain `ratio` keys.
 pub fn ratio(
+    other: &str,
     ws: &[Figures],
-    tcp: &[Figures],
+    theirs: &[Figures],
     figure: impl Fn(&Figures) -> f64,
     result: &mut ResultLine,
 ) {
-    if ws.is_empty() || tcp.is_empty() {
+    if ws.is_empty() || theirs.is_empty() {
         return;
     }
-    let ratios: Vec<f64> = ws.iter().zip(tcp).map(|(w, t)| figure(w) / figure(t)).collect();
+    let ratios: Vec<f64> = ws.iter().zip(theirs).map(|(w, t)| figure(w) / figure(t)).collect();
     let ratio = Spread::of(&ratios);
-    println!("ratio ws/tcp: {}", ratio.show());
-    result.num("ratio", ratio.median).num("ratio_min", ratio.min).num("ratio_max", ratio.max);
+    println!("ratio ws/{other}: {}", ratio.show());
+    let key = if other == "tcp" { "ratio".to_string() } else { format!("ratio_{other}") };
+    result.num(&key, ratio.median);
+    result.num(&format!("{key}_min"), ratio.min).num(&format!("{key}_max"), ratio.max);
 }

@@ -130,7 +130,7 @@ pub fn run(options: &Options, ws: bool, tcp: bool) -> Result<(), String> {
     result.add("runs", options.runs);
     report::summarize("ws", &ws_runs, &mut result);
     report::summarize("tcp", &tcp_runs, &mut result);
-    report::ratio(&ws_runs, &tcp_runs, |run| run.rate, &mut result);
+    report::ratio("tcp", &ws_runs, &tcp_runs, |run| run.rate, &mut result);
     result.noise(&noise, &servers).print();
     Ok(())
 }

@@ -53,6 +53,12 @@ impl Target {
         Target::spawn(program, &args, options)
     }
 
+    /// Another WebSocket echo server (`--rival`), started from its command.
+    pub fn rival(command: &[String], options: &Options) -> Result<Target, String> {
+        let (program, args) = command.split_first().ok_or("an empty --rival command")?;
+        Target::spawn(PathBuf::from(program), args, options)
+    }
+
     fn spawn(program: PathBuf, args: &[String], options: &Options) -> Result<Target, String> {
         // `taskset -c CPUS PROGRAM ARGS` sets the affinity and then *execs*
         // the program, so the child's PID is the server's own.
