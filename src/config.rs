@@ -10,16 +10,19 @@
 //! The protocol modules never parse flags themselves: they receive the
 //! numbers they need, which keeps them usable outside this server.
 //!
+//! This file is at the bottom of the house: it imports nothing from the
+//! crate. The flags of an optional layer (`push`, `redis`) and the limits
+//! only it reads exist only when that layer is built, so a build without
+//! it has no such flag in `--help`. What a flag's value *means* is its
+//! layer's business: `--redis` is kept here as the text given, and read
+//! by `src/redis/address.rs`.
+//!
 //! Read next: `src/http/mod.rs`, the first protocol these numbers guard.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-
-// The one import from a higher layer: parsing `--redis` is the Redis
-// client's business (`src/redis/address.rs`); this file only holds it.
-use crate::redis::RedisAddress;
 
 /// One kibibyte, so that limits read as `64 * KIB` rather than `65536`.
 pub const KIB: usize = 1024;
@@ -48,9 +51,11 @@ pub struct Limits {
     /// files and the upgrade need no body, so this stays small. Past it:
     /// `413 Content Too Large` and the connection is closed.
     pub max_request_body: usize,
-    /// The whole request head must arrive within this time. A per-read
+    /// The whole request (its head, and the body if one is read) must
+    /// arrive within this time, counted from its first byte. A per-read
     /// timeout alone does not stop a "slowloris" client that sends one byte
-    /// just before each timeout expires; a deadline for the whole head does.
+    /// just before each timeout expires; a deadline for the whole request
+    /// does.
     pub header_deadline: Duration,
     /// How long a keep-alive connection may sit idle between requests.
     pub keep_alive_idle: Duration,
@@ -92,6 +97,7 @@ pub struct Limits {
     /// descriptor; beyond the cap a connection gets `503` and is closed, so
     /// the process never runs into the operating system's limits.
     pub max_connections: usize,
+    #[cfg(feature = "push")]
     /// Longest a long-polling request (`GET /api/messages?wait=`) is held
     /// before it is answered "nothing yet". Larger `wait`s are cut to this.
     /// Proxies and load balancers commonly give up on a silent response
@@ -99,6 +105,7 @@ pub struct Limits {
     /// clear of them. Meanwhile the request holds a thread, like any open
     /// connection.
     pub long_poll_max: Duration,
+    #[cfg(feature = "push")]
     /// An event stream (`GET /api/events`) quiet for this long gets a
     /// comment line, `: keepalive`. It keeps proxies from closing a silent
     /// response, and it is how the server notices a listener that has gone:
@@ -109,16 +116,19 @@ pub struct Limits {
     /// untouched virtual memory, but it is reserved address space and it
     /// bounds how many threads fit; our handlers use a few KiB of stack.
     pub thread_stack: usize,
+    #[cfg(feature = "redis")]
     /// With `--redis`: how often this process tells Redis it is alive (and
     /// reads the other processes' member lists), and how long it lets the
     /// subscription stay silent before it pings. A process's members are
     /// dropped three heartbeats after its last one, so this sets how long
     /// a crashed process's members still show: up to four heartbeats.
     pub redis_heartbeat: Duration,
+    #[cfg(feature = "redis")]
     /// With `--redis`: bytes of events waiting for Redis before more are
     /// refused (the sender gets an `error`). Two files at the default
     /// limit; a Redis that cannot keep up with that is as good as gone.
     pub redis_queue_bytes: usize,
+    #[cfg(feature = "redis")]
     /// With `--redis`: the longest wait between two attempts to reconnect
     /// (the waits double from 100 ms up to this).
     pub redis_backoff_max: Duration,
@@ -142,11 +152,16 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(60),
             close_linger: Duration::from_secs(2),
             max_connections: 10_000,
+            #[cfg(feature = "push")]
             long_poll_max: Duration::from_secs(30),
+            #[cfg(feature = "push")]
             event_stream_heartbeat: Duration::from_secs(15),
             thread_stack: 128 * KIB,
+            #[cfg(feature = "redis")]
             redis_heartbeat: Duration::from_secs(5),
+            #[cfg(feature = "redis")]
             redis_queue_bytes: 16 * MIB,
+            #[cfg(feature = "redis")]
             redis_backoff_max: Duration::from_secs(5),
         }
     }
@@ -171,9 +186,11 @@ pub struct Config {
     /// attacker chooses leaks them (CRIME, BREACH; docs/11-compression.md).
     pub deflate: bool,
     /// Share the chat room with other processes through this Redis
-    /// (`--redis`; chapter 10). `None`: the room lives in this process
-    /// alone, and no Redis is ever contacted.
-    pub redis: Option<RedisAddress>,
+    /// (`--redis`; chapter 10), as given: `HOST:PORT` or a `redis://` URL,
+    /// read by `src/redis/address.rs`. `None`: the room lives in this
+    /// process alone, and no Redis is ever contacted.
+    #[cfg(feature = "redis")]
+    pub redis: Option<String>,
     /// The numbers.
     pub limits: Limits,
 }
@@ -188,6 +205,7 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             trace: false,
             deflate: false,
+            #[cfg(feature = "redis")]
             redis: None,
             limits: Limits::default(),
         }
@@ -214,8 +232,22 @@ impl fmt::Display for ArgError {
 
 impl std::error::Error for ArgError {}
 
-/// The text `--help` prints.
-pub const USAGE: &str = "\
+/// The text `--help` prints: the core's flags, then each built layer's.
+pub fn usage() -> String {
+    let mut text = String::from(USAGE_CORE);
+    if cfg!(feature = "push") {
+        text += USAGE_PUSH;
+    }
+    if cfg!(feature = "redis") {
+        text += USAGE_REDIS;
+    }
+    if cfg!(feature = "deflate") {
+        text += USAGE_DEFLATE;
+    }
+    text + USAGE_END
+}
+
+const USAGE_CORE: &str = "\
 duplex: a WebSocket server written from first principles
 
 usage: duplex [options]
@@ -228,20 +260,35 @@ usage: duplex [options]
   --max-chat-text BYTES   largest chat text message (default 65536)
   --max-chat-file BYTES   largest file relayed through the chat (default 8388608)
   --outbox-bytes BYTES    per-member outbox before a slow reader is dropped (default 1048576)
-  --header-timeout SECS   a request head must arrive within this (default 10)
+  --header-timeout SECS   a request must arrive within this, from its first byte (default 10)
   --keep-alive-timeout SECS  close an HTTP connection idle this long (default 30)
   --ping-interval SECS    ping a silent peer after this long (default 30)
   --idle-timeout SECS     drop a peer silent for this long (default 60)
   --write-timeout SECS    give up on a write that makes no progress this long (default 10)
+";
+
+/// Flags of the `push` layer (`src/push/`).
+const USAGE_PUSH: &str = "\
   --long-poll-max SECS    longest wait a long poll may ask for (default 30)
   --heartbeat SECS        comment line on a quiet event stream after this long (default 15)
+";
+
+/// Flags of the `redis` layer (`src/redis/`).
+const USAGE_REDIS: &str = "\
   --redis ADDRESS         share the chat room with other duplex processes through this Redis:
                           HOST:PORT or redis://:PASSWORD@HOST:PORT (or the password in
                           DUPLEX_REDIS_PASSWORD); without it no Redis is used
   --redis-heartbeat SECS  how often to tell Redis this process is alive (default 5)
   --redis-queue-bytes BYTES  events waiting for Redis before more are refused (default 16777216)
   --redis-backoff-max SECS   longest wait between reconnect attempts (default 5)
+";
+
+/// The flag of the `deflate` layer (`src/deflate/`).
+const USAGE_DEFLATE: &str = "\
   --deflate               agree to permessage-deflate (RFC 7692) when a client offers it
+";
+
+const USAGE_END: &str = "\
   --trace                 print every handshake and frame
   --help                  print this text
 ";
@@ -301,21 +348,23 @@ impl Config {
                 }
                 "--idle-timeout" => limits.idle_timeout = parse_seconds(&flag, &value(&flag)?)?,
                 "--write-timeout" => limits.write_timeout = parse_seconds(&flag, &value(&flag)?)?,
+                #[cfg(feature = "push")]
                 "--long-poll-max" => limits.long_poll_max = parse_seconds(&flag, &value(&flag)?)?,
+                #[cfg(feature = "push")]
                 "--heartbeat" => {
                     limits.event_stream_heartbeat = parse_seconds(&flag, &value(&flag)?)?;
                 }
-                "--redis" => {
-                    let text = value("--redis")?;
-                    let address = RedisAddress::parse_with_env(&text);
-                    config.redis = Some(address.map_err(|error| ArgError(error.to_string()))?);
-                }
+                #[cfg(feature = "redis")]
+                "--redis" => config.redis = Some(value("--redis")?),
+                #[cfg(feature = "redis")]
                 "--redis-heartbeat" => {
                     limits.redis_heartbeat = parse_seconds(&flag, &value(&flag)?)?;
                 }
+                #[cfg(feature = "redis")]
                 "--redis-queue-bytes" => {
                     limits.redis_queue_bytes = parse_number(&flag, &value(&flag)?)?;
                 }
+                #[cfg(feature = "redis")]
                 "--redis-backoff-max" => {
                     limits.redis_backoff_max = parse_seconds(&flag, &value(&flag)?)?;
                 }
@@ -378,7 +427,7 @@ mod tests {
         assert!(config.root.ends_with("www"));
         assert_eq!(config.limits.max_connections, 10_000);
         assert_eq!(config.limits.max_message, 16 * MIB);
-        assert_eq!(config.limits.long_poll_max, Duration::from_secs(30));
+        assert_eq!(config.limits.idle_timeout, Duration::from_secs(60));
     }
 
     #[test]
@@ -387,19 +436,38 @@ mod tests {
         assert_eq!(config.addr.port(), 0);
         assert_eq!(config.root, PathBuf::from("/tmp"));
         assert_eq!(config.allowed_origins, vec!["*".to_string()]);
+        let config = run(&["--write-timeout", "1.5", "--ping-interval=0.25"]);
+        assert_eq!(config.limits.write_timeout, Duration::from_millis(1500));
+        assert_eq!(config.limits.ping_interval, Duration::from_millis(250));
+    }
+
+    #[test]
+    #[cfg(feature = "push")]
+    fn push_flags() {
         let config = run(&["--long-poll-max", "1.5", "--heartbeat=0.25"]);
         assert_eq!(config.limits.long_poll_max, Duration::from_millis(1500));
         assert_eq!(config.limits.event_stream_heartbeat, Duration::from_millis(250));
     }
 
     #[test]
+    #[cfg(feature = "redis")]
     fn redis_is_off_unless_asked_for() {
         assert!(run(&[]).redis.is_none());
         let config = run(&["--redis", "127.0.0.1:6390", "--redis-heartbeat", "0.5"]);
-        assert_eq!(config.redis.map(|a| a.host_port), Some("127.0.0.1:6390".to_string()));
+        assert_eq!(config.redis.as_deref(), Some("127.0.0.1:6390"));
         assert_eq!(config.limits.redis_heartbeat, Duration::from_millis(500));
-        assert!(parse(&["--redis", "rediss://h:1"]).is_err());
-        assert!(parse(&["--redis", "localhost"]).is_err(), "the port is required");
+        // What the address means is `src/redis/address.rs`'s business, and
+        // tested there; `main.rs` refuses a bad one before starting.
+    }
+
+    #[test]
+    fn a_layer_left_out_leaves_no_flag() {
+        assert_eq!(usage().contains("--redis"), cfg!(feature = "redis"));
+        assert_eq!(usage().contains("--long-poll-max"), cfg!(feature = "push"));
+        assert_eq!(usage().contains("--deflate"), cfg!(feature = "deflate"));
+        assert_eq!(parse(&["--redis", "127.0.0.1:6390"]).is_ok(), cfg!(feature = "redis"));
+        assert_eq!(parse(&["--heartbeat", "1"]).is_ok(), cfg!(feature = "push"));
+        assert!(usage().starts_with("duplex: ") && usage().ends_with("print this text\n"));
     }
 
     #[test]

@@ -6,6 +6,15 @@
 //! It uses the standard library and two tiny crates (`sha1_smol`, `base64`)
 //! for the handshake's hash and encoding; everything else is here.
 //!
+//! ## Two builds
+//!
+//! `cargo build --no-default-features` builds the minimal server, the
+//! textbook: static files, `/echo`, and the whole chat room at `/chat`.
+//! Start there. The default build adds two layers, each a Cargo feature
+//! in a folder of its own: `push` (the chat room over plain HTTP) and
+//! `redis` (one room across processes). A feature left out leaves no flag
+//! in `--help` and no endpoint.
+//!
 //! ## Reading order
 //!
 //! Each module is a chapter. Read them in this order:
@@ -19,26 +28,31 @@
 //!    [`websocket::frame`], [`websocket::close`], [`websocket::utf8`],
 //!    [`websocket::message`], [`websocket::connection`] (RFC 6455).
 //! 4. [`echo`]: the smallest endpoint.
-//! 5. [`chat`]: the chat room: fan-out to many members, and what to do
-//!    about the one who stops reading; then the same room over plain HTTP
-//!    (short polling, long polling, Server-Sent Events), to compare.
-//! 6. [`server`]: sockets, threads and timeouts: where the protocol meets
+//! 5. [`json`]: JSON written (and read back) by hand.
+//! 6. [`chat`]: the chat room: fan-out to many members, and what to do
+//!    about the one who stops reading.
+//! 7. [`server`]: sockets, threads and timeouts: where the protocol meets
 //!    the operating system.
-//! 7. [`client`]: the other end of the handshake, with masking done right.
-//! 8. [`redis`]: RESP2 by hand: a Redis client, so rooms can span
-//!    processes; then [`chat::bus`], which shares the chat room through it
-//!    (`--redis`): one order for every process, and what happens when
-//!    Redis goes away.
-//! 9. [`deflate`] (Cargo feature `deflate`): DEFLATE by hand (RFC 1951),
-//!    LZ77 and Huffman coding, the codec under permessage-deflate.
+//! 8. [`client`]: the other end of the handshake, with masking done right.
 //!
-//! The protocol modules (`http`, `websocket`) never touch a socket. They
-//! work on `Read`, `Write` and byte slices, so each can be lifted into
-//! other code and tested on plain bytes. Layers only import downwards:
-//! `server` uses `chat` and `echo`, which use `websocket`, which uses
-//! `http`, which uses `config`; `chat` also uses `redis`, which uses
-//! `http` and `config`. (One exception: `config` holds a parsed `--redis`
-//! address, a type from `redis`.)
+//! Then the layers, each plugged into the room's seam (`src/chat/room.rs`):
+//!
+//! - `push` (feature `push`): the same room over plain HTTP: short
+//!   polling, long polling, Server-Sent Events; chapter 1 of the course
+//!   compares them with WebSocket.
+//! - `redis` (feature `redis`): RESP2 by hand, a Redis client; then
+//!   `redis::bus`, which shares the chat room through it (`--redis`):
+//!   one order for every process, and what happens when Redis goes away.
+//! - [`deflate`] (feature `deflate`): DEFLATE by hand (RFC 1951), LZ77 and
+//!   Huffman coding, the codec under permessage-deflate.
+//!
+//! The protocol modules (`http`, `websocket`, `json`) never touch a socket.
+//! They work on `Read`, `Write` and byte slices, so each can be lifted into
+//! other code and tested on plain bytes. Modules only import downwards, and
+//! no two import each other: `config` and `log` at the bottom; `http`, then
+//! `websocket`, `json`; `echo`, `chat` and `client` on top of those;
+//! `push` and `redis` on top of `chat`; `server` on top of everything it
+//! serves. `tests/imports.rs` checks it.
 //!
 //! The course that goes with the code is in `docs/`. Everything here is
 //! safe Rust; `Cargo.toml`'s `[lints.rust]` table makes that a rule.
@@ -53,6 +67,10 @@ pub mod config;
 pub mod deflate;
 pub mod echo;
 pub mod http;
+pub mod json;
+#[cfg(feature = "push")]
+pub mod push;
+#[cfg(feature = "redis")]
 pub mod redis;
 pub mod server;
 pub mod websocket;

@@ -20,8 +20,8 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use common::chat::{ChatMember, Fields};
-use common::{get, proc_status_field, TestServer, PATIENCE};
-use duplex::chat::json_read::JsonValue as Json;
+use common::{get, proc_status_field, raw_request, TestServer, PATIENCE};
+use duplex::json::read::JsonValue as Json;
 use duplex::websocket::{CloseCode, Incoming, Message, MessageReader, Opcode, Role};
 
 #[test]
@@ -30,6 +30,21 @@ fn a_plain_get_on_chat_asks_for_an_upgrade() {
     let response = get(&server, "/chat");
     assert_eq!(response.status, 426);
     assert_eq!(response.header("Upgrade"), Some("websocket"));
+}
+
+#[test]
+fn the_http_push_paths_exist_only_with_the_push_layer() {
+    let server = TestServer::start(&[]);
+    let post = b"POST /api/send?name=web HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nhi";
+    let sent = raw_request(&server, post).status;
+    let polled = get(&server, "/api/messages").status;
+    if cfg!(feature = "push") {
+        assert_eq!((sent, polled), (200, 200));
+    } else {
+        // (The event stream is asked for only here: with `push` it never ends.)
+        let streamed = get(&server, "/api/events").status;
+        assert_eq!((sent, polled, streamed), (404, 404, 404));
+    }
 }
 
 #[test]

@@ -15,8 +15,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Instant;
 
 use common::{TestServer, PATIENCE};
-use duplex::chat::json_read::{self, JsonValue};
 use duplex::client::Client;
+use duplex::json::read::{self as json_read, JsonValue};
 use duplex::websocket::Message;
 
 /// A running `duplex-chat`, killed when dropped if it is still running.

@@ -203,6 +203,7 @@ fn connection_cap_answers_503_and_recovers() {
 }
 
 #[test]
+#[cfg(feature = "push")] // `POST /api/send` is the push layer's
 fn expect_100_continue_gets_the_go_ahead_before_the_body() {
     let server = TestServer::start(&[]);
     let mut stream = server.connect();

@@ -11,6 +11,8 @@
 //! asserts how long anything took. "Returns promptly" is shown by cause and
 //! effect instead: a long poll asked to wait 30 s must answer within the
 //! 10 s read timeout, so only the message can have ended its wait.
+// Tests of the `push` layer: built only with its feature (on by default).
+#![cfg(feature = "push")]
 
 mod common;
 
@@ -19,7 +21,7 @@ use std::thread;
 
 use common::push::{EventStream, HttpClient, Poll, Said};
 use common::{get, RawPeer, TestServer, PATIENCE};
-use duplex::chat::json_read::{parse, JsonValue};
+use duplex::json::read::{parse, JsonValue};
 use duplex::websocket::{Incoming, Message, Opcode};
 
 /// A WebSocket member of the room, reading JSON events.

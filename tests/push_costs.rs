@@ -32,6 +32,8 @@
 //! pace, and a short poller's interval, which is the very thing measured;
 //! and in the quiet room, a read timeout is the measuring window. Every
 //! wait for an event waits for the event itself.
+// Tests of the `push` layer: built only with its feature (on by default).
+#![cfg(feature = "push")]
 
 mod common;
 
@@ -43,7 +45,7 @@ use std::time::{Duration, Instant};
 
 use common::push::{Poll, Said};
 use common::{client_frame, read_response, TestServer, UPGRADE_HEADERS};
-use duplex::chat::json_read::{parse, JsonValue};
+use duplex::json::read::{parse, JsonValue};
 use duplex::websocket::{Incoming, Message, MessageReader, Opcode, Role};
 
 /// A socket that counts the bytes that cross it.

@@ -9,7 +9,7 @@
 //   WebSocket        new WebSocket('/chat'): one upgraded connection
 //
 // The endpoints are described in docs/protocol.md §9 and built in
-// src/chat/http_api.rs and src/chat/event_stream.rs. Every pane starts
+// src/push/http_api.rs and src/push/event_stream.rs. Every pane starts
 // "from now": it shows what is said after the page opened.
 //
 // What each pane counts, and where the numbers come from:

@@ -5,7 +5,7 @@
 //! ```
 //!
 //! A client for the protocol of `docs/protocol.md`, built on
-//! [`duplex::client::Client`] (RFC 6455) and [`duplex::chat::json_read`]
+//! [`duplex::client::Client`] (RFC 6455) and [`duplex::json::read`]
 //! (RFC 8259). Each line typed is sent as a chat message (`/nick NEW`
 //! passes through as the command it is); each event from the server is
 //! printed as one readable line. `/quit` or end of input (Ctrl-D) leaves
@@ -44,8 +44,8 @@ use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::time::Duration;
 
-use duplex::chat::json_read::{self, JsonValue};
 use duplex::client::Client;
+use duplex::json::read::{self as json_read, JsonValue};
 use duplex::websocket::{CloseCode, Closed, Message};
 
 const DEFAULT_URL: &str = "ws://127.0.0.1:8080/chat";

@@ -16,7 +16,7 @@
 //! This part is separate from delivering events to the members connected
 //! here, because it is the part every transport shares. The WebSocket
 //! members get each event pushed as it happens; the HTTP transports
-//! (`src/chat/http_api.rs`, `src/chat/event_stream.rs`) ask this record
+//! (`src/push/http_api.rs`, `src/push/event_stream.rs`) ask this record
 //! "what came after seq 41?" ([`History::since`]). So each recorded message
 //! keeps its `seq` beside its JSON.
 //!
@@ -25,7 +25,7 @@
 //! Stamping ([`History::stamp`]) and recording ([`History::record`]) are
 //! two calls, because they do not always happen in the same process. A
 //! room alone numbers its events itself. A room shared with other
-//! processes through Redis (`--redis`, `src/chat/room/link.rs`) gets the
+//! processes through Redis (`--redis`, `src/redis/bus/link.rs`) gets the
 //! numbers from Redis, and this record becomes a *mirror* of the history
 //! list kept there: loaded whole when the process joins the shared room
 //! ([`History::replace`]), then kept up to date by recording, in order,
@@ -114,7 +114,7 @@ impl History {
     /// if it is a chat message, and returns the JSON.
     ///
     /// Stamps must come in increasing order; the room makes sure of it
-    /// (`src/chat/room/link.rs` skips anything not newer than
+    /// (`src/redis/bus/link.rs` skips anything not newer than
     /// [`last_seq`](Self::last_seq)).
     pub fn record(&mut self, stamp: Stamp, event: &RoomEvent<'_>) -> String {
         debug_assert!(stamp.seq > self.last_seq, "stamps go up");

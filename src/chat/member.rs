@@ -66,11 +66,11 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use super::names::name_in_query;
-use super::outbox::{Frame, Outbox};
+use super::outbox::{Encoded, Outbox};
 use super::outbox_writer::OutboxWriter;
-use super::protocol::{Command, FileInfo, RoomEvent};
+use super::protocol::{Command, FileInfo};
 use super::room::{MemberId, Room};
-use super::wakeups;
+use super::wakeups::{self, WakeBeforeBlocking};
 use crate::config::Limits;
 use crate::http::Request;
 use crate::log;
@@ -111,10 +111,11 @@ pub fn serve<R: Read>(
     let requested = name_in_query(request.query());
     let requested = requested.as_ref().map(|name| name.as_deref().map_err(Clone::clone));
     // What this member says (its `join` first) is broadcast from this
-    // thread; its wake-ups for the other members' writers wait until this
-    // thread is about to read from its socket (the socket reader flushes
-    // them), so a burst costs each writer one wake-up (`wakeups.rs`). In a
-    // storm of joins, a writer still busy with the last one needs none.
+    // thread, and the wake-ups it owes the other members' writers wait
+    // until this thread is about to read from its socket again
+    // (`WakeBeforeBlocking`), so a burst costs each writer one wake-up
+    // (`wakeups.rs`). In a storm of joins, a writer still busy with the
+    // last one needs none.
     wakeups::defer_on_this_thread();
     let joined = room.join_from_url(requested, Arc::clone(&outbox));
     log!("chat: {} joined {}; {} here", joined.name, room.name(), joined.members);
@@ -128,7 +129,8 @@ pub fn serve<R: Read>(
 
     // Reads from the connection, writes into the outbox (see the top).
     let writes_to_outbox = OutboxWriter(Arc::clone(&outbox));
-    let mut websocket = WebSocket::server(reader, writes_to_outbox, largest(limits));
+    let mut websocket =
+        WebSocket::server(wake_before_blocking(reader), writes_to_outbox, largest(limits));
     websocket.set_keepalive(Keepalive {
         ping_interval: limits.ping_interval,
         idle_timeout: limits.idle_timeout,
@@ -148,6 +150,16 @@ pub fn serve<R: Read>(
     closed
 }
 
+/// The connection's reader, rebuilt around [`WakeBeforeBlocking`]: the
+/// bytes it already holds (frames sent right behind the handshake) come
+/// first, then the socket.
+fn wake_before_blocking<R: Read>(reader: BufReader<R>) -> BufReader<WakeBeforeBlocking<R>> {
+    let (capacity, leftover) = (reader.capacity(), reader.buffer().to_vec());
+    let socket = reader.into_inner();
+    let leftover = io::Cursor::new(leftover);
+    BufReader::with_capacity(capacity, WakeBeforeBlocking { leftover, socket })
+}
+
 /// The largest message worth reading: a text or a file at their limits.
 /// Anything bigger is refused by the codec with close 1009 before it is
 /// read, instead of being read whole only to be refused with an `error`.
@@ -157,14 +169,14 @@ fn largest(limits: &Limits) -> usize {
 
 /// The reader's loop: every message becomes one call on the room.
 fn converse<R: Read>(
-    websocket: &mut WebSocket<R, OutboxWriter>,
+    websocket: &mut WebSocket<WakeBeforeBlocking<R>, OutboxWriter>,
     room: &Room,
     me: MemberId,
     limits: &Limits,
 ) -> Closed {
     // From the last `/file TYPE NAME`, for the next binary message.
     let mut next_file = FileInfo::default();
-    let refuse = |reason: &str| room.tell(me, &RoomEvent::Error { reason });
+    let refuse = |reason: &str| room.tell(me, reason);
     loop {
         let message = match websocket.recv() {
             Ok(message) => message,
@@ -197,7 +209,7 @@ fn converse<R: Read>(
                     continue;
                 }
                 // Encoded here, outside the room's lock: it is the big one.
-                let frame: Frame = Arc::from(encode_frame(Opcode::Binary, &bytes, None));
+                let frame: Encoded = Arc::from(encode_frame(Opcode::Binary, &bytes, None));
                 room.share_file(me, &info, bytes.len(), frame);
             }
         }
@@ -355,7 +367,7 @@ pub fn drain_deadline<'a>(
 /// drain deadline, [`drain_deadline`]).
 pub fn write_batch<W: Write>(
     out: &mut W,
-    batch: &[Frame],
+    batch: &[Encoded],
     check: impl Fn() -> io::Result<()>,
 ) -> io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|frame| IoSlice::new(frame)).collect();
@@ -374,7 +386,7 @@ pub fn write_batch<W: Write>(
 
 /// `--trace` for what the room sends. Control frames (pong, close, ping)
 /// were already traced by the member's `WebSocket` when it queued them.
-fn trace_data_frames(tracer: &Tracer, batch: &[Frame]) {
+fn trace_data_frames(tracer: &Tracer, batch: &[Encoded]) {
     for frame in batch.iter().filter(|frame| frame.first().is_some_and(|b| b & 0x08 == 0)) {
         tracer.frames_in(Direction::Sent, frame);
     }
@@ -409,7 +421,7 @@ mod tests {
 
     #[test]
     fn partial_writes_still_deliver_the_whole_batch_in_order() {
-        let batch: Vec<Frame> = ["one", "", "three", "a longer fourth frame"]
+        let batch: Vec<Encoded> = ["one", "", "three", "a longer fourth frame"]
             .into_iter()
             .map(|text| Arc::from(encode_frame(Opcode::Text, text.as_bytes(), None)))
             .collect();

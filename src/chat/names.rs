@@ -43,7 +43,7 @@
 //! `a`) and case (`Ann` and `ann` are different names). Both matter for a
 //! real service; both need tables far bigger than this chapter.
 //!
-//! Read next: `src/chat/room/feed.rs`, the room over plain HTTP. (Where
+//! Read next: `src/push/feed.rs`, the room over plain HTTP. (Where
 //! `/chat` upgrades are routed to [`serve`](super::serve) is
 //! `src/server/session.rs`; the names for client authors, `docs/protocol.md`.)
 

@@ -6,6 +6,11 @@
 //! blocks and never does I/O, which is what lets the room hold its lock
 //! while it pushes (see `room.rs`).
 //!
+//! What is queued is [`Encoded`]: bytes encoded once and shared, by
+//! pointer, by every outbox they were pushed into. For a chat member that
+//! is one or more whole WebSocket frames; the HTTP push layer reuses this
+//! queue unchanged for Server-Sent Events (`src/push/event_stream.rs`).
+//!
 //! The queue is bounded in **bytes** ([`Limits::outbox_bytes`], 1 MiB by
 //! default), not in frames: a bound of "100 frames" holds 100 short lines
 //! in a few KiB but 100 images in 800 MiB. When a push would take the
@@ -16,10 +21,12 @@
 //!
 //! Three details that matter:
 //!
-//! - **One wake-up per burst.** The writer sleeps on a `Condvar` while the
-//!   queue is empty. A push signals it only when the queue goes from empty
-//!   to non-empty: if the queue already held something, the writer is either
-//!   awake or already signalled, and a second signal would be wasted work.
+//! - **A wake-up only when the queue was empty.** The writer sleeps on a
+//!   `Condvar` while the queue is empty. A push signals it only when the
+//!   queue goes from empty to non-empty: if the queue already held
+//!   something, the writer is either awake or already signalled. (The room
+//!   goes one step further and puts the signal off until a burst is over,
+//!   with [`push_all_quietly`](Outbox::push_all_quietly) and `wakeups.rs`.)
 //! - **The writer takes everything at once** ([`Outbox::take_all`]) and
 //!   writes it with one `writev` call. A member who fell behind by fifty
 //!   messages catches up in one system call, not fifty. The queue's `Vec` is
@@ -32,12 +39,6 @@
 //!   about twice the bound (or twice the largest frame) in memory: one batch
 //!   in flight and one queued. The frames themselves are shared `Arc`s, so
 //!   a file queued for a hundred members is in memory once.
-//!
-//! [`OutboxWriter`](super::outbox_writer::OutboxWriter) (next door, in
-//! `outbox_writer.rs`) lets the member's
-//! [`WebSocket`](crate::websocket::WebSocket) (which answers pings and runs
-//! the closing handshake) write into the same outbox, so the writer thread
-//! stays the only thread that writes to the socket.
 //!
 //! ## The close frame is the last frame
 //!
@@ -62,15 +63,13 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::wakeups;
 use crate::websocket::frame::{encode_frame, Opcode};
 use crate::websocket::{CloseCode, CloseFrame};
 
-/// Bytes ready for the wire, shared by every outbox they were pushed into:
-/// one or more whole WebSocket frames for a chat member, or whole
-/// Server-Sent Events for an event-stream listener
-/// (`src/chat/event_stream.rs`, which reuses this queue unchanged).
-pub type Frame = Arc<[u8]>;
+/// Bytes ready for the wire, encoded once and shared (an `Arc`) by every
+/// outbox they were pushed into: one or more whole WebSocket frames for a
+/// chat member, whole Server-Sent Events for an event-stream listener.
+pub type Encoded = Arc<[u8]>;
 
 /// What [`Outbox::take_all_within`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,10 +101,11 @@ enum Phase {
     Finished,
 }
 
+/// What the outbox's lock guards.
 #[derive(Debug)]
-struct State {
-    queue: Vec<Frame>,
-    /// Bytes in `queue`. What the writer has taken is no longer counted.
+struct Queue {
+    waiting: Vec<Encoded>,
+    /// Bytes in `waiting`. What the writer has taken is no longer counted.
     bytes: usize,
     phase: Phase,
     /// When the phase left `Open`: the start of the drain, which the
@@ -113,7 +113,8 @@ struct State {
     draining_since: Option<Instant>,
     /// Set by [`Outbox::abort`]: the member was disconnected as too slow.
     aborted: bool,
-    /// How many times a push signalled the writer (for tests and teaching).
+    /// How many pushes found the queue empty, and so owed the writer a
+    /// wake-up (for tests and teaching).
     wakeups: u64,
 }
 
@@ -121,7 +122,7 @@ struct State {
 #[derive(Debug)]
 pub struct Outbox {
     limit: usize,
-    state: Mutex<State>,
+    queue: Mutex<Queue>,
     /// Signalled when the queue becomes non-empty or the phase changes.
     ready: Condvar,
 }
@@ -129,65 +130,45 @@ pub struct Outbox {
 impl Outbox {
     /// An outbox that holds at most `limit` bytes of backlog.
     pub fn new(limit: usize) -> Outbox {
-        let state = State {
-            queue: Vec::new(),
+        let queue = Queue {
+            waiting: Vec::new(),
             bytes: 0,
             phase: Phase::Open,
             draining_since: None,
             aborted: false,
             wakeups: 0,
         };
-        Outbox { limit, state: Mutex::new(state), ready: Condvar::new() }
+        Outbox { limit, queue: Mutex::new(queue), ready: Condvar::new() }
     }
 
     /// A panic on another thread while it held this lock leaves the queue
     /// in a valid state (every method changes it in one step), so we carry
     /// on rather than spread the panic to every member of the room.
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Queues one frame; see [`push_all`](Self::push_all).
-    pub fn push(&self, frame: Frame) -> Result<(), PushError> {
+    pub fn push(&self, frame: Encoded) -> Result<(), PushError> {
         self.push_all(&[frame])
     }
 
     /// Queues `frames` together: all of them or none. A `file` event and the
     /// file's bytes go in one call, so a member never gets the announcement
-    /// without the file. Never blocks.
-    pub fn push_all(&self, frames: &[Frame]) -> Result<(), PushError> {
-        let mut state = self.lock();
-        self.enqueue(&mut state, frames)
-    }
-
-    /// Queues `frames`, which end with a close frame, and closes the outbox
-    /// in the same step: every later push is refused, so nothing can follow
-    /// the close frame onto the wire (RFC 6455 §5.5.1). What is already
-    /// queued still goes out first, then the writer stops. Refused like any
-    /// push if the outbox is closed or the frames do not fit.
-    pub fn push_last(&self, frames: &[Frame]) -> Result<(), PushError> {
-        let mut state = self.lock();
-        self.enqueue(&mut state, frames)?;
-        self.start_draining(&mut state);
-        Ok(())
-    }
-
-    /// The push itself, with the lock held: the phase, the bound, the
-    /// wake-up.
-    fn enqueue(&self, state: &mut State, frames: &[Frame]) -> Result<(), PushError> {
-        if self.enqueue_quietly(state, frames)? {
-            self.ready.notify_one();
-        }
-        Ok(())
+    /// without the file. Never blocks; wakes the writer if it was idle.
+    pub fn push_all(&self, frames: &[Encoded]) -> Result<(), PushError> {
+        let mut queue = self.lock();
+        self.enqueue(&mut queue, frames)
     }
 
     /// Queues `frames` like [`push_all`](Self::push_all), but does not
     /// signal the writer. `Ok(true)`: the queue was empty, so the writer
-    /// may be asleep and the caller owes it a [`wake`](Self::wake). The room
-    /// uses this to wake writers later, in batches (see `wakeups.rs`).
-    pub fn push_all_quietly(&self, frames: &[Frame]) -> Result<bool, PushError> {
-        let mut state = self.lock();
-        self.enqueue_quietly(&mut state, frames)
+    /// may be asleep and the caller owes it a [`wake`](Self::wake). The
+    /// room's broadcasts use this to wake writers once per burst
+    /// (`room.rs`, `wakeups.rs`).
+    pub fn push_all_quietly(&self, frames: &[Encoded]) -> Result<bool, PushError> {
+        let mut queue = self.lock();
+        self.enqueue_quietly(&mut queue, frames)
     }
 
     /// Signals the writer that frames are waiting.
@@ -195,29 +176,50 @@ impl Outbox {
         self.ready.notify_one();
     }
 
-    fn enqueue_quietly(&self, state: &mut State, frames: &[Frame]) -> Result<bool, PushError> {
-        if state.phase != Phase::Open {
+    /// Queues `frames`, which end with a close frame, and closes the outbox
+    /// in the same step: every later push is refused, so nothing can follow
+    /// the close frame onto the wire (RFC 6455 §5.5.1). What is already
+    /// queued still goes out first, then the writer stops. Refused like any
+    /// push if the outbox is closed or the frames do not fit.
+    pub fn push_last(&self, frames: &[Encoded]) -> Result<(), PushError> {
+        let mut queue = self.lock();
+        self.enqueue(&mut queue, frames)?;
+        self.start_draining(&mut queue);
+        Ok(())
+    }
+
+    /// The push itself, with the lock held, and the wake-up it owes.
+    fn enqueue(&self, queue: &mut Queue, frames: &[Encoded]) -> Result<(), PushError> {
+        if self.enqueue_quietly(queue, frames)? {
+            self.ready.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The phase, the bound, and whether the queue was empty.
+    fn enqueue_quietly(&self, queue: &mut Queue, frames: &[Encoded]) -> Result<bool, PushError> {
+        if queue.phase != Phase::Open {
             return Err(PushError::Closed);
         }
         let size: usize = frames.iter().map(|frame| frame.len()).sum();
-        let was_empty = state.queue.is_empty();
-        if !was_empty && state.bytes + size > self.limit {
+        let was_empty = queue.waiting.is_empty();
+        if !was_empty && queue.bytes + size > self.limit {
             return Err(PushError::Overflow);
         }
-        state.queue.extend(frames.iter().cloned());
-        state.bytes += size;
+        queue.waiting.extend(frames.iter().cloned());
+        queue.bytes += size;
         if was_empty {
-            state.wakeups += 1;
+            queue.wakeups += 1;
         }
         Ok(was_empty)
     }
 
     /// No more pushes from now on; the writer sends what is queued, then
     /// stops. Only the first call counts (the drain starts once).
-    fn start_draining(&self, state: &mut State) {
-        if state.phase == Phase::Open {
-            state.phase = Phase::Draining;
-            state.draining_since = Some(Instant::now());
+    fn start_draining(&self, queue: &mut Queue) {
+        if queue.phase == Phase::Open {
+            queue.phase = Phase::Draining;
+            queue.draining_since = Some(Instant::now());
         }
         self.ready.notify_one();
     }
@@ -225,40 +227,40 @@ impl Outbox {
     /// Waits until there is something to write, then moves *all* of it into
     /// `batch` (which must be empty). Returns `false` when the outbox is
     /// closed and everything has been taken: the writer's cue to stop.
-    pub fn take_all(&self, batch: &mut Vec<Frame>) -> bool {
+    pub fn take_all(&self, batch: &mut Vec<Encoded>) -> bool {
         self.take(batch, None) == Taken::Frames
     }
 
     /// The same, but waits at most `wait`. An event-stream writer uses the
-    /// quiet time to send a heartbeat (`src/chat/event_stream.rs`).
-    pub fn take_all_within(&self, batch: &mut Vec<Frame>, wait: Duration) -> Taken {
+    /// quiet time to send a heartbeat (`src/push/event_stream.rs`).
+    pub fn take_all_within(&self, batch: &mut Vec<Encoded>, wait: Duration) -> Taken {
         self.take(batch, Some(Instant::now() + wait))
     }
 
-    fn take(&self, batch: &mut Vec<Frame>, deadline: Option<Instant>) -> Taken {
+    fn take(&self, batch: &mut Vec<Encoded>, deadline: Option<Instant>) -> Taken {
         debug_assert!(batch.is_empty());
-        let mut state = self.lock();
+        let mut queue = self.lock();
         loop {
-            if !state.queue.is_empty() {
-                std::mem::swap(&mut state.queue, batch);
-                state.bytes = 0;
+            if !queue.waiting.is_empty() {
+                std::mem::swap(&mut queue.waiting, batch);
+                queue.bytes = 0;
                 return Taken::Frames;
             }
-            if state.phase != Phase::Open {
-                state.phase = Phase::Finished;
+            if queue.phase != Phase::Open {
+                queue.phase = Phase::Finished;
                 return Taken::Finished;
             }
             // `wait` releases the lock while asleep. It may also return for
             // no reason at all (a "spurious wake-up"), which is why it sits
-            // in a loop that checks the state again.
-            state = match deadline {
-                None => self.ready.wait(state).unwrap_or_else(PoisonError::into_inner),
+            // in a loop that checks the queue again.
+            queue = match deadline {
+                None => self.ready.wait(queue).unwrap_or_else(PoisonError::into_inner),
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Taken::TimedOut;
                     }
-                    let waited = self.ready.wait_timeout(state, left);
+                    let waited = self.ready.wait_timeout(queue, left);
                     waited.unwrap_or_else(PoisonError::into_inner).0
                 }
             };
@@ -267,8 +269,8 @@ impl Outbox {
 
     /// No more pushes; the writer finishes what is queued, then stops.
     pub fn close(&self) {
-        let mut state = self.lock();
-        self.start_draining(&mut state);
+        let mut queue = self.lock();
+        self.start_draining(&mut queue);
     }
 
     /// Gives up on this member: drops the backlog, queues `goodbye` (a close
@@ -280,26 +282,26 @@ impl Outbox {
     /// An outbox that is already draining is left alone: whatever it ends
     /// with (the member's own close frame, queued by `push_last`) stays its
     /// last frame.
-    pub fn abort(&self, goodbye: Frame) {
-        let mut state = self.lock();
-        if state.phase != Phase::Open {
+    pub fn abort(&self, goodbye: Encoded) {
+        let mut queue = self.lock();
+        if queue.phase != Phase::Open {
             return;
         }
-        state.queue.clear();
-        state.bytes = 0;
+        queue.waiting.clear();
+        queue.bytes = 0;
         // An empty, open outbox takes any one push, so this cannot fail.
-        let _ = self.enqueue(&mut state, &[goodbye]);
-        state.aborted = true;
-        self.start_draining(&mut state);
+        let _ = self.enqueue(&mut queue, &[goodbye]);
+        queue.aborted = true;
+        self.start_draining(&mut queue);
     }
 
     /// The writer has stopped (or failed): drop whatever is left and refuse
     /// every later push, so a dead member's outbox holds no memory.
     pub fn finish(&self) {
-        let mut state = self.lock();
-        state.queue = Vec::new();
-        state.bytes = 0;
-        state.phase = Phase::Finished;
+        let mut queue = self.lock();
+        queue.waiting = Vec::new();
+        queue.bytes = 0;
+        queue.phase = Phase::Finished;
         self.ready.notify_one();
     }
 
@@ -319,7 +321,7 @@ impl Outbox {
         self.lock().bytes
     }
 
-    /// How many times a push has signalled the writer.
+    /// How many pushes found the queue empty (and owed a wake-up).
     pub fn wakeups(&self) -> u64 {
         self.lock().wakeups
     }
@@ -327,39 +329,21 @@ impl Outbox {
 
 /// The close frame a member gets when its outbox overflows. 1008 is
 /// "policy violation" (RFC 6455 §7.4.1): the policy is "keep up".
-pub fn too_slow_goodbye() -> Frame {
+pub fn too_slow_goodbye() -> Encoded {
     let payload = CloseFrame::encode(CloseCode::PolicyViolation, "too slow: outbox full");
     Arc::from(encode_frame(Opcode::Close, &payload, None))
 }
 
 /// Pushes `frames`, and applies the slow-consumer rule if they do not fit.
 /// Returns `true` when this push is the one that cut the member off.
-pub fn push_or_abort(outbox: &Outbox, frames: &[Frame]) -> bool {
+pub fn push_or_abort(outbox: &Outbox, frames: &[Encoded]) -> bool {
     push_or_give_up(outbox, frames, too_slow_goodbye)
 }
 
 /// [`push_or_abort`] with the last words chosen by the caller: a close
 /// frame for a WebSocket member, an event for an event-stream listener.
-/// (A function, not a frame, so the goodbye is built only when needed.)
-/// [`push_or_abort`] for the room's broadcasts: the writer's wake-up is
-/// handed to [`wakeups::wake_soon`], which may put it off until this thread
-/// is about to wait for its own input, so a burst of messages costs each
-/// writer one wake-up instead of one per message.
-pub fn push_or_abort_batched(outbox: &Arc<Outbox>, frames: &[Frame]) -> bool {
-    match outbox.push_all_quietly(frames) {
-        Ok(true) => {
-            wakeups::wake_soon(outbox);
-            false
-        }
-        Ok(false) | Err(PushError::Closed) => false,
-        Err(PushError::Overflow) => {
-            outbox.abort(too_slow_goodbye());
-            true
-        }
-    }
-}
-
-pub fn push_or_give_up(outbox: &Outbox, frames: &[Frame], goodbye: fn() -> Frame) -> bool {
+/// (A function, not the bytes, so the goodbye is built only when needed.)
+pub fn push_or_give_up(outbox: &Outbox, frames: &[Encoded], goodbye: fn() -> Encoded) -> bool {
     match outbox.push_all(frames) {
         Ok(()) => false,
         Err(PushError::Overflow) => {
@@ -375,11 +359,11 @@ pub fn push_or_give_up(outbox: &Outbox, frames: &[Frame], goodbye: fn() -> Frame
 mod tests {
     use super::*;
 
-    fn frame(text: &str) -> Frame {
+    fn frame(text: &str) -> Encoded {
         Arc::from(encode_frame(Opcode::Text, text.as_bytes(), None))
     }
 
-    fn take(outbox: &Outbox) -> Vec<Frame> {
+    fn take(outbox: &Outbox) -> Vec<Encoded> {
         let mut batch = Vec::new();
         assert!(outbox.take_all(&mut batch));
         batch
@@ -388,7 +372,7 @@ mod tests {
     #[test]
     fn frames_come_out_in_order_all_at_once() {
         let outbox = Outbox::new(1024);
-        let frames: Vec<Frame> = ["a", "b", "c"].into_iter().map(frame).collect();
+        let frames: Vec<Encoded> = ["a", "b", "c"].into_iter().map(frame).collect();
         for f in &frames {
             outbox.push(Arc::clone(f)).unwrap();
         }
@@ -444,7 +428,7 @@ mod tests {
         assert!(!outbox.take_all(&mut Vec::new()), "the writer is told to stop");
     }
 
-    fn close_frame() -> Frame {
+    fn close_frame() -> Encoded {
         Arc::from(encode_frame(Opcode::Close, &1000u16.to_be_bytes(), None))
     }
 

@@ -24,12 +24,12 @@
 //! broadcasts that come after it are refused, and the close frame is the
 //! last thing on the wire.
 //!
-//! Read next: `src/chat/wakeups.rs`, when writers are woken.
+//! Read next: `src/chat/member.rs`, the two threads that serve a member.
 
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use super::outbox::{too_slow_goodbye, Frame, Outbox, PushError};
+use super::outbox::{too_slow_goodbye, Encoded, Outbox, PushError};
 use crate::websocket::frame::{FrameHeader, Opcode};
 
 /// A `Write` that pushes into an outbox: the writer half handed to a
@@ -52,7 +52,7 @@ pub struct OutboxWriter(pub Arc<Outbox>);
 impl Write for OutboxWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         debug_assert!(is_whole_frames(buf), "a partial frame was written to an outbox");
-        let chunk: Frame = Arc::from(buf);
+        let chunk: Encoded = Arc::from(buf);
         // One write may carry several frames (two pongs and the close
         // reply, flushed together), so look at the last one, not the first.
         let pushed = if last_opcode(buf) == Some(Opcode::Close) {
@@ -109,7 +109,7 @@ mod tests {
     use crate::websocket::{Closed, Message, WebSocket};
     use std::io::BufReader;
 
-    fn take(outbox: &Outbox) -> Vec<Frame> {
+    fn take(outbox: &Outbox) -> Vec<Encoded> {
         let mut batch = Vec::new();
         assert!(outbox.take_all(&mut batch));
         batch

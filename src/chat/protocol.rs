@@ -19,10 +19,10 @@
 //! commands ([`Command`]): `/nick NEW` and `/file TYPE NAME`. A binary
 //! frame is a file, announced to the others by a `file` event.
 //!
-//! Read next: `src/chat/json.rs`, how the JSON is written.
+//! Read next: `src/json/write.rs`, how the JSON is written.
 
-use super::json::Object;
 use super::names::is_forbidden;
+use crate::json::write::Object;
 
 /// Sequence number and server time of an event for the whole room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,10 +32,13 @@ pub struct Stamp {
     pub time: u64,
 }
 
-/// Everything the server tells a member.
+/// Everything the server tells a member, as it is rendered.
 ///
-/// Borrowed strings: a 64 KiB message is rendered straight from the
-/// buffer it arrived in, never copied into an event first.
+/// Borrowed strings, so rendering copies nothing it does not write out.
+/// (The text of a message *is* copied once before that, into the owned
+/// [`Change`] the room decides on: an event must be able to outlive the
+/// reader's buffer, to wait in a queue or cross a thread. Once per
+/// message, not once per member.)
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RoomEvent<'a> {
     /// The first event on every connection.
@@ -147,6 +150,34 @@ impl RoomEvent<'_> {
     }
 }
 
+/// What happened in the room, owned, before it is numbered: the fields of
+/// the [`RoomEvent`] the members will be shown. The room decides a change
+/// (`src/chat/room.rs`), numbers it, and renders it once with
+/// [`event`](Self::event).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Join { name: String },
+    Leave { name: String, reason: String },
+    Rename { from: String, to: String },
+    Message { from: String, text: String },
+    File { from: String, size: usize, mime: String, name: Option<String> },
+}
+
+impl Change {
+    /// The event the members are shown.
+    pub fn event(&self) -> RoomEvent<'_> {
+        match self {
+            Change::Join { name } => RoomEvent::Join { name },
+            Change::Leave { name, reason } => RoomEvent::Leave { name, reason },
+            Change::Rename { from, to } => RoomEvent::Rename { from, to },
+            Change::Message { from, text } => RoomEvent::Message { from, text },
+            Change::File { from, size, mime, name } => {
+                RoomEvent::File { from, size: *size, mime, name: name.as_deref() }
+            }
+        }
+    }
+}
+
 /// What a client's text frame asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command<'a> {
@@ -232,6 +263,7 @@ fn is_token(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::read::{parse, JsonValue};
 
     const STAMP: Option<Stamp> = Some(Stamp { seq: 7, time: 1_700_000_000_000 });
 
@@ -315,5 +347,38 @@ mod tests {
         assert_eq!(odd, Command::File(FileInfo::default()));
         let no_name = Command::parse("/file text/plain");
         assert_eq!(no_name, Command::File(FileInfo { mime: "text/plain".into(), name: None }));
+    }
+
+    // The welcome, read back with the strict reader a client would use.
+    #[test]
+    fn a_welcome_event_reads_back_field_by_field() {
+        let stamp = Some(Stamp { seq: 7, time: 1_700_000_000_000 });
+        let old = RoomEvent::Message { from: "ann", text: "line\none \"quoted\"" }.to_json(stamp);
+        let welcome = RoomEvent::Welcome(Welcome {
+            room: "main",
+            you: "b\"ob",
+            members: vec!["ann", "b\"ob"],
+            history: vec![&old],
+            seq: 8,
+            max_text: 65536,
+            max_file: 1024,
+        })
+        .to_json(None);
+        let value = parse(&welcome).unwrap();
+        let field = |key| value.get(key).unwrap_or_else(|| panic!("no {key}"));
+        assert_eq!(field("type").as_str(), Some("welcome"));
+        assert_eq!(field("you").as_str(), Some("b\"ob"));
+        assert_eq!(field("seq").as_u64(), Some(8));
+        let members: Vec<_> =
+            field("members").as_array().unwrap().iter().map(|m| m.as_str()).collect();
+        assert_eq!(members, [Some("ann"), Some("b\"ob")]);
+        let history = field("history").as_array().unwrap();
+        assert_eq!(history, [parse(&old).unwrap()]);
+        assert_eq!(
+            history[0].get("text").and_then(JsonValue::as_str),
+            Some("line\none \"quoted\"")
+        );
+        assert_eq!(history[0].get("time").and_then(JsonValue::as_u64), Some(1_700_000_000_000));
+        assert_eq!(field("limits").get("file").and_then(JsonValue::as_u64), Some(1024));
     }
 }

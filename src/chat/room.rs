@@ -2,52 +2,34 @@
 //!
 //! This is the chat room, and it knows nothing of sockets or threads. A
 //! member is a name and an [`Outbox`]; everything the room does ends in
-//! pushing frames into outboxes. Who reads and writes sockets is
+//! pushing bytes into outboxes. Who reads and writes sockets is
 //! `member.rs`'s business.
 //!
 //! ## Fan-out: one message, many members
 //!
 //! When ann says "hi", the room, holding its one lock:
 //!
-//! 1. *stamps* the event: the next sequence number, and the time;
-//! 2. *records* it: the last 100 messages are kept for newcomers (both
-//!    steps are `history.rs`), and notes who is in the room
-//!    (`room/roster.rs`);
-//! 3. renders the JSON **once** and encodes the WebSocket frame **once**,
-//!    into an `Arc<[u8]>`;
-//! 4. *delivers* it: pushes a clone of that `Arc` (a pointer and a counter
-//!    increment, not a copy of the bytes) into every member's outbox, ann's
-//!    included: her own copy is her acknowledgement.
+//! 1. *decides* the event ([`Decided`]): who says what, under which name;
+//! 2. *numbers* it: the next sequence number, and the time
+//!    (`History::stamp`);
+//! 3. renders the JSON **once**, *records* it (the last 100 messages are
+//!    kept for newcomers, `history.rs`), and encodes the WebSocket frame
+//!    **once**, into an `Arc<[u8]>` ([`text_frame`]);
+//! 4. *delivers* it ([`Core::deliver`]): pushes a clone of that `Arc` (a
+//!    pointer and a counter increment, not a copy of the bytes) into every
+//!    member's outbox, ann's included: her own copy is her acknowledgement.
 //!
 //! Then it lets go of the lock. Pushing under the lock is what gives every
 //! member the same order of events: two messages said at the same moment
-//! are stamped and pushed one after the other, never interleaved.
+//! are numbered and pushed one after the other, never interleaved.
 //!
 //! Holding a lock while doing I/O would let one stuck socket freeze the
 //! room, so the rule is: **the room lock is never held across I/O.**
 //! Everything done under it is memory work, proportional to the event and
-//! the number of members. Pushing never blocks (see `outbox.rs`); the bytes
-//! reach the sockets later, on each member's writer thread.
-//!
-//! Stamping is kept apart from recording-and-delivering. A room event is
-//! first *decided* (who joins, under which name; what is said, by whom),
-//! then *numbered*, then *delivered* (`State::apply`, in `room/apply.rs`,
-//! the one place an event reaches the members). The HTTP transports reuse
-//! the record and add to the delivery (`room/feed.rs`): a message also
-//! goes, encoded once as a Server-Sent Event, to every event-stream
-//! listener, and wakes every long-polling request.
-//!
-//! ## One room, many processes
-//!
-//! That seam is what lets the room span processes (`--redis`, chapter 10).
-//! Alone, a process numbers an event itself and delivers it at once, under
-//! one lock, as above. Sharing the room, it *queues* the decided event for
-//! Redis instead (`room/link.rs`), without waiting; Redis numbers it, and
-//! every process, this one included, delivers it when it comes back on the
-//! subscription, in Redis's one order. The lock is still never held
-//! across I/O: the publishing and the listening happen on threads of their
-//! own (`src/chat/bus/`), which call into the room like any member's
-//! thread does.
+//! the number of members. Pushing never blocks (`outbox.rs`); the bytes
+//! reach the sockets later, on each member's writer thread. Even the log
+//! waits: what deserves a log line is noted under the lock and written by
+//! `Room::unlock` once the lock is released (logging is I/O too).
 //!
 //! ## The slow-consumer policy
 //!
@@ -58,45 +40,46 @@
 //! dropped, a close frame with code **1008** and the reason "too slow" is
 //! queued in its place, and the member is disconnected. The push that
 //! failed costs the room a few instructions; the others never wait. The
-//! member's `leave` follows once its connection has wound down. The cut-off
-//! is logged at once, but only after the lock is released: logging is I/O
-//! (the room keeps `Note`s while locked, and logs them in `unlock`).
+//! member's `leave` follows once its connection has wound down.
 //!
-//! ## Named rooms
+//! ## Waking the writers: one improvement, measured
 //!
-//! One room per server is enough for now. A [`Room`] has a name and no
-//! global state, so `/chat/ROOM` would need only a map from names to rooms
-//! (and a bound on how many may exist) in front of this type.
+//! [`Core::deliver`] does not push with [`Outbox::push_all`], which would
+//! wake each idle writer at once, but with [`wakeups::push_soon`], which
+//! lets a member's reader thread wake every writer it owes once per burst
+//! of messages rather than once per message: 56,000 deliveries a second to
+//! 1,000 members became 1.6 million (`wakeups.rs`, `docs/performance.md`).
 //!
-//! Read next: `src/chat/room/apply.rs`, delivery, then
-//! `src/chat/history.rs`. (The room's other parts come later, in the order
-//! of `src/chat/mod.rs`: `room/feed.rs` with the HTTP transports,
-//! `room/link.rs` with Redis; `room/roster.rs` and `room/notes.rs` are
-//! short asides.)
+//! ## The seam: where layers plug in
+//!
+//! Alone, a room numbers each event itself, as it decides it. Two optional
+//! layers change that, and the room names neither of them; they plug into
+//! two interfaces it defines here:
+//!
+//! - [`Numbering`], *who numbers an event*. A room shared with other
+//!   processes through Redis (`src/redis/bus/`, `--redis`) hands each
+//!   decided event away instead of numbering it, and delivers it through
+//!   [`Core::deliver`] when it comes back numbered, in the one order every
+//!   process agrees on.
+//! - [`Audience`], *who else hears it*. The HTTP push layer (`src/push/`)
+//!   hears every delivered event, under the same lock, and passes messages
+//!   on to event streams and long polls.
+//!
+//! Read next: `src/chat/history.rs`, the numbers and the record.
 
-mod apply;
-mod feed;
-mod link;
-mod notes;
-mod roster;
+use std::any::Any;
+use std::sync::mpsc::SyncSender;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
-pub use feed::{ListenerId, Listening, PostError};
-pub use link::{Snapshot, SyncPoint};
-pub use roster::{RosterChanges, RosterEntry};
-
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-
-use super::bus::envelope::Change;
 use super::history::History;
 use super::names::{clean_name, guest_name, NameCount, NameError, Suffixes};
-use super::outbox::{push_or_abort, Frame, Outbox};
-use super::protocol::{FileInfo, RoomEvent};
+use super::outbox::{push_or_abort, too_slow_goodbye, Encoded, Outbox, PushError};
+use super::protocol::{Change, FileInfo, RoomEvent, Stamp, Welcome};
+use super::wakeups;
 use crate::config::Limits;
 use crate::log;
 use crate::websocket::frame::{encode_frame, Opcode};
-use link::{Emitted, Link};
-use notes::Note;
-use roster::Roster;
 
 /// A member's number, unique for the life of the room in this process
 /// (names are not: they change, and come back after someone leaves).
@@ -112,94 +95,126 @@ pub struct Joined {
     pub members: usize,
 }
 
-/// A chat room. Share it between connection threads behind an `Arc`, or
-/// inside a struct that is.
+/// An event as the room decided it, not numbered yet.
 #[derive(Debug)]
-pub struct Room {
-    name: String,
-    max_text: usize,
-    state: Mutex<State>,
-    /// Signalled (`notify_all`) after every new chat message, for the
-    /// long-polling requests waiting in `Room::wait_for_messages`. It is
-    /// paired with `state`'s lock: a `Condvar` always waits on one mutex.
-    news: Condvar,
+pub struct Decided {
+    /// The member of this room it is about: its sender, or who joins,
+    /// leaves or renames. `None` for a message from outside the room (an
+    /// HTTP post) or an event from another process.
+    pub member: Option<MemberId>,
+    pub change: Change,
+    /// A file's bytes, as one binary frame: `Some` exactly for a `File`.
+    pub file: Option<Encoded>,
+    /// Told the event's stamp once it is delivered here.
+    pub confirm: Option<SyncSender<Stamp>>,
 }
 
+/// What became of an event (`Locked::emit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Emitted {
+    /// Numbered here and delivered.
+    Delivered(Stamp),
+    /// Taken away to be numbered elsewhere; delivered when it comes back,
+    /// within this time or not at all.
+    Away(Duration),
+    /// Not sent, and why (a message, when the way out is backed up).
+    Refused(String),
+}
+
+/// Who numbers the room's events, when it is not the room itself. See
+/// the top of this file; `src/redis/bus/link.rs` is the one there is.
+pub trait Numbering: Any + Send {
+    /// A decided event: [`Route::Here`] gives it back, to be numbered and
+    /// delivered here and now. Called under the room's lock: never block.
+    fn route(&mut self, decided: Decided, core: &mut Core) -> Route;
+    /// Does a member somewhere else (another process) hold `name`?
+    fn held_elsewhere(&self, name: &str) -> bool;
+    /// The members somewhere else, each with the `seq` of its `join`.
+    fn others(&self) -> Vec<(u64, String)>;
+}
+
+/// What [`Numbering::route`] did with an event.
 #[derive(Debug)]
-struct State {
-    /// What every `welcome` says about the room itself.
+pub enum Route {
+    Here(Decided),
+    /// Taken; back within this time, or never.
+    Away(Duration),
+    Refused(String),
+}
+
+/// Who else hears the room's events: called under the room's lock, in
+/// `seq` order, with the JSON the members got. Never block, never do I/O;
+/// push lines for the log into `notes`.
+pub trait Audience: Send {
+    fn hear(&mut self, stamp: Stamp, change: &Change, json: &str, notes: &mut Vec<String>);
+}
+
+/// A chat room. Share it between connection threads behind an `Arc`.
+pub struct Room {
+    name: String,
+    state: Mutex<Locked>,
+}
+
+/// What the room's one lock guards: its core, and who numbers its events
+/// (a separate field, so that both can be borrowed at once).
+pub struct Locked {
+    pub core: Core,
+    pub numbering: Option<Box<dyn Numbering>>,
+}
+
+/// The room itself: members, names, the record, who else hears.
+pub struct Core {
     about: About,
     /// The members connected to this process, in order of arrival. A
-    /// `Vec` is plenty: it is iterated on every broadcast anyway.
+    /// `Vec` is plenty: it is walked on every broadcast anyway.
     members: Vec<Member>,
     /// The names of `members`, indexed, so that checking whether a name is
-    /// free does not walk the list (`names.rs`). Kept in step with
-    /// `members` by `join`, `leave` and `rename`, the only places a member
-    /// or its name changes.
+    /// free does not walk the list (`names.rs`).
     names_here: NameCount,
     /// Where the search for a free `ann-N` starts, per contested name.
     suffixes: Suffixes,
     next_member: u64,
     next_guest: u64,
     history: History,
-    /// Everyone in the room, on every process, as the delivered events
-    /// tell it (`room/roster.rs`).
-    roster: Roster,
-    /// Alone, or sharing the room through Redis (`room/link.rs`).
-    link: Link,
-    /// Event-stream (Server-Sent Events) connections, which receive chat
-    /// messages only; see `room/feed.rs`.
-    listeners: Vec<feed::Listener>,
-    next_listener: u64,
-    /// Long polls asleep on `Room::news` (for tests and the curious).
-    long_polls: usize,
-    /// A chat message was delivered while the lock was held: wake the
-    /// long polls once it is released.
-    news: bool,
-    /// What happened while the lock was held that deserves a log line;
-    /// logged by [`Room::unlock`] once it is released (logging is I/O).
-    notes: Vec<Note>,
+    audience: Vec<Box<dyn Audience>>,
+    /// Log lines noted under the lock, written by [`Room::unlock`].
+    notes: Vec<String>,
 }
 
-#[derive(Debug)]
 struct About {
     name: String,
     max_text: usize,
     max_file: usize,
 }
 
-#[derive(Debug)]
 struct Member {
     id: MemberId,
     /// The name as the room decided it: what its next message is sent
     /// under, and what another newcomer may not take.
     name: String,
+    /// The name as the delivered events have told it, and the `seq` of its
+    /// `join` (0 until delivered). Alone, `shown` is always `name`; when
+    /// events are numbered elsewhere, a rename is decided before it is told.
+    shown: String,
+    joined: u64,
     outbox: Arc<Outbox>,
     /// Has its `welcome` been sent? Until then nothing else is delivered
     /// to it: the welcome covers everything before it.
     welcomed: bool,
-    /// Frames for this member that must follow its `welcome` (such as the
-    /// `error` saying its name was refused).
-    held: Vec<Frame>,
+    /// Frames that must follow its `welcome` (the `error` saying its name
+    /// was refused), at most [`MAX_HELD`].
+    held: Vec<Encoded>,
 }
 
 /// Most frames held for a member before its `welcome`. Only `error`s are
-/// held, one per refused message, and a client can send refusable
-/// messages (empty ones) much faster than a failing Redis answers: the
-/// bound keeps that from costing memory. What does not fit is dropped.
+/// held, and a client can send refusable (empty) messages faster than its
+/// `join` may come back when numbered elsewhere: the bound keeps that from
+/// costing memory. What does not fit is dropped.
 const MAX_HELD: usize = 16;
-
-impl Member {
-    fn hold(&mut self, frame: Frame) {
-        if self.held.len() < MAX_HELD {
-            self.held.push(frame);
-        }
-    }
-}
 
 impl Room {
     pub fn new(name: &str, limits: &Limits) -> Room {
-        let state = State {
+        let core = Core {
             about: About {
                 name: name.to_string(),
                 max_text: limits.max_chat_text,
@@ -213,20 +228,10 @@ impl Room {
             // Half an outbox, so that a newcomer's `welcome`, which carries
             // the whole history, always fits in its outbox.
             history: History::new(limits.outbox_bytes / 2),
-            roster: Roster::default(),
-            link: Link::alone(),
-            listeners: Vec::new(),
-            next_listener: 1,
-            long_polls: 0,
-            news: false,
+            audience: Vec::new(),
             notes: Vec::new(),
         };
-        Room {
-            name: name.to_string(),
-            max_text: limits.max_chat_text,
-            state: Mutex::new(state),
-            news: Condvar::new(),
-        }
+        Room { name: name.to_string(), state: Mutex::new(Locked { core, numbering: None }) }
     }
 
     pub fn name(&self) -> &str {
@@ -236,70 +241,88 @@ impl Room {
     /// A panic while the lock was held (a bug) leaves the state usable:
     /// every method changes it in steps that each keep it consistent. So
     /// the room carries on instead of every member panicking after it.
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, Locked> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Releases the lock, *then* wakes the long polls if a chat message
-    /// was delivered, *then* logs what was noted while it was held. Wake
-    /// after the unlock, not before: a woken request must take the lock to
-    /// read the message, and would only block on it. Log last: it is slow.
-    fn unlock(&self, mut state: MutexGuard<'_, State>) {
-        let notes = std::mem::take(&mut state.notes);
-        let news = std::mem::take(&mut state.news);
+    /// Releases the lock, *then* logs what was noted while it was held.
+    fn unlock(&self, mut state: MutexGuard<'_, Locked>) {
+        let notes = std::mem::take(&mut state.core.notes);
         drop(state);
-        if news {
-            self.news.notify_all();
-        }
         for note in notes {
             log!("{note}");
         }
     }
 
+    /// Runs `f` under the room's lock: the way in for the layers.
+    pub fn with_lock<T>(&self, f: impl FnOnce(&mut Locked) -> T) -> T {
+        let mut state = self.lock();
+        let result = f(&mut state);
+        self.unlock(state);
+        result
+    }
+
+    /// Runs `f` under the lock with the room's [`Numbering`], if it is an
+    /// `N`; `None` otherwise.
+    pub fn with_numbering<N: Numbering, T>(
+        &self,
+        f: impl FnOnce(&mut N, &mut Core) -> T,
+    ) -> Option<T> {
+        self.with_lock(|Locked { core, numbering }| {
+            let numbering = numbering.as_deref_mut()? as &mut dyn Any;
+            Some(f(numbering.downcast_mut::<N>()?, core))
+        })
+    }
+
+    /// Plugs in who numbers events. Call before anyone joins.
+    pub fn set_numbering(&self, numbering: Box<dyn Numbering>) {
+        self.lock().numbering = Some(numbering);
+    }
+
+    /// Plugs in one more listener to every event.
+    pub fn add_audience(&self, audience: Box<dyn Audience>) {
+        self.lock().core.audience.push(audience);
+    }
+
     /// Adds a member. `requested` is the name from the URL, if any; a name
     /// that breaks the rules of `names.rs` becomes `guest-N` and the
     /// newcomer is told why. Everyone else gets a `join`, the newcomer a
-    /// `welcome`, both when the `join` is delivered: at once in a process
-    /// alone, once it is back from Redis in a shared room.
+    /// `welcome`, both when the `join` is delivered.
     pub fn join(&self, requested: Option<&str>, outbox: Arc<Outbox>) -> Joined {
         self.join_from_url(requested.map(Ok), outbox)
     }
 
     /// [`join`](Self::join), with the name as it came out of the URL: none,
     /// a decoded name, or one that could not be decoded
-    /// ([`name_in_query`](super::names::name_in_query)), which is refused
-    /// like any other bad name.
+    /// ([`name_in_query`](super::names::name_in_query)), refused like any
+    /// other bad name.
     pub fn join_from_url(
         &self,
         requested: Option<Result<&str, NameError>>,
         outbox: Arc<Outbox>,
     ) -> Joined {
-        let mut guard = self.lock();
-        let state = &mut *guard;
+        let mut state = self.lock();
         let (name, refused) = match requested.map(|name| name.and_then(clean_name)) {
             Some(Ok(wanted)) => (state.unique_name(wanted, None), None),
-            refused => {
-                // Copied out and back: the closure borrows all of `state`.
-                let mut counter = state.next_guest;
-                let name = guest_name(&mut counter, |n| state.has(n));
-                state.next_guest = counter;
-                (name, refused.and_then(Result::err))
-            }
+            refused => (state.guest_name(), refused.and_then(Result::err)),
         };
-        let id = MemberId(state.next_member);
-        state.next_member += 1;
+        let core = &mut state.core;
+        let id = MemberId(core.next_member);
+        core.next_member += 1;
         let mut held = Vec::new();
         if let Some(error) = refused {
             let reason = format!("name refused: {error}; you are {name}");
             held.push(text_frame(&RoomEvent::Error { reason: &reason }.to_json(None)));
         }
-        let member = Member { id, name: name.clone(), outbox, welcomed: false, held };
-        state.names_here.add(&name);
-        state.members.push(member);
-        state.emit_roster_change(id, Change::Join { name: name.clone() });
-        let joined = Joined { id, name, members: state.members.len() };
-        self.unlock(guard);
-        joined
+        let shown = name.clone();
+        let member =
+            Member { id, name: name.clone(), shown, joined: 0, outbox, welcomed: false, held };
+        core.names_here.add(&name);
+        core.members.push(member);
+        let members = core.members.len();
+        state.emit(decided(id, Change::Join { name: name.clone() }));
+        self.unlock(state);
+        Joined { id, name, members }
     }
 
     /// Removes a member and tells the others why. Safe to call more than
@@ -307,12 +330,13 @@ impl Room {
     /// exactly once. Returns the name it had and how many remain here.
     pub fn leave(&self, id: MemberId, reason: &str) -> Option<(String, usize)> {
         let mut state = self.lock();
-        let index = state.members.iter().position(|m| m.id == id)?;
-        let member = state.members.remove(index);
-        state.names_here.remove(&member.name);
+        let core = &mut state.core;
+        let index = core.members.iter().position(|m| m.id == id)?;
+        let member = core.members.remove(index);
+        core.names_here.remove(&member.name);
+        let remaining = core.members.len();
         let change = Change::Leave { name: member.name.clone(), reason: reason.to_string() };
-        state.emit_roster_change(id, change);
-        let remaining = state.members.len();
+        state.emit(decided(id, change));
         self.unlock(state);
         Some((member.name, remaining))
     }
@@ -321,10 +345,11 @@ impl Room {
     /// checked its length against [`Limits::max_chat_text`].
     pub fn say(&self, from: MemberId, text: &str) {
         let mut state = self.lock();
-        let Some(name) = state.name_of(from).map(str::to_string) else { return };
-        let change = Change::Message { from: name, text: text.to_string() };
-        if let Emitted::Full(_) = state.emit(Some(from), change, None, None) {
-            state.refuse_for_now(from, "message");
+        if let Some(name) = state.core.name_of(from) {
+            let change = Change::Message { from: name, text: text.to_string() };
+            if let Emitted::Refused(why) = state.emit(decided(from, change)) {
+                state.core.tell(from, &format!("{why}: message not sent"));
+            }
         }
         self.unlock(state);
     }
@@ -334,17 +359,17 @@ impl Room {
     pub fn rename(&self, who: MemberId, requested: &str) -> Result<(), NameError> {
         let wanted = clean_name(requested)?;
         let mut state = self.lock();
-        let Some(old) = state.name_of(who).map(str::to_string) else { return Ok(()) };
+        let Some(old) = state.core.name_of(who) else { return Ok(()) };
         let new = state.unique_name(wanted, Some(&old));
-        if new == old {
-            return Ok(());
+        if new != old {
+            let core = &mut state.core;
+            if let Some(member) = core.members.iter_mut().find(|m| m.id == who) {
+                member.name = new.clone();
+                core.names_here.remove(&old);
+                core.names_here.add(&new);
+            }
+            state.emit(decided(who, Change::Rename { from: old, to: new }));
         }
-        if let Some(member) = state.members.iter_mut().find(|m| m.id == who) {
-            member.name = new.clone();
-            state.names_here.remove(&old);
-            state.names_here.add(&new);
-        }
-        state.emit_roster_change(who, Change::Rename { from: old, to: new });
         self.unlock(state);
         Ok(())
     }
@@ -353,83 +378,215 @@ impl Room {
     /// bytes, pushed together so nothing comes between them. `frame` is
     /// the binary frame, encoded by the caller outside the lock (a file is
     /// large, and its frame does not depend on anything the lock guards).
-    pub fn share_file(&self, from: MemberId, info: &FileInfo, size: usize, frame: Frame) {
+    pub fn share_file(&self, from: MemberId, info: &FileInfo, size: usize, frame: Encoded) {
         let mut state = self.lock();
-        let Some(name) = state.name_of(from).map(str::to_string) else { return };
-        let (mime, name_of_file) = (info.mime.clone(), info.name.clone());
-        let change = Change::File { from: name, size, mime, name: name_of_file };
-        if let Emitted::Full(_) = state.emit(Some(from), change, Some(frame), None) {
-            state.refuse_for_now(from, "file");
-        }
-        self.unlock(state);
-    }
-
-    /// An event for one member only (`error`). A member not welcomed yet
-    /// gets it right after its `welcome`, which is always the first frame.
-    pub fn tell(&self, to: MemberId, event: &RoomEvent<'_>) {
-        let mut state = self.lock();
-        let frame = text_frame(&event.to_json(None));
-        if let Some(member) = state.members.iter_mut().find(|m| m.id == to) {
-            if !member.welcomed {
-                member.hold(frame);
-            } else if push_or_abort(&member.outbox, &[frame]) {
-                let name = member.name.clone();
-                state.notes.push(Note::TooSlow(name));
+        if let Some(name) = state.core.name_of(from) {
+            let (mime, file_name) = (info.mime.clone(), info.name.clone());
+            let change = Change::File { from: name, size, mime, name: file_name };
+            let event = Decided { file: Some(frame), ..decided(from, change) };
+            if let Emitted::Refused(why) = state.emit(event) {
+                state.core.tell(from, &format!("{why}: file not sent"));
             }
         }
         self.unlock(state);
     }
 
+    /// An `error` for one member only. A member not welcomed yet gets it
+    /// right after its `welcome`, which is always the first frame.
+    pub fn tell(&self, to: MemberId, reason: &str) {
+        let mut state = self.lock();
+        state.core.tell(to, reason);
+        self.unlock(state);
+    }
+
     /// Names of the members, on every process, in order of arrival.
     pub fn member_names(&self) -> Vec<String> {
-        self.lock().roster.names().map(str::to_string).collect()
+        let state = self.lock();
+        state.core.roster(state.numbering.as_deref())
     }
 }
 
-impl State {
+/// A decided event of one of our members, without file or confirmation.
+fn decided(member: MemberId, change: Change) -> Decided {
+    Decided { member: Some(member), change, file: None, confirm: None }
+}
+
+impl Locked {
+    /// Numbers and delivers an event here, unless the room's
+    /// [`Numbering`] takes it away or refuses it. Never waits.
+    pub fn emit(&mut self, decided: Decided) -> Emitted {
+        let Locked { core, numbering } = self;
+        let route = match numbering.as_deref_mut() {
+            None => Route::Here(decided),
+            Some(numbering) => numbering.route(decided, core),
+        };
+        let decided = match route {
+            Route::Here(decided) => decided,
+            Route::Away(within) => return Emitted::Away(within),
+            Route::Refused(why) => return Emitted::Refused(why),
+        };
+        let stamp = core.history.stamp();
+        core.deliver(stamp, decided, numbering.as_deref());
+        Emitted::Delivered(stamp)
+    }
+
     /// Is `name` taken: by a member here (under the name it has now), or
-    /// by a member of another process (as far as this one has heard)? Two
-    /// hash lookups, however big the room (`names.rs`).
-    fn has(&self, name: &str) -> bool {
-        self.names_here.contains(name) || self.roster.taken_elsewhere(&self.link.origin, name)
+    /// by a member elsewhere? Hash lookups, however big the room.
+    pub fn is_taken(&self, name: &str) -> bool {
+        self.core.names_here.contains(name)
+            || self.numbering.as_ref().is_some_and(|n| n.held_elsewhere(name))
     }
 
     /// `wanted`, or `wanted-N` if it is taken (`names.rs`). `mine` is the
-    /// renaming member's current name, which does not count as taken: a
-    /// member may rename to the name it has. (The test is `has`, spelled
-    /// out field by field: `self.suffixes` is borrowed mutably meanwhile,
-    /// so the closure may borrow only the other fields.)
+    /// renaming member's current name, which does not count as taken.
     fn unique_name(&mut self, wanted: &str, mine: Option<&str>) -> String {
-        let (here, roster, origin) = (&self.names_here, &self.roster, &self.link.origin);
+        let Locked { core, numbering } = self;
+        let (here, elsewhere) = (&core.names_here, numbering.as_deref());
         let is_taken = |name: &str| {
-            Some(name) != mine && (here.contains(name) || roster.taken_elsewhere(origin, name))
+            Some(name) != mine
+                && (here.contains(name) || elsewhere.is_some_and(|n| n.held_elsewhere(name)))
         };
-        self.suffixes.unique_name(wanted, mine, is_taken)
+        core.suffixes.unique_name(wanted, mine, is_taken)
     }
 
-    fn name_of(&self, id: MemberId) -> Option<&str> {
-        self.members.iter().find(|m| m.id == id).map(|m| m.name.as_str())
+    /// The next free `guest-N`.
+    fn guest_name(&mut self) -> String {
+        let mut counter = self.core.next_guest;
+        let name = guest_name(&mut counter, |n| self.is_taken(n));
+        self.core.next_guest = counter;
+        name
     }
+}
 
-    /// The publish queue was full: the member's `what` is not sent, and
-    /// the member is told (a slow Redis costs a message, never a wait).
-    fn refuse_for_now(&mut self, who: MemberId, what: &str) {
-        let Some(member) = self.members.iter_mut().find(|m| m.id == who) else { return };
-        let reason = format!("the room is busy (its link to Redis is backed up): {what} not sent");
-        let frame = text_frame(&RoomEvent::Error { reason: &reason }.to_json(None));
-        if member.welcomed {
-            push_or_abort(&member.outbox, &[frame]);
-        } else {
-            member.hold(frame);
+impl Core {
+    /// Records `decided` under `stamp` and delivers it: to the audience,
+    /// to every welcomed member here, and for a `join` of one of ours, a
+    /// `welcome` to the newcomer right after it. `numbering` (if any) says
+    /// who else is in the room, for that welcome. The one place an event
+    /// reaches the members, whoever numbered it.
+    pub fn deliver(&mut self, stamp: Stamp, decided: Decided, numbering: Option<&dyn Numbering>) {
+        let json = self.history.record(stamp, &decided.change.event());
+        for audience in &mut self.audience {
+            audience.hear(stamp, &decided.change, &json, &mut self.notes);
         }
-        let name = member.name.clone();
-        self.notes.push(Note::QueueFull(name));
+        let frame = text_frame(&json);
+        match (&decided.change, decided.member, &decided.file) {
+            // The bytes follow the announcement, to everyone but the sender.
+            (Change::File { .. }, sender, Some(file)) => {
+                self.broadcast(&[frame, Arc::clone(file)], sender);
+            }
+            (Change::File { .. }, _, None) => {} // never built without bytes
+            (Change::Join { name }, Some(id), _) => {
+                self.broadcast(&[frame], None);
+                self.welcome(id, name, stamp.seq, numbering);
+            }
+            (Change::Rename { to, .. }, Some(id), _) => {
+                self.broadcast(&[frame], None);
+                if let Some(member) = self.members.iter_mut().find(|m| m.id == id) {
+                    member.shown = to.clone();
+                }
+            }
+            _ => self.broadcast(&[frame], None),
+        }
+        if let Some(confirm) = decided.confirm {
+            let _ = confirm.try_send(stamp);
+        }
     }
+
+    /// Pushes the same frames to every welcomed member (but `skip`). A
+    /// member whose outbox overflows is cut off as too slow, and the loop
+    /// goes on to the next member without waiting for anyone. Writers are
+    /// woken once per burst (`wakeups.rs`).
+    fn broadcast(&mut self, frames: &[Encoded], skip: Option<MemberId>) {
+        for member in self.members.iter().filter(|m| m.welcomed && Some(m.id) != skip) {
+            if let Err(PushError::Overflow) = wakeups::push_soon(&member.outbox, frames) {
+                member.outbox.abort(too_slow_goodbye());
+                self.notes.push(too_slow(&member.name));
+            }
+        }
+    }
+
+    /// The newcomer's first frame: the room as of its own `join` (`seq`),
+    /// followed by whatever was held for it. `you` is the name its `join`
+    /// announced, so the `rename` events that may follow make sense.
+    fn welcome(&mut self, id: MemberId, you: &str, seq: u64, numbering: Option<&dyn Numbering>) {
+        let Some(member) = self.members.iter_mut().find(|m| m.id == id) else {
+            return; // it left before its join was delivered
+        };
+        (member.welcomed, member.joined, member.shown) = (true, seq, you.to_string());
+        let members = self.roster(numbering);
+        let welcome = RoomEvent::Welcome(Welcome {
+            room: &self.about.name,
+            you,
+            members: members.iter().map(String::as_str).collect(),
+            history: self.history.messages().collect(),
+            seq,
+            max_text: self.about.max_text,
+            max_file: self.about.max_file,
+        });
+        let Some(member) = self.members.iter_mut().find(|m| m.id == id) else { return };
+        let mut frames = vec![text_frame(&welcome.to_json(None))];
+        frames.append(&mut member.held);
+        // Nothing from the room has been pushed to this outbox yet, so this
+        // one push fits however big the welcome is (an empty outbox takes
+        // any push; at most a pong is ahead of it).
+        if push_or_abort(&member.outbox, &frames) {
+            self.notes.push(too_slow(&member.name));
+        }
+    }
+
+    /// Everyone in the room as the delivered events tell it, in order of
+    /// their `join`: the welcomed members here, and those elsewhere.
+    fn roster(&self, numbering: Option<&dyn Numbering>) -> Vec<String> {
+        let here = self.members.iter().filter(|m| m.welcomed);
+        let mut everyone: Vec<(u64, String)> = here.map(|m| (m.joined, m.shown.clone())).collect();
+        if let Some(numbering) = numbering {
+            everyone.extend(numbering.others());
+            everyone.sort_by_key(|(joined, _)| *joined); // stable: ties keep their order
+        }
+        everyone.into_iter().map(|(_, name)| name).collect()
+    }
+
+    /// An `error` event for one member, after its `welcome` if that has
+    /// not gone yet.
+    fn tell(&mut self, to: MemberId, reason: &str) {
+        let frame = text_frame(&RoomEvent::Error { reason }.to_json(None));
+        let Some(member) = self.members.iter_mut().find(|m| m.id == to) else { return };
+        if !member.welcomed {
+            if member.held.len() < MAX_HELD {
+                member.held.push(frame);
+            }
+        } else if push_or_abort(&member.outbox, &[frame]) {
+            self.notes.push(too_slow(&member.name));
+        }
+    }
+
+    fn name_of(&self, id: MemberId) -> Option<String> {
+        self.members.iter().find(|m| m.id == id).map(|m| m.name.clone())
+    }
+
+    /// Our welcomed members: number, name as told, `seq` of their `join`.
+    pub fn ours(&self) -> impl Iterator<Item = (MemberId, &str, u64)> {
+        self.members.iter().filter(|m| m.welcomed).map(|m| (m.id, m.shown.as_str(), m.joined))
+    }
+
+    pub fn history(&mut self) -> &mut History {
+        &mut self.history
+    }
+
+    /// A line for the log, written once the lock is released.
+    pub fn note(&mut self, line: String) {
+        self.notes.push(line);
+    }
+}
+
+fn too_slow(name: &str) -> String {
+    format!("chat: {name} is too slow (outbox full): disconnecting with 1008")
 }
 
 /// One JSON event as a WebSocket text frame, ready to share. (Building the
 /// `Arc` copies the frame once more; that is once per event, not per member.)
-pub fn text_frame(json: &str) -> Frame {
+pub fn text_frame(json: &str) -> Encoded {
     Arc::from(encode_frame(Opcode::Text, json.as_bytes(), None))
 }
 

@@ -33,7 +33,7 @@
 //! The password must never reach a log. [`RedisAddress`]'s `Debug` and
 //! `Display` print `***` in its place.
 //!
-//! Read next: `src/redis/client.rs`, which connects to the address.
+//! Read next: `src/redis/wire.rs`, the socket every connection is built on.
 
 use std::fmt;
 

@@ -30,15 +30,16 @@
 //!
 //! Read next: `src/redis/error.rs`, what comes back when it goes wrong.
 
-use std::io::{BufReader, Write};
+use std::io::BufReader;
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
 use super::address::RedisAddress;
 use super::error::RedisError;
 use super::limits::RespLimits;
-use super::resp::{encode_command, read_reply, Reply};
+use super::resp::Reply;
 use super::subscriber::Subscriber;
+use super::wire::Wire;
 
 /// How long each step may wait.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,59 +69,6 @@ impl Default for Timeouts {
 /// A hash's `(field, value)` pairs, as `HGETALL` returns them.
 pub type HashEntries = Vec<(Vec<u8>, Vec<u8>)>;
 
-/// The socket, and the bookkeeping a command connection and a subscriber
-/// share: the limits replies are held to, and whether an earlier error has
-/// put the stream out of step (see `src/redis/error.rs`).
-#[derive(Debug)]
-pub(super) struct Wire {
-    /// Buffered for reading; writes go straight to the socket underneath
-    /// (`get_mut`), so one socket serves both directions.
-    stream: BufReader<TcpStream>,
-    limits: RespLimits,
-    usable: bool,
-}
-
-impl Wire {
-    /// Sends one command, whole.
-    pub(super) fn send(&mut self, args: &[&[u8]]) -> Result<(), RedisError> {
-        self.check_usable()?;
-        let result = self.stream.get_mut().write_all(&encode_command(args));
-        self.note(result.map_err(RedisError::from_io))
-    }
-
-    /// Reads one reply. An error *reply* is returned as `Ok(Reply::Error)`:
-    /// what it means is the caller's business.
-    pub(super) fn receive(&mut self) -> Result<Reply, RedisError> {
-        self.check_usable()?;
-        let result = read_reply(&mut self.stream, &self.limits).map_err(RedisError::from);
-        self.note(result)
-    }
-
-    /// The buffered stream, for a subscriber's wait for the next byte.
-    pub(super) fn stream(&mut self) -> &mut BufReader<TcpStream> {
-        &mut self.stream
-    }
-
-    pub(super) fn check_usable(&self) -> Result<(), RedisError> {
-        if self.usable {
-            Ok(())
-        } else {
-            Err(RedisError::Unusable)
-        }
-    }
-
-    /// Passes `result` through, marking the wire unusable on an error that
-    /// may have left part of a reply unread.
-    pub(super) fn note<T>(&mut self, result: Result<T, RedisError>) -> Result<T, RedisError> {
-        if let Err(error) = &result {
-            if !error.leaves_connection_usable() {
-                self.usable = false;
-            }
-        }
-        result
-    }
-}
-
 /// One connection to Redis, for ordinary commands.
 #[derive(Debug)]
 pub struct RedisConnection {
@@ -136,8 +84,7 @@ impl RedisConnection {
         timeouts: &Timeouts,
     ) -> Result<RedisConnection, RedisError> {
         let stream = open_tcp(host_port, timeouts)?;
-        let wire =
-            Wire { stream: BufReader::new(stream), limits: RespLimits::default(), usable: true };
+        let wire = Wire::new(BufReader::new(stream), RespLimits::default());
         let mut connection = RedisConnection { wire };
         if let Some(password) = password {
             // Never log this command: its second argument is the password.
@@ -164,7 +111,7 @@ impl RedisConnection {
     /// Replaces the limits replies are held to (the default is
     /// `RespLimits::default()`).
     pub fn set_limits(&mut self, limits: RespLimits) {
-        self.wire.limits = limits;
+        self.wire.set_limits(limits);
     }
 
     /// Runs one command and returns its reply. An error reply becomes

@@ -42,9 +42,9 @@
 use std::io::{self, BufRead};
 use std::time::Duration;
 
-use super::client::Wire;
 use super::error::RedisError;
 use super::resp::Reply;
+use super::wire::Wire;
 
 /// A connection in subscribed mode.
 #[derive(Debug)]

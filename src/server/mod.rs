@@ -2,7 +2,7 @@
 //!
 //! This is where duplex owns its sockets and threads (the others: each
 //! chat member's writer thread, `src/chat/member.rs`, and with `--redis`
-//! the two threads that talk to Redis, `src/chat/bus/`). Its design is the
+//! the two threads that talk to Redis, `src/redis/bus/`). Its design is the
 //! simplest one that works: an accept loop, and for every
 //! connection a thread of its own that reads a request, answers it, and
 //! blocks whenever it waits. No event loop, no futures, no callbacks; the
@@ -20,9 +20,15 @@
 //! Connection management is RFC 9112 §9; the cap's `503` and `Retry-After`
 //! are RFC 9110 §15.6.4 and §10.2.3.
 //!
+//! It is also where the optional layers are plugged into the chat room,
+//! each only when its Cargo feature is built: the HTTP push layer's feed
+//! (`src/push/`) always, and the Redis link (`src/redis/bus/`) when
+//! `--redis` is given.
+//!
 //! Read next: `src/server/session.rs`, what one connection's thread does.
 
 pub mod session;
+pub mod shared;
 pub mod stream;
 
 use std::fmt;
@@ -33,25 +39,17 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use crate::chat::bus::{self, BusError};
+pub use self::shared::Shared;
 use crate::chat::Room;
 use crate::config::Config;
 use crate::http::{Response, Status};
 use crate::log;
+#[cfg(feature = "push")]
+use crate::push::Feed;
+#[cfg(feature = "redis")]
+use crate::redis::{bus, bus::BusError, RedisAddress};
 use crate::threads;
 use crate::websocket::handshake::Policy;
-
-/// What every connection thread shares.
-pub struct Shared {
-    pub config: Config,
-    /// The `Origin` and subprotocol rules for WebSocket upgrades.
-    pub policy: Policy,
-    /// Connections being served right now.
-    active: AtomicUsize,
-    /// The chat room at `/chat` (see `src/chat/room.rs`). In an `Arc`,
-    /// because with `--redis` the bus threads (`src/chat/bus/`) hold it too.
-    pub chat: Arc<Room>,
-}
 
 /// A listening server, bound but not yet serving.
 pub struct Server {
@@ -70,7 +68,15 @@ impl Server {
             deflate: config.deflate,
         };
         let chat = Arc::new(Room::new("main", &config.limits));
-        let shared = Arc::new(Shared { config, policy, active: AtomicUsize::new(0), chat });
+        let shared = Shared {
+            #[cfg(feature = "push")]
+            feed: Feed::attach(&chat, &config.limits),
+            config,
+            policy,
+            active: AtomicUsize::new(0),
+            chat,
+        };
+        let shared = Arc::new(shared);
         Ok(Server { listener, shared })
     }
 
@@ -105,6 +111,7 @@ pub enum RunError {
     /// Binding, accepting or printing failed.
     Io(io::Error),
     /// `--redis` was given and the room could not be shared at start.
+    #[cfg(feature = "redis")]
     Redis(BusError),
 }
 
@@ -112,6 +119,7 @@ impl fmt::Display for RunError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             RunError::Io(error) => write!(f, "{error}"),
+            #[cfg(feature = "redis")]
             RunError::Redis(error) => write!(f, "{error}"),
         }
     }
@@ -130,8 +138,16 @@ impl From<io::Error> for RunError {
 /// one line scripts wait for; and serves.
 pub fn run(config: Config) -> Result<(), RunError> {
     let server = Server::bind(config)?;
-    if let Some(address) = server.shared.config.redis.clone() {
+    #[cfg(feature = "redis")]
+    if let Some(text) = &server.shared.config.redis {
         let limits = &server.shared.config.limits;
+        // `main.rs` has checked it; a library caller gets the error here.
+        let address = RedisAddress::parse_with_env(text).map_err(|error| {
+            RunError::Redis(BusError::Unreachable {
+                address: text.clone(),
+                reason: error.to_string(),
+            })
+        })?;
         bus::start(&server.shared.chat, address, limits).map_err(RunError::Redis)?;
     }
     let mut stdout = io::stdout().lock();

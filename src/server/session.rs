@@ -19,9 +19,9 @@
 //! 100-continue`, RFC 9110 §10.1.1; `Upgrade` as an offer the server may
 //! decline, RFC 9110 §7.8; `408`, RFC 9110 §15.5.9. Besides
 //! files and the two WebSocket endpoints there is the chat room's HTTP face
-//! under `/api/` (`src/chat/http_api.rs`): ordinary requests, except that a
+//! under `/api/` (`src/push/http_api.rs`): ordinary requests, except that a
 //! long poll may hold its answer for a while, and that `GET /api/events`
-//! (`src/chat/event_stream.rs`) never finishes its response: it takes the
+//! (`src/push/event_stream.rs`) never finishes its response: it takes the
 //! connection over, as an upgrade does, until the stream ends.
 //!
 //! Read next: `src/server/stream.rs`, the socket shared by reader and
@@ -33,16 +33,18 @@ use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Instant;
 
+use super::shared::Shared;
 use super::stream::{close_gracefully, end_websocket, SharedStream, SocketReader};
-use super::Shared;
-use crate::chat::event_stream::{self, StreamEnd};
-use crate::chat::http_api;
 use crate::config::Limits;
 use crate::http::{
     discard_request_body, read_request, read_request_body, static_files, HttpError, Request,
     Response, Status, Version,
 };
 use crate::log;
+#[cfg(feature = "push")]
+use crate::push::event_stream::{self, StreamEnd};
+#[cfg(feature = "push")]
+use crate::push::http_api;
 use crate::websocket::connection::is_timeout;
 use crate::websocket::handshake::{self, HandshakeError};
 use crate::websocket::trace::Tracer;
@@ -67,6 +69,7 @@ pub enum Ending {
     Handshake(HandshakeError),
     WebSocket(Closed),
     /// A Server-Sent Events response ran until it ended.
+    #[cfg(feature = "push")]
     EventStream(StreamEnd),
     Io(io::Error),
 }
@@ -88,6 +91,7 @@ impl fmt::Display for Ending {
                 write!(f, "upgrade refused ({}): {error}", error.status().code())
             }
             Ending::WebSocket(closed) => write!(f, "websocket {closed}"),
+            #[cfg(feature = "push")]
             Ending::EventStream(end) => write!(f, "event stream {end}"),
             Ending::Io(error) => write!(f, "i/o error: {error}"),
         }
@@ -146,8 +150,11 @@ fn serve_requests(mut reader: ConnectionReader, stream: &SharedStream, shared: &
             Err(error) => return refuse(stream, error),
         };
         let close = request.wants_close();
+        // Without the push layer, every route is a plain response.
+        #[cfg_attr(not(feature = "push"), allow(clippy::infallible_destructuring_match))]
         let response = match route(&request, &body, stream, shared) {
             Routed::Response(response) => response,
+            #[cfg(feature = "push")]
             Routed::Streamed(end) => return Ending::EventStream(end),
         };
         log!("{} {} -> {}", request.method, request.target, response.status.code());
@@ -199,8 +206,7 @@ fn answer_expectation(
     stream: &SharedStream,
     limits: &Limits,
 ) -> Result<(), HttpError> {
-    let accepted =
-        if http_api::takes_body(request) { limits.max_chat_text } else { limits.max_request_body };
+    let accepted = body_limit(request, limits);
     if !request.should_send_continue(accepted)? {
         return Ok(());
     }
@@ -208,15 +214,37 @@ fn answer_expectation(
     writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(HttpError::Io)
 }
 
-/// Reads the body of the one request that wants it (`POST /api/send`,
-/// bounded by the chat's text limit), and reads and throws away any
-/// other, so the next request starts at the right byte.
+/// Does this request carry a body we want to read? Only `POST /api/send`
+/// (with the push layer), whose body is the message; every other body is
+/// read and thrown away.
+fn takes_body(request: &Request) -> bool {
+    #[cfg(feature = "push")]
+    if http_api::takes_body(request) {
+        return true;
+    }
+    let _ = request;
+    false
+}
+
+/// The largest body accepted for `request`: the chat's text limit for the
+/// one that carries a message, the small discard limit for the rest.
+fn body_limit(request: &Request, limits: &Limits) -> usize {
+    if takes_body(request) {
+        limits.max_chat_text
+    } else {
+        limits.max_request_body
+    }
+}
+
+/// Reads the body of the one request that wants it, bounded by the chat's
+/// text limit, and reads and throws away any other, so the next request
+/// starts at the right byte.
 fn read_or_discard_body<R: BufRead>(
     request: &Request,
     reader: &mut R,
     limits: &Limits,
 ) -> Result<Vec<u8>, HttpError> {
-    if http_api::takes_body(request) {
+    if takes_body(request) {
         read_request_body(reader, request, limits.max_chat_text, limits)
     } else {
         discard_request_body(reader, request, limits).map(|()| Vec::new())
@@ -228,27 +256,39 @@ enum Routed {
     /// A response to write; the connection may carry on.
     Response(Response),
     /// An event stream was served on the connection, and has ended.
+    #[cfg(feature = "push")]
     Streamed(StreamEnd),
 }
 
 /// Plain HTTP: the WebSocket endpoints explain themselves, `/api/` is the
-/// chat room's HTTP face, everything else is a file.
+/// chat room's HTTP face (with the push layer; without it, those paths are
+/// files like any other, and there are none), everything else is a file.
 fn route(request: &Request, body: &[u8], stream: &SharedStream, shared: &Shared) -> Routed {
-    let room = &shared.chat;
-    let limits = &shared.config.limits;
+    #[cfg(not(feature = "push"))]
+    let _ = (body, stream);
     let response = match request.path() {
         "/echo" | "/chat" => {
             Response::error(Status::UPGRADE_REQUIRED, "this endpoint speaks WebSocket")
                 .header("Upgrade", "websocket")
                 .header("Connection", "Upgrade")
         }
+        #[cfg(feature = "push")]
         _ if http_api::is_event_stream(request) => {
-            match event_stream::serve(request, &stream.0, room, limits) {
+            match event_stream::serve(request, &stream.0, &shared.feed, &shared.config.limits) {
                 Ok(end) => return Routed::Streamed(end),
                 Err(error) => error.response(),
             }
         }
-        _ if http_api::is_api(request) => http_api::respond(request, body, room, limits),
+        // Built without the push layer, its paths are not found, like any
+        // other path this server does not serve (not "405" from the files).
+        #[cfg(not(feature = "push"))]
+        path if path.starts_with("/api/") => {
+            Response::error(Status::NOT_FOUND, "no such endpoint (built without `push`)")
+        }
+        #[cfg(feature = "push")]
+        _ if http_api::is_api(request) => {
+            http_api::respond(request, body, &shared.feed, &shared.config.limits)
+        }
         _ => static_files::serve(&shared.config.root, request),
     };
     Routed::Response(response)

@@ -85,10 +85,6 @@ impl SocketReader {
 
 impl Read for SocketReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // About to (perhaps) block on the socket: first wake the chat
-        // writers this thread's broadcasts queued frames for, so none of
-        // them waits while we do (`src/chat/wakeups.rs`).
-        crate::chat::wakeups::wake_pending();
         if let Some(deadline) = self.deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

@@ -2,11 +2,11 @@
 //! (`tests/chat.rs`, and `tests/redis_rooms.rs` with members on several
 //! servers), and accessors that turn a missing JSON field into a failed
 //! test. The JSON itself is read by the library's strict reader,
-//! `duplex::chat::json_read`.
+//! `duplex::json::read`.
 //!
 //! Every read has the usual timeout (`PATIENCE`), through `RawPeer`.
 
-use duplex::chat::json_read::{self, JsonValue as Json};
+use duplex::json::read::{self as json_read, JsonValue as Json};
 use duplex::websocket::{Incoming, Message, Opcode};
 
 use super::{RawPeer, TestServer};

@@ -11,7 +11,7 @@ use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::TcpStream;
 
 use super::{read_response, HttpResponse, TestServer};
-use duplex::chat::json_read::{parse, JsonValue};
+use duplex::json::read::{parse, JsonValue};
 
 /// One chat message as the HTTP face delivers it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 //! frame, renames, leaving exactly once, files, and the slow-consumer rule.
 //! They drive the room directly, with outboxes and no sockets: everything
 //! the room does ends in an outbox, so that is where the tests look.
-//! The HTTP side of the room is tested in `feed.rs`, the room shared
-//! through Redis in `link/tests.rs`.
+//! The layers that plug into the room are tested in their own folders:
+//! `src/push/feed.rs` and `src/redis/bus/link_tests.rs`.
 
 use super::*;
 use crate::chat::outbox::too_slow_goodbye;
@@ -18,7 +18,7 @@ fn outbox() -> Arc<Outbox> {
 }
 
 /// What the member's writer would take now (without waiting for more).
-fn pending(outbox: &Outbox) -> Vec<Frame> {
+fn pending(outbox: &Outbox) -> Vec<Encoded> {
     let mut batch = Vec::new();
     if outbox.queued_bytes() > 0 {
         outbox.take_all(&mut batch);
@@ -28,7 +28,7 @@ fn pending(outbox: &Outbox) -> Vec<Frame> {
 
 /// The same, each frame's payload as text.
 fn drain(outbox: &Outbox) -> Vec<String> {
-    let payload = |frame: &Frame| {
+    let payload = |frame: &Encoded| {
         let mut bytes = &frame[..];
         let header = FrameHeader::read_from(&mut bytes).unwrap();
         assert_eq!(header.payload_len as usize, bytes.len(), "one whole frame per push");
@@ -60,7 +60,7 @@ fn a_message_is_encoded_once_and_shared_with_everyone() {
     let ids: Vec<_> = boxes.iter().map(|o| room.join(None, Arc::clone(o)).id).collect();
     boxes.iter().for_each(|o| drop(pending(o)));
     room.say(ids[1], "hello");
-    let frames: Vec<Frame> = boxes.iter().flat_map(|o| pending(o)).collect();
+    let frames: Vec<Encoded> = boxes.iter().flat_map(|o| pending(o)).collect();
     assert_eq!(frames.len(), 3, "the sender gets its own copy too");
     assert!(frames.iter().all(|f| Arc::ptr_eq(f, &frames[0])), "one allocation for all");
     assert!(String::from_utf8_lossy(&frames[0]).contains(r#""from":"guest-2","text":"hello""#));
@@ -154,7 +154,8 @@ fn a_crowd_asking_for_one_name_costs_two_tries_a_join() {
     }
     // Each join tried `ann`, then the one suffix the hint pointed at. Trying
     // from `ann-2` every time would be half a million tries.
-    assert!(room.lock().suffixes.probes() <= 2 * 1000, "{}", room.lock().suffixes.probes());
+    let probes = room.lock().core.suffixes.probes();
+    assert!(probes <= 2 * 1000, "{probes}");
 }
 
 #[test]
@@ -165,9 +166,9 @@ fn the_name_index_follows_joins_renames_and_leaves() {
     room.rename(bob, "rob").unwrap();
     room.leave(ann, "left");
     let state = room.lock();
-    assert!(state.has("rob"));
-    assert!(!state.has("bob"), "renamed away");
-    assert!(!state.has("ann"), "left");
+    assert!(state.is_taken("rob"));
+    assert!(!state.is_taken("bob"), "renamed away");
+    assert!(!state.is_taken("ann"), "left");
     drop(state);
     // Both free again, so taken by the next to ask, without a suffix.
     assert_eq!(room.join(Some("ann"), outbox()).name, "ann");

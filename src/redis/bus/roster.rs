@@ -20,20 +20,26 @@
 //! Names are indexed too: a newcomer's name must not be one a member of
 //! another process holds, and that question is asked at every join, with
 //! the room locked. So the roster keeps, beside its list, a map from each
-//! name to the processes whose members hold it ([`Roster::taken_elsewhere`]
+//! name to the processes whose members hold it (`Roster::taken_elsewhere`
 //! is a lookup, not a walk over the list); every change to an entry goes
 //! through the few methods below, which keep the two in step.
 //!
-//! Two things replace entries wholesale, both in `src/chat/room/link.rs`:
+//! The room itself knows the members connected here, and the names the
+//! delivered events gave them (`Core::ours`); this roster holds the
+//! members of the *other* processes, which the room asks for through its
+//! seam (`Numbering::others`, `Numbering::held_elsewhere`).
+//!
+//! Two things replace entries wholesale, both in `src/redis/bus/link.rs`:
 //! the snapshot a process loads from Redis when it (re)joins the shared
 //! room, and the periodic refresh that removes the members of a process
 //! that has died (its entries in Redis expired).
 //!
-//! Read next: `src/chat/room/link.rs`.
+//! Read next: `src/redis/bus/envelope.rs`, how events travel.
 
 use std::collections::HashMap;
 
-use crate::chat::bus::envelope::ProcessId;
+use super::envelope::{Envelope, ProcessId};
+use crate::chat::protocol::Change;
 use crate::chat::room::MemberId;
 
 /// One member of the room, on whichever process.
@@ -93,20 +99,31 @@ impl Roster {
         }
     }
 
-    /// The names, in order of arrival.
-    pub(super) fn names(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|e| e.name.as_str())
+    /// The entries, in order of arrival.
+    pub(super) fn entries(&self) -> impl Iterator<Item = &RosterEntry> {
+        self.entries.iter()
+    }
+
+    /// Follows one delivered event of another process: a `join` adds, a
+    /// `leave` removes, a `rename` renames.
+    pub(super) fn follow(&mut self, seq: u64, envelope: &Envelope) {
+        let (origin, Some(member)) = (&envelope.origin, envelope.member) else { return };
+        match &envelope.change {
+            Change::Join { name } => {
+                let entry =
+                    RosterEntry { origin: origin.clone(), member, name: name.clone(), joined: seq };
+                self.join(entry);
+            }
+            Change::Leave { .. } => self.leave(origin, member),
+            Change::Rename { to, .. } => self.rename(origin, member, to),
+            _ => {}
+        }
     }
 
     /// Is `name` held by a member of another process than `me`? One hash
     /// lookup.
     pub(super) fn taken_elsewhere(&self, me: &ProcessId, name: &str) -> bool {
         self.holders.get(name).is_some_and(|origins| origins.iter().any(|o| o != me))
-    }
-
-    /// The entries of one process.
-    pub(super) fn of(&self, origin: &ProcessId) -> Vec<RosterEntry> {
-        self.entries.iter().filter(|e| &e.origin == origin).cloned().collect()
     }
 
     /// Replaces every entry of a process other than `me` with `others`,
@@ -144,6 +161,24 @@ impl Roster {
         }
         changes
     }
+}
+
+/// The log line for a wholesale replacement that changed something.
+pub fn describe(changes: &RosterChanges) -> String {
+    let list = |entries: &[RosterEntry]| -> String {
+        let names: Vec<String> =
+            entries.iter().map(|e| format!("{} (process {})", e.name, e.origin)).collect();
+        if names.is_empty() {
+            "nobody".to_string()
+        } else {
+            names.join(", ")
+        }
+    };
+    format!(
+        "redis: member list refreshed from Redis: gone {}; found {}",
+        list(&changes.gone),
+        list(&changes.found)
+    )
 }
 
 /// Notes that `entry`'s process holds `entry.name`.
@@ -227,10 +262,13 @@ mod tests {
         roster.join(entry("a", 1, "ann", 3));
         roster.join(entry("b", 1, "bob", 5));
         roster.join(entry("a", 2, "cy", 4)); // late, but joined before bob
-        assert_eq!(roster.names().collect::<Vec<_>>(), ["ann", "cy", "bob"]);
+        assert_eq!(
+            roster.entries().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["ann", "cy", "bob"]
+        );
         roster.rename(&ProcessId::new("b"), MemberId(1), "rob");
         roster.leave(&ProcessId::new("a"), MemberId(1));
-        assert_eq!(roster.names().collect::<Vec<_>>(), ["cy", "rob"]);
+        assert_eq!(roster.entries().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["cy", "rob"]);
         assert!(roster.taken_elsewhere(&ProcessId::new("a"), "rob"));
         assert!(!roster.taken_elsewhere(&ProcessId::new("b"), "rob"), "our own member");
     }
@@ -245,6 +283,9 @@ mod tests {
         let changes = roster.replace_others(&ProcessId::new("me"), fresh);
         assert_eq!(changes.gone, [entry("dead", 1, "ghost", 2)]);
         assert_eq!(changes.found, [entry("c", 9, "cy", 2)]);
-        assert_eq!(roster.names().collect::<Vec<_>>(), ["ann", "cy", "bob"]);
+        assert_eq!(
+            roster.entries().map(|e| e.name.as_str()).collect::<Vec<_>>(),
+            ["ann", "cy", "bob"]
+        );
     }
 }

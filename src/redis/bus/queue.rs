@@ -4,7 +4,7 @@
 //! `src/chat/room.rs` is that nothing under that lock does I/O. Publishing
 //! to Redis is I/O: a round trip on a good day, a timeout on a bad one. So
 //! the room does not publish; it *queues*. [`PublishQueue::push`] never
-//! blocks, and the publisher thread (`src/chat/bus/publisher.rs`) takes
+//! blocks, and the publisher thread (`src/redis/bus/publisher.rs`) takes
 //! the events out and sends them, one at a time, in order.
 //!
 //! The queue is bounded in bytes, for the reason an outbox is
@@ -16,18 +16,19 @@
 //! still be sent when nothing else is waiting.
 //!
 //! Each job carries the *epoch* of the link it was queued under (see
-//! `src/chat/room/link.rs`). When the link to Redis is lost, the room
+//! `src/redis/bus/link.rs`). When the link to Redis is lost, the room
 //! delivers everything still pending by itself and starts a new epoch; the
 //! publisher then throws away jobs of the old epoch instead of publishing
 //! them late.
 //!
-//! Read next: `src/chat/bus/publisher.rs`, the thread that empties it.
+//! Read next: `src/redis/bus/settings.rs`, then `publisher.rs`, the thread that empties it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::envelope::{Change, Envelope};
+use super::envelope::Envelope;
+use crate::chat::protocol::Change;
 
 /// One event to publish.
 #[derive(Debug, Clone)]
@@ -121,7 +122,7 @@ impl PublishQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::bus::envelope::ProcessId;
+    use crate::redis::bus::envelope::ProcessId;
 
     fn job(text: &str) -> Job {
         let envelope = Envelope {

@@ -21,7 +21,7 @@
 //!   channel always tell the same story: whoever reads the hashes when the
 //!   counter says 41 sees the members as events 1 to 41 left them.
 //! - [`SYNC_SCRIPT`] is run by a process (re)joining the shared room (see
-//!   `src/chat/room/link.rs`): raise the counter, rewrite our hash, read
+//!   `src/redis/bus/link.rs`): raise the counter, rewrite our hash, read
 //!   the history and everyone else's hashes, all at one instant.
 //! - [`ROSTER_SCRIPT`] reads the counter and the other hashes, for the
 //!   periodic refresh; [`OURS_SCRIPT`] rewrites our hash, for the heartbeat.
@@ -48,15 +48,16 @@
 //! - `redis.call('GET', key)` of a missing key is `false` in Lua, not
 //!   `nil`: `tonumber(x or '0')` handles both.
 //!
-//! Read next: `src/chat/bus/queue.rs`, where events wait for the script.
+//! Read next: `src/redis/bus/queue.rs`, where events wait for the script.
 
 use std::time::Duration;
 
 use super::envelope::{Envelope, ProcessId};
-use crate::chat::bus::envelope::Change;
+use super::link::{Snapshot, SyncPoint};
+use super::roster::RosterEntry;
 use crate::chat::history::{Recorded, HISTORY_MESSAGES};
-use crate::chat::protocol::Stamp;
-use crate::chat::room::{MemberId, RosterEntry, Snapshot, SyncPoint};
+use crate::chat::protocol::{Change, Stamp};
+use crate::chat::room::MemberId;
 use crate::redis::{split_sequenced, RedisConnection, RedisError, Reply};
 
 /// Every name one room uses in Redis, built once.
@@ -344,7 +345,7 @@ fn render_history(entries: &[Reply]) -> Vec<Recorded> {
         let Reply::Bulk(stamped) = entry else { continue };
         let Some((seq, payload)) = split_sequenced(stamped) else { continue };
         let Ok(envelope) = Envelope::decode(payload) else { continue };
-        if envelope.change.is_message() {
+        if matches!(envelope.change, Change::Message { .. }) {
             let json = envelope.change.event().to_json(Some(Stamp { seq, time: envelope.time }));
             history.push(Recorded { seq, json: json.into() });
         }

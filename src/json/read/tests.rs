@@ -1,10 +1,9 @@
 //! Tests for the JSON reader: what it accepts, what it refuses and where,
-//! and round trips through the writer in `src/chat/json.rs`, so that what
+//! and round trips through the writer in `src/json/write.rs`, so that what
 //! the server writes is exactly what a client reads back.
 
 use super::*;
-use crate::chat::json::{write_string, Object};
-use crate::chat::protocol::{RoomEvent, Stamp, Welcome};
+use crate::json::write::{write_string, Object};
 
 fn kind_of_error(text: &str) -> JsonErrorKind {
     match parse(text) {
@@ -215,32 +214,4 @@ fn tricky_unicode_round_trips_through_the_writer() {
         let object = Object::new().string("text", text).finish();
         assert_eq!(parse(&object).unwrap().get("text").and_then(JsonValue::as_str), Some(text));
     }
-}
-
-#[test]
-fn a_welcome_event_reads_back_field_by_field() {
-    let stamp = Some(Stamp { seq: 7, time: 1_700_000_000_000 });
-    let old = RoomEvent::Message { from: "ann", text: "line\none \"quoted\"" }.to_json(stamp);
-    let welcome = RoomEvent::Welcome(Welcome {
-        room: "main",
-        you: "b\"ob",
-        members: vec!["ann", "b\"ob"],
-        history: vec![&old],
-        seq: 8,
-        max_text: 65536,
-        max_file: 1024,
-    })
-    .to_json(None);
-    let value = parse(&welcome).unwrap();
-    let field = |key| value.get(key).unwrap_or_else(|| panic!("no {key}"));
-    assert_eq!(field("type").as_str(), Some("welcome"));
-    assert_eq!(field("you").as_str(), Some("b\"ob"));
-    assert_eq!(field("seq").as_u64(), Some(8));
-    let members: Vec<_> = field("members").as_array().unwrap().iter().map(|m| m.as_str()).collect();
-    assert_eq!(members, [Some("ann"), Some("b\"ob")]);
-    let history = field("history").as_array().unwrap();
-    assert_eq!(history, [parse(&old).unwrap()]);
-    assert_eq!(history[0].get("text").and_then(JsonValue::as_str), Some("line\none \"quoted\""));
-    assert_eq!(history[0].get("time").and_then(JsonValue::as_u64), Some(1_700_000_000_000));
-    assert_eq!(field("limits").get("file").and_then(JsonValue::as_u64), Some(1024));
 }

@@ -24,12 +24,12 @@
 //!
 //! - `data:` is the event's text. A payload with a line break would need
 //!   one `data:` line per line. Ours never has one: it is JSON, whose
-//!   strings escape CR and LF (`src/chat/json.rs`), so one line always
+//!   strings escape CR and LF (`src/json/write.rs`), so one line always
 //!   does. That matters, because a raw CR or LF would end the field early.
 //! - `id:` is what makes resumption work. The browser remembers the last
 //!   `id` it saw, and when the stream drops it reconnects by itself and
 //!   sends it back in a `Last-Event-ID` header. We use the message's `seq`,
-//!   so "resume after the last id" is exactly [`Room::listen`]'s "after
+//!   so "resume after the last id" is exactly [`Feed::listen`]'s "after
 //!   seq N", from the same record the long polls read.
 //! - `retry:` tells the browser how long to wait before reconnecting.
 //! - `event:` names the event; the page listens for it with
@@ -68,7 +68,8 @@
 //! A client that goes away is noticed at the next write that fails; when
 //! nothing is said, that is the next heartbeat's.
 //!
-//! Read next: `src/chat/room/link.rs`, one room across many processes.
+//! That ends the push layer. Read next: `src/server/mod.rs`, where the
+//! server plugs it into the room.
 //! (Where `/api/...` requests are routed is `src/server/session.rs`.)
 
 use std::fmt;
@@ -76,11 +77,10 @@ use std::io::{self, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
 
+use super::feed::{Feed, ListenerId};
 use super::http_api::{since_parameter, ApiError};
-use super::json::Object;
-use super::member::{drain_deadline, write_batch};
-use super::outbox::{Frame, Outbox, Taken};
-use super::room::{ListenerId, Room};
+use crate::chat::member::{drain_deadline, write_batch};
+use crate::chat::outbox::{Encoded, Outbox, Taken};
 use crate::config::Limits;
 use crate::http::response::http_date;
 use crate::http::Request;
@@ -94,33 +94,6 @@ pub const RETRY_MS: u64 = 2000;
 
 /// What a quiet stream gets now and then: a comment, ignored by browsers.
 pub const HEARTBEAT: &[u8] = b": keepalive\n\n";
-
-/// One chat message as an event: `id` is its `seq`, `data` its JSON (the
-/// same JSON a WebSocket member gets). Encoded once per message and shared
-/// by every listener, like a member's frame.
-pub fn message_event(seq: u64, json: &str) -> Frame {
-    debug_assert!(!json.contains(['\r', '\n']), "JSON escapes line breaks");
-    Arc::from(format!("id: {seq}\ndata: {json}\n\n").into_bytes())
-}
-
-/// The record does not reach back to where the listener asked to start
-/// (`since`): messages after it were dropped, or the server restarted. The
-/// event's `id` moves the browser's position to `after`, the point the
-/// messages that follow continue from.
-pub fn truncated_event(since: u64, after: u64) -> Frame {
-    let data = Object::new()
-        .string("type", "truncated")
-        .number("since", since)
-        .number("after", after)
-        .finish();
-    Arc::from(format!("event: truncated\nid: {after}\ndata: {data}\n\n").into_bytes())
-}
-
-/// The last event of a listener that could not keep up.
-pub fn too_slow_goodbye() -> Frame {
-    let data = Object::new().string("type", "dropped").string("reason", "too slow").finish();
-    Arc::from(format!("event: dropped\ndata: {data}\n\n").into_bytes())
-}
 
 /// How an event stream ended.
 #[derive(Debug)]
@@ -156,7 +129,7 @@ pub fn start_position(request: &Request) -> Result<Option<u64>, ApiError> {
 /// The status line and headers, and the `retry:` hint. Written by hand
 /// rather than with `Response`, which always frames its body with a
 /// `Content-Length`: exactly what an endless body cannot have.
-fn response_head() -> Frame {
+fn response_head() -> Encoded {
     let head = format!(
         "HTTP/1.1 200 OK\r\n\
          Date: {}\r\n\
@@ -177,7 +150,7 @@ fn response_head() -> Frame {
 pub fn serve(
     request: &Request,
     socket: &TcpStream,
-    room: &Room,
+    feed: &Feed,
     limits: &Limits,
 ) -> Result<StreamEnd, ApiError> {
     if request.method != "GET" {
@@ -185,8 +158,8 @@ pub fn serve(
     }
     let since = start_position(request)?;
     let outbox = Arc::new(Outbox::new(limits.outbox_bytes));
-    let listening = room.listen(since, Arc::clone(&outbox), response_head());
-    let _listener = Listener { room, id: listening.id, outbox: &outbox };
+    let listening = feed.listen(since, Arc::clone(&outbox), response_head());
+    let _listener = Listener { feed, id: listening.id, outbox: &outbox };
     log!(
         "{} {} -> 200, event stream {}: after seq {}, {} recorded message(s){}; {} open",
         request.method,
@@ -195,7 +168,7 @@ pub fn serve(
         listening.since,
         listening.backlog,
         if listening.truncated { ", truncated" } else { "" },
-        room.listener_count()
+        feed.listener_count()
     );
     Ok(write_until_ended(&outbox, socket, limits))
 }
@@ -224,14 +197,14 @@ fn write_until_ended(outbox: &Outbox, mut socket: &TcpStream, limits: &Limits) -
 /// A listener of the room, for as long as this value lives: dropping it
 /// (on any return, or a panic) leaves the room and frees the outbox.
 struct Listener<'a> {
-    room: &'a Room,
+    feed: &'a Feed,
     id: ListenerId,
     outbox: &'a Outbox,
 }
 
 impl Drop for Listener<'_> {
     fn drop(&mut self) {
-        self.room.unlisten(self.id);
+        self.feed.unlisten(self.id);
         self.outbox.finish();
     }
 }
@@ -240,6 +213,7 @@ impl Drop for Listener<'_> {
 mod tests {
     use super::*;
     use crate::http::{Headers, Version};
+    use crate::push::sse::{message_event, too_slow_goodbye, truncated_event};
 
     fn request(target: &str, last_event_id: Option<&str>) -> Request {
         let mut headers = Headers::new();

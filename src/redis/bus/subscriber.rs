@@ -43,8 +43,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::envelope::Envelope;
+use super::link::LinkedRoom;
 use super::scripts;
-use super::BusSettings;
+use super::settings::BusSettings;
 use crate::chat::room::Room;
 use crate::chat::wakeups;
 use crate::log;

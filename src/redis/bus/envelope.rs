@@ -3,7 +3,7 @@
 //! A process that shares its room through Redis does not publish the JSON
 //! its members will see. That JSON carries a `seq`, and the number is only
 //! known once Redis has handed it out, inside the publish script
-//! (`src/chat/bus/scripts.rs`). So a process publishes the event *before*
+//! (`src/redis/bus/scripts.rs`). So a process publishes the event *before*
 //! numbering, in an envelope, and every process, the sender's included,
 //! renders the members' JSON from it once the number has arrived. Every
 //! process renders the same bytes: same event, same `seq`, same `time`.
@@ -30,26 +30,26 @@
 //!   fields the members get, minus the stamp.
 //!
 //! The line feed is a safe separator because JSON written by
-//! `src/chat/json.rs` never contains a raw one: line breaks inside strings
+//! `src/json/write.rs` never contains a raw one: line breaks inside strings
 //! are escaped. The file's bytes come after it, counted by `size`, so they
 //! may contain anything.
 //!
 //! Envelopes arrive from the network, so [`Envelope::decode`] reads them
-//! strictly (`src/chat/json_read.rs`) and answers a typed error for any
+//! strictly (`src/json/read.rs`) and answers a typed error for any
 //! field that is missing or of the wrong kind. Only other duplex processes
 //! should ever publish here, but a bug in one must not crash the others.
 //!
-//! Read next: `src/chat/bus/scripts.rs`, where envelopes are numbered.
+//! Read next: `src/redis/bus/scripts.rs`, where envelopes are numbered.
 
 use std::fmt;
 use std::io::Read;
 use std::sync::Arc;
 
-use crate::chat::json::Object;
-use crate::chat::json_read::{self, JsonError, JsonValue};
-use crate::chat::outbox::Frame;
-use crate::chat::protocol::RoomEvent;
+use crate::chat::outbox::Encoded;
+use crate::chat::protocol::Change;
 use crate::chat::room::MemberId;
+use crate::json::read::{self as json_read, JsonError, JsonValue};
+use crate::json::write::Object;
 use crate::websocket::frame::{encode_frame, Opcode};
 
 /// The name of one run of one duplex process: its operating-system pid and
@@ -111,37 +111,6 @@ fn random_u64() -> u64 {
     }
 }
 
-/// What happened in the room, owned, before it is numbered. The fields
-/// are those of [`RoomEvent`]; this type can wait in a queue and cross a
-/// thread, where a `RoomEvent`, which borrows, cannot.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    Join { name: String },
-    Leave { name: String, reason: String },
-    Rename { from: String, to: String },
-    Message { from: String, text: String },
-    File { from: String, size: usize, mime: String, name: Option<String> },
-}
-
-impl Change {
-    /// The event the members are shown.
-    pub fn event(&self) -> RoomEvent<'_> {
-        match self {
-            Change::Join { name } => RoomEvent::Join { name },
-            Change::Leave { name, reason } => RoomEvent::Leave { name, reason },
-            Change::Rename { from, to } => RoomEvent::Rename { from, to },
-            Change::Message { from, text } => RoomEvent::Message { from, text },
-            Change::File { from, size, mime, name } => {
-                RoomEvent::File { from, size: *size, mime, name: name.as_deref() }
-            }
-        }
-    }
-
-    pub fn is_message(&self) -> bool {
-        matches!(self, Change::Message { .. })
-    }
-}
-
 /// One event, as processes exchange it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
@@ -157,7 +126,7 @@ pub struct Envelope {
     /// A file's bytes as a binary WebSocket frame, ready to push: encoded
     /// once by the sender's reader thread, or by the subscriber thread of
     /// a process receiving it. `Some` exactly when `change` is a `File`.
-    pub file: Option<Frame>,
+    pub file: Option<Encoded>,
 }
 
 /// Why bytes from the channel are not an envelope.

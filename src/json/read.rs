@@ -100,7 +100,7 @@ pub const DEFAULT_MAX_DEPTH: usize = 64;
 /// Reads one JSON text, nesting at most [`DEFAULT_MAX_DEPTH`] deep.
 ///
 /// ```
-/// use duplex::chat::json_read::{parse, JsonValue};
+/// use duplex::json::read::{parse, JsonValue};
 /// let event = parse(r#"{"type":"message","text":"hi \ud83d\ude00"}"#).unwrap();
 /// assert_eq!(event.get("text").and_then(JsonValue::as_str), Some("hi 😀"));
 /// assert!(parse(r#"{"type":"message"} trailing"#).is_err());

@@ -1,20 +1,23 @@
-//! # The room's feed: what the HTTP transports read
+//! # The feed: the room, heard from outside
 //!
 //! A WebSocket member is *in* the room: it has an outbox, and the room
 //! pushes every event into it. The HTTP transports reach the same room
-//! from outside, three ways, and this file is the room's side of each:
+//! from outside, three ways. The [`Feed`] is how: it plugs into the room's
+//! seam as an [`Audience`] (`src/chat/room.rs`), which the room tells of
+//! every event it delivers, under its lock, in order. This file is the
+//! feed's side of each transport:
 //!
 //! - **short polling** asks "what came after seq 41?" and gets an answer at
-//!   once: [`Room::messages_since`], a read of the record in
-//!   `src/chat/history.rs`;
+//!   once: [`Feed::messages_since`], a read of the room's record
+//!   (`src/chat/history.rs`);
 //! - **long polling** asks the same, but if the answer is "nothing yet" it
-//!   waits: [`Room::wait_for_messages`] sleeps on the room's `Condvar`,
+//!   waits: [`Feed::wait_for_messages`] sleeps on the feed's `Condvar`,
 //!   which every new message signals;
 //! - **Server-Sent Events** keep a response open and have each message
-//!   pushed into it: [`Room::listen`] registers an outbox, like a member's
+//!   pushed into it: [`Feed::listen`] registers an outbox, like a member's
 //!   but holding `text/event-stream` bytes instead of WebSocket frames.
 //!
-//! And one way in: [`Room::post`], a message sent with `POST /api/send` by
+//! And one way in: [`Feed::post`], a message sent with `POST /api/send` by
 //! someone who is not a member at all.
 //!
 //! Each asks from a position: "after seq 41", or `None`, "from now on",
@@ -29,45 +32,50 @@
 //!
 //! ## Nothing lost, nothing twice
 //!
-//! Every method here does its work under the room's one lock, the lock
-//! that `say` holds while it stamps, records and delivers. That is what
-//! makes the hand-over exact: when an event stream starts at seq 41,
-//! `listen` copies the recorded messages after 41 into the new outbox and
-//! adds the listener *in the same critical section*. A message is either
-//! stamped before (and is in the copy) or after (and is delivered to the
-//! listener): never both, never neither. The long poll's check-then-wait
-//! is safe for the same reason: `Condvar::wait` releases the lock and
-//! starts waiting in one step, so a message cannot slip in between.
+//! Every look at the record happens under the room's one lock, the lock
+//! the room holds while it numbers, records and delivers, and while it
+//! tells the feed. That is what makes the hand-over exact: when an event
+//! stream starts at seq 41, `listen` copies the recorded messages after
+//! 41 into the new outbox and adds the listener *in the same critical
+//! section*. A message is either numbered before (and is in the copy) or
+//! after (and is pushed to the listener): never both, never neither.
 //!
-//! Read next: `src/chat/http_api.rs`, the HTTP endpoints built on this.
+//! The feed has a lock of its own, for its listeners and its count of
+//! messages heard, always taken *after* the room's (never the other way
+//! round, so the two cannot deadlock). The long poll's check-then-wait is
+//! exact for the same reason as above: it notes the count under the room's
+//! lock, in the same look as the record, and sleeps only while the count
+//! has not moved; `Condvar::wait` releases the feed's lock and starts
+//! waiting in one step, so a message cannot slip in between.
+//!
+//! Read next: `src/push/http_api.rs`, the HTTP endpoints built on this.
 
 use std::fmt;
 use std::sync::mpsc;
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use super::link::Emitted;
-use super::{Note, Room, State};
-use crate::chat::bus::envelope::Change;
-use crate::chat::event_stream;
+use super::sse;
 use crate::chat::history::Catchup;
 use crate::chat::names::{clean_name, NameError};
-use crate::chat::outbox::{push_or_give_up, Frame, Outbox};
-use crate::chat::protocol::Stamp;
+use crate::chat::outbox::{push_or_give_up, Encoded, Outbox};
+use crate::chat::protocol::{Change, Stamp};
+use crate::chat::room::{Audience, Decided, Emitted, Locked, Room};
+use crate::config::Limits;
 use crate::log;
 
 /// An event-stream listener's number, for the log and for `unlisten`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ListenerId(pub u64);
 
-/// An event-stream connection, as the room knows it.
+/// An event-stream connection, as the feed knows it.
 #[derive(Debug)]
-pub(super) struct Listener {
+struct Listener {
     id: ListenerId,
     outbox: Arc<Outbox>,
 }
 
-/// What [`Room::listen`] did.
+/// What [`Feed::listen`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Listening {
     pub id: ListenerId,
@@ -80,7 +88,7 @@ pub struct Listening {
     pub truncated: bool,
 }
 
-/// Why [`Room::post`] refused a message.
+/// Why [`Feed::post`] refused a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PostError {
     /// The name breaks the rules of `names.rs`.
@@ -92,10 +100,11 @@ pub enum PostError {
         bytes: usize,
         limit: usize,
     },
-    /// The room is shared through Redis, and the queue to Redis is full.
-    Busy,
-    /// The message went to Redis but did not come back in time; it may
-    /// still be delivered.
+    /// The room could not send it on (shared through Redis, and the queue
+    /// to Redis is full); the reason is the room's.
+    Busy(String),
+    /// The message was taken away to be numbered but did not come back in
+    /// time; it may still be delivered.
     Unconfirmed,
 }
 
@@ -112,9 +121,7 @@ impl fmt::Display for PostError {
             PostError::TooLong { bytes, limit } => {
                 write!(f, "message too long: {bytes} bytes, the limit is {limit}")
             }
-            PostError::Busy => {
-                f.write_str("the room is busy (its link to Redis is backed up): not sent")
-            }
+            PostError::Busy(why) => write!(f, "{why}: not sent"),
             PostError::Unconfirmed => f.write_str(
                 "the message was handed to Redis but did not come back in time; \
                  it may still appear",
@@ -125,12 +132,67 @@ impl fmt::Display for PostError {
 
 impl std::error::Error for PostError {}
 
-impl Room {
-    /// A chat message from outside the room (`POST /api/send`): stamped,
+/// The room as the HTTP transports see it. Share it behind an `Arc`.
+pub struct Feed {
+    room: Arc<Room>,
+    max_text: usize,
+    heard: Mutex<Heard>,
+    /// Signalled (`notify_all`) after every new chat message, for the long
+    /// polls asleep in [`Feed::wait_for_messages`].
+    news: Condvar,
+}
+
+/// What the feed's own lock guards.
+#[derive(Debug, Default)]
+struct Heard {
+    /// Chat messages heard so far: a long poll sleeps while this is still
+    /// what it was when it last looked at the record.
+    messages: u64,
+    listeners: Vec<Listener>,
+    next_listener: u64,
+    /// Long polls asleep on `news` (for tests and the curious).
+    long_polls: usize,
+}
+
+/// The piece plugged into the room: it passes what the room tells it to
+/// the feed.
+struct Ear(Arc<Feed>);
+
+impl Audience for Ear {
+    fn hear(&mut self, stamp: Stamp, change: &Change, json: &str, notes: &mut Vec<String>) {
+        if let Change::Message { .. } = change {
+            self.0.hear_message(stamp.seq, json, notes);
+        }
+    }
+}
+
+impl Feed {
+    /// A feed for `room`, plugged into it: from now on it hears every
+    /// message the room delivers.
+    pub fn attach(room: &Arc<Room>, limits: &Limits) -> Arc<Feed> {
+        let feed = Arc::new(Feed {
+            room: Arc::clone(room),
+            max_text: limits.max_chat_text,
+            heard: Mutex::new(Heard { next_listener: 1, ..Heard::default() }),
+            news: Condvar::new(),
+        });
+        room.add_audience(Box::new(Ear(Arc::clone(&feed))));
+        feed
+    }
+
+    pub fn room(&self) -> &Room {
+        &self.room
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Heard> {
+        self.heard.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A chat message from outside the room (`POST /api/send`): numbered,
     /// recorded and delivered exactly like a member's, with `from` set to
     /// `name`. Returns its stamp, once it is delivered here: at once in a
     /// room alone; in a shared room once it is back from Redis (waiting,
-    /// outside the lock, at most the link's confirmation time), so a poll
+    /// outside the lock, as long as the room says it may take), so a poll
     /// that follows the answer finds the message.
     ///
     /// The sender is not a member: no `join`, no outbox, no name reserved.
@@ -147,27 +209,38 @@ impl Room {
         if text.len() > self.max_text {
             return Err(PostError::TooLong { bytes: text.len(), limit: self.max_text });
         }
-        let mut state = self.lock();
-        if state.has(name) {
-            return Err(PostError::NameTaken(name.to_string()));
-        }
         let (confirm, confirmed) = mpsc::sync_channel(1);
-        let wait = state.link.confirm_wait;
         let change = Change::Message { from: name.to_string(), text: text.to_string() };
-        let emitted = state.emit(None, change, None, Some(confirm));
-        self.unlock(state);
+        let decided = Decided { member: None, change, file: None, confirm: Some(confirm) };
+        let emitted = self.room.with_lock(|locked: &mut Locked| {
+            if locked.is_taken(name) {
+                return Err(PostError::NameTaken(name.to_string()));
+            }
+            Ok(locked.emit(decided))
+        })?;
         match emitted {
             Emitted::Delivered(stamp) => Ok(stamp),
-            Emitted::Queued => confirmed.recv_timeout(wait).map_err(|_| PostError::Unconfirmed),
-            Emitted::Full(_) => Err(PostError::Busy),
+            Emitted::Away(within) => {
+                confirmed.recv_timeout(within).map_err(|_| PostError::Unconfirmed)
+            }
+            Emitted::Refused(why) => Err(PostError::Busy(why)),
         }
     }
 
     /// The recorded messages after `since` (`None`: from now, so none),
     /// at once: a short poll.
     pub fn messages_since(&self, since: Option<u64>) -> Catchup {
-        let state = self.lock();
-        state.history.since(state.position(since))
+        self.look(since).0
+    }
+
+    /// The record after `since`, and the count of messages heard, in one
+    /// look under the room's lock.
+    fn look(&self, since: Option<u64>) -> (Catchup, u64) {
+        self.room.with_lock(|locked| {
+            let history = locked.core.history();
+            let catchup = history.since(since.unwrap_or(history.last_seq()));
+            (catchup, self.lock().messages)
+        })
     }
 
     /// The recorded messages after `since`; if there are none yet, waits
@@ -175,39 +248,46 @@ impl Room {
     /// something to say (a message, or that the record does not reach), or
     /// with no messages once the wait is over.
     ///
-    /// The first time it finds nothing, it logs that it is going to wait.
-    /// Not under the lock (logging is I/O), so it lets go, logs, and looks
-    /// again: something may have been said in between. That log line is a
-    /// promise tests rely on: "there was nothing after `since` when I
-    /// looked", so a message sent after it is one this request waited for.
+    /// The first time it finds nothing, it logs that it is going to wait,
+    /// and looks again: something may have been said in between. That log
+    /// line is a promise tests rely on: "there was nothing after `since`
+    /// when I looked", so a message sent after it is one this request
+    /// waited for.
     pub fn wait_for_messages(&self, since: Option<u64>, wait: Duration) -> Catchup {
         let deadline = Instant::now() + wait;
+        // "From now" is fixed at the first look, not at every look.
+        let since = Some(since.unwrap_or_else(|| self.look(None).0.last_seq));
         let mut announced = false;
-        let mut state = self.lock();
-        let since = state.position(since);
         loop {
-            let catchup = state.history.since(since);
+            let (catchup, heard) = self.look(since);
             let left = deadline.saturating_duration_since(Instant::now());
             if !catchup.messages.is_empty() || catchup.truncated || left.is_zero() {
                 return catchup;
             }
             if !announced {
-                drop(state);
-                log!("long poll: nothing after seq {since} yet; waiting up to {wait:?}");
+                let after = catchup.after;
+                log!("long poll: nothing after seq {after} yet; waiting up to {wait:?}");
                 announced = true;
-                state = self.lock();
                 continue;
             }
-            // Releases the lock while asleep, takes it back on waking. A
-            // wake-up means "something was said", not "something for you"
-            // (and may even be spurious), so the loop looks again.
+            // Sleeps while no message has been heard since the look. A
+            // wake-up means "something was said" (or nothing: spurious),
+            // so the loop looks again.
+            let mut state = self.lock();
             state.long_polls += 1;
-            state = self.news.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+            while state.messages == heard {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let woken = self.news.wait_timeout(state, left);
+                state = woken.unwrap_or_else(PoisonError::into_inner).0;
+            }
             state.long_polls -= 1;
         }
     }
 
-    /// How many long polls are asleep on the room's `Condvar` right now.
+    /// How many long polls are asleep right now.
     pub fn long_polls_waiting(&self) -> usize {
         self.lock().long_polls
     }
@@ -217,24 +297,27 @@ impl Room {
     /// same write as what follows), a `truncated` event if the record does
     /// not reach back to `since`, and the recorded messages after it. Every
     /// later message is pushed as it is said.
-    pub fn listen(&self, since: Option<u64>, outbox: Arc<Outbox>, head: Frame) -> Listening {
-        let mut state = self.lock();
-        let since = state.position(since);
-        let catchup = state.history.since(since);
-        let mut frames = Vec::with_capacity(catchup.messages.len() + 2);
-        frames.push(head);
-        if catchup.truncated {
-            frames.push(event_stream::truncated_event(since, catchup.after));
-        }
-        let backlog = catchup.messages.len();
-        frames.extend(catchup.messages.iter().map(|m| event_stream::message_event(m.seq, &m.json)));
-        // A fresh outbox takes any one push, so this cannot cut anyone off.
-        push_or_give_up(&outbox, &frames, event_stream::too_slow_goodbye);
-        let id = ListenerId(state.next_listener);
-        state.next_listener += 1;
-        state.listeners.push(Listener { id, outbox });
-        self.unlock(state);
-        Listening { id, since, backlog, truncated: catchup.truncated }
+    pub fn listen(&self, since: Option<u64>, outbox: Arc<Outbox>, head: Encoded) -> Listening {
+        self.room.with_lock(|locked| {
+            let history = locked.core.history();
+            let since = since.unwrap_or(history.last_seq());
+            let catchup = history.since(since);
+            let mut frames = Vec::with_capacity(catchup.messages.len() + 2);
+            frames.push(head);
+            if catchup.truncated {
+                frames.push(sse::truncated_event(since, catchup.after));
+            }
+            let backlog = catchup.messages.len();
+            let events = catchup.messages.iter().map(|m| sse::message_event(m.seq, &m.json));
+            frames.extend(events);
+            // A fresh outbox takes any one push, so this cannot cut anyone off.
+            push_or_give_up(&outbox, &frames, sse::too_slow_goodbye);
+            let mut state = self.lock();
+            let id = ListenerId(state.next_listener);
+            state.next_listener += 1;
+            state.listeners.push(Listener { id, outbox });
+            Listening { id, since, backlog, truncated: catchup.truncated }
+        })
     }
 
     /// Removes a listener. Safe to call more than once.
@@ -246,28 +329,27 @@ impl Room {
     pub fn listener_count(&self) -> usize {
         self.lock().listeners.len()
     }
-}
 
-impl State {
-    /// A position: the `seq` asked for, or for `None` ("from now") the
-    /// newest one handed out so far.
-    fn position(&self, since: Option<u64>) -> u64 {
-        since.unwrap_or(self.history.last_seq())
-    }
-
-    /// Pushes one message to every event-stream listener, encoded once. A
-    /// listener that cannot keep up is cut off by the same rule as a
-    /// member (`outbox.rs`), with an event instead of a close frame.
-    pub(super) fn deliver_to_listeners(&mut self, seq: u64, json: &str) {
-        if self.listeners.is_empty() {
-            return; // nobody to encode for
-        }
-        let frame = [event_stream::message_event(seq, json)];
-        for listener in &self.listeners {
-            if push_or_give_up(&listener.outbox, &frame, event_stream::too_slow_goodbye) {
-                self.notes.push(Note::ListenerTooSlow(listener.id));
+    /// A message the room delivered (under its lock): pushed to every
+    /// event-stream listener, encoded once, and the long polls woken. A
+    /// listener that cannot keep up is cut off by the same rule as a member
+    /// (`outbox.rs`), with an event instead of a close frame.
+    fn hear_message(&self, seq: u64, json: &str, notes: &mut Vec<String>) {
+        let mut state = self.lock();
+        state.messages += 1;
+        if !state.listeners.is_empty() {
+            let frame = [sse::message_event(seq, json)];
+            for listener in &state.listeners {
+                if push_or_give_up(&listener.outbox, &frame, sse::too_slow_goodbye) {
+                    let id = listener.id.0;
+                    notes.push(format!(
+                        "chat: event stream {id} is too slow (outbox full): ending it"
+                    ));
+                }
             }
         }
+        drop(state);
+        self.news.notify_all();
     }
 }
 
@@ -277,8 +359,12 @@ mod tests {
     use crate::config::Limits;
     use std::thread;
 
-    fn room() -> Room {
-        Room::new("main", &Limits::default())
+    fn room() -> Arc<Feed> {
+        with(&Limits::default())
+    }
+
+    fn with(limits: &Limits) -> Arc<Feed> {
+        Feed::attach(&Arc::new(Room::new("main", limits)), limits)
     }
 
     fn outbox() -> Arc<Outbox> {
@@ -297,7 +383,7 @@ mod tests {
     fn posts_are_messages_with_the_next_seq_for_everyone() {
         let room = room();
         let member = outbox();
-        room.join(Some("ann"), Arc::clone(&member)); // seq 1
+        room.room().join(Some("ann"), Arc::clone(&member)); // seq 1
         drain_text(&member);
         let stamp = room.post("  web ", "hello").unwrap();
         assert_eq!(stamp.seq, 2);
@@ -309,8 +395,8 @@ mod tests {
 
     #[test]
     fn posts_are_refused_for_bad_or_taken_names_and_bad_text() {
-        let room = Room::new("main", &Limits { max_chat_text: 5, ..Limits::default() });
-        room.join(Some("ann"), outbox());
+        let room = with(&Limits { max_chat_text: 5, ..Limits::default() });
+        room.room().join(Some("ann"), outbox());
         assert_eq!(room.post("ann", "hi"), Err(PostError::NameTaken("ann".into())));
         assert_eq!(room.post(" ", "hi"), Err(PostError::Name(NameError::Empty)));
         assert_eq!(room.post("bob", ""), Err(PostError::Empty));
@@ -325,7 +411,7 @@ mod tests {
 
     #[test]
     fn a_long_poll_is_woken_by_a_message() {
-        let room = Arc::new(room());
+        let room = room();
         let waiter = {
             let room = Arc::clone(&room);
             // A wait far longer than any test runs: only the message can end it.
@@ -369,7 +455,7 @@ mod tests {
         room.post("ann", "one").unwrap(); // seq 1
         room.post("ann", "two").unwrap(); // seq 2
         let stream = outbox();
-        let head: Frame = Arc::from(&b"HEAD\r\n\r\n"[..]);
+        let head: Encoded = Arc::from(&b"HEAD\r\n\r\n"[..]);
         let listening = room.listen(Some(1), Arc::clone(&stream), head);
         assert_eq!((listening.backlog, listening.truncated), (1, false));
         room.post("ann", "three").unwrap(); // seq 3
@@ -387,7 +473,7 @@ mod tests {
 
     #[test]
     fn a_listener_too_far_behind_is_told_truncated() {
-        let room = Room::new("main", &Limits { outbox_bytes: 4096, ..Limits::default() });
+        let room = with(&Limits { outbox_bytes: 4096, ..Limits::default() });
         for i in 0..40 {
             room.post("ann", &format!("message {i}")).unwrap(); // 2 KiB of record
         }
@@ -401,7 +487,7 @@ mod tests {
     #[test]
     fn a_listener_that_stops_reading_is_cut_off_with_an_event() {
         let limits = Limits { outbox_bytes: 8 * 1024, ..Limits::default() };
-        let room = Room::new("main", &limits);
+        let room = with(&limits);
         let stream = Arc::new(Outbox::new(limits.outbox_bytes));
         room.listen(None, Arc::clone(&stream), Arc::from(&b""[..]));
         drain_text(&stream);
@@ -409,6 +495,6 @@ mod tests {
             room.post("ann", &"x".repeat(1000)).unwrap();
         }
         assert!(stream.was_aborted());
-        assert_eq!(drain_text(&stream).as_bytes(), &*event_stream::too_slow_goodbye());
+        assert_eq!(drain_text(&stream).as_bytes(), &*sse::too_slow_goodbye());
     }
 }

@@ -29,13 +29,14 @@
 //! connection. Reconnecting with backoff is the subscriber's business: it
 //! decides when the room is shared again.
 //!
-//! Read next: `src/chat/bus/subscriber.rs`.
+//! Read next: `src/redis/bus/subscriber.rs`.
 
 use std::time::Instant;
 
+use super::link::LinkedRoom;
 use super::queue::{Job, PublishQueue};
 use super::scripts;
-use super::BusSettings;
+use super::settings::BusSettings;
 use crate::chat::room::Room;
 use crate::redis::RedisConnection;
 

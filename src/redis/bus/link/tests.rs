@@ -1,4 +1,4 @@
-//! Tests of the room shared through Redis (`room/link.rs`), with no Redis:
+//! Tests of the room shared through Redis (`link.rs`), with no Redis:
 //! the test plays the bus. It takes the jobs the room queued, and hands
 //! events back with `deliver_from_bus`, numbered as Redis would, or
 //! declares the link lost. Everything the room does ends in an outbox, so
@@ -9,8 +9,8 @@ use std::thread;
 use std::time::Duration;
 
 use super::*;
-use crate::chat::outbox::Outbox;
-use crate::chat::room::{PostError, Room};
+use crate::chat::outbox::{Encoded, Outbox};
+use crate::chat::room::{Emitted, MemberId};
 use crate::config::Limits;
 use crate::websocket::frame::{encode_frame, FrameHeader, Opcode};
 
@@ -18,10 +18,30 @@ use crate::websocket::frame::{encode_frame, FrameHeader, Opcode};
 fn shared_room(queue_bytes: usize) -> (Room, Arc<PublishQueue>, u64) {
     let room = Room::new("main", &Limits::default());
     let queue = Arc::new(PublishQueue::new(queue_bytes));
-    room.attach_bus(ProcessId::new("me"), Arc::clone(&queue), Duration::from_secs(3600));
+    attach(&room, &queue, Duration::from_secs(3600));
     assert!(room.go_shared(&room.sync_point(), Snapshot::default()));
     let epoch = room.link_epoch().expect("shared");
     (room, queue, epoch)
+}
+
+/// Plugs a link into `room`, as `start` does.
+fn attach(room: &Room, queue: &Arc<PublishQueue>, confirm_wait: Duration) {
+    room.set_numbering(Box::new(Link::new(ProcessId::new("me"), Arc::clone(queue), confirm_wait)));
+}
+
+/// A message from outside the room, emitted and waited for, as
+/// `POST /api/send` does it (`src/push/feed.rs`): its `seq`, once back.
+fn post(room: &Room, text: &str) -> Result<u64, &'static str> {
+    let (confirm, confirmed) = std::sync::mpsc::sync_channel(1);
+    let change = Change::Message { from: "web".into(), text: text.into() };
+    let decided = Decided { member: None, change, file: None, confirm: Some(confirm) };
+    match room.with_lock(|locked| locked.emit(decided)) {
+        Emitted::Delivered(stamp) => Ok(stamp.seq),
+        Emitted::Away(within) => {
+            confirmed.recv_timeout(within).map(|stamp| stamp.seq).map_err(|_| "unconfirmed")
+        }
+        Emitted::Refused(_) => Err("refused"),
+    }
 }
 
 fn outbox() -> Arc<Outbox> {
@@ -34,7 +54,7 @@ fn drain(outbox: &Outbox) -> Vec<String> {
     if outbox.queued_bytes() > 0 {
         outbox.take_all(&mut batch);
     }
-    let payload = |frame: &Frame| {
+    let payload = |frame: &Encoded| {
         let mut bytes = &frame[..];
         FrameHeader::read_from(&mut bytes).unwrap();
         String::from_utf8_lossy(bytes).into_owned()
@@ -112,7 +132,7 @@ fn losing_the_link_delivers_what_is_pending_here_exactly_once() {
     // "one" reached Redis after all, and comes back on the new link.
     room.deliver_from_bus(epoch, 10, (*late.envelope).clone());
     assert_eq!(drain(&ann), Vec::<String>::new(), "ann has it already");
-    let recorded = room.messages_since(Some(9)).messages;
+    let recorded = room.with_lock(|locked| locked.core.history().since(9)).messages;
     assert_eq!(recorded.len(), 1, "but the history has it, as everyone's does");
 }
 
@@ -121,7 +141,7 @@ fn a_rejoin_is_refused_if_something_happened_here_meanwhile() {
     let (room, _queue, epoch) = shared_room(1 << 20);
     room.link_lost(epoch, "a test");
     let point = room.sync_point();
-    room.post("web", "said while the snapshot was being read").unwrap();
+    post(&room, "said while the snapshot was being read").unwrap();
     assert!(!room.go_shared(&point, Snapshot { as_of: point.floor, ..Snapshot::default() }));
     assert!(room.go_shared(&room.sync_point(), Snapshot::default()));
 }
@@ -172,16 +192,17 @@ fn a_post_answers_once_its_message_is_back() {
     let room = Arc::new(room);
     let poster = {
         let room = Arc::clone(&room);
-        thread::spawn(move || room.post("web", "hello"))
+        thread::spawn(move || post(&room, "hello"))
     };
     // Wakes when the post has queued its message (the wait is only a bound).
     let job = queue.pop(Duration::from_secs(10)).expect("the post queued its message");
     room.deliver_from_bus(epoch, 5, (*job.envelope).clone());
-    assert_eq!(poster.join().unwrap().map(|stamp| stamp.seq), Ok(5));
+    assert_eq!(poster.join().unwrap(), Ok(5));
 
     let (impatient, _queue, _) = shared_room(1 << 20);
-    impatient.attach_bus(ProcessId::new("me"), Arc::new(PublishQueue::new(1)), Duration::ZERO);
-    assert_eq!(impatient.post("web", "lost in the post"), Err(PostError::Unconfirmed));
+    attach(&impatient, &Arc::new(PublishQueue::new(1)), Duration::ZERO);
+    assert!(impatient.go_shared(&impatient.sync_point(), Snapshot::default()));
+    assert_eq!(post(&impatient, "lost in the post"), Err("unconfirmed"));
 }
 
 #[test]

@@ -16,7 +16,7 @@
 //! Every transport gets the very same JSON for a message, with the very
 //! same `seq`, because all of them read it from one record
 //! (`src/chat/history.rs`) or have it pushed by one room
-//! (`src/chat/room/feed.rs`). `docs/protocol.md` §9 is the reference.
+//! (`src/push/feed.rs`). `docs/protocol.md` §9 is the reference.
 //!
 //! HTTP details worth noticing:
 //!
@@ -34,15 +34,15 @@
 //! - **Errors are JSON too**, `{"error":"..."}`, with a status that says
 //!   whose fault it is ([`ApiError::status`]).
 //!
-//! Read next: `src/chat/event_stream.rs`, the fourth way.
+//! Read next: `src/push/event_stream.rs`, the fourth way.
 
 use std::fmt;
 use std::time::Duration;
 
-use super::json::Object;
-use super::room::{PostError, Room};
+use super::feed::{Feed, PostError};
 use crate::config::Limits;
 use crate::http::{Request, Response, Status};
+use crate::json::write::Object;
 use crate::log;
 
 /// Everything an `/api/...` request can get wrong, each with its status.
@@ -75,7 +75,9 @@ impl ApiError {
     /// cannot take the message right now (try again later).
     pub fn status(&self) -> Status {
         match self {
-            ApiError::Post(PostError::Busy | PostError::Unconfirmed) => Status::SERVICE_UNAVAILABLE,
+            ApiError::Post(PostError::Busy(_) | PostError::Unconfirmed) => {
+                Status::SERVICE_UNAVAILABLE
+            }
             ApiError::NotFound(_) => Status::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => Status::METHOD_NOT_ALLOWED,
             // The name is fine, just not available: "understood, but
@@ -147,10 +149,10 @@ pub fn is_event_stream(request: &Request) -> bool {
 
 /// Answers an `/api/...` request other than the event stream. A long poll
 /// blocks this thread until it is answered.
-pub fn respond(request: &Request, body: &[u8], room: &Room, limits: &Limits) -> Response {
+pub fn respond(request: &Request, body: &[u8], feed: &Feed, limits: &Limits) -> Response {
     let answer = match request.path() {
-        "/api/send" => send(request, body, room),
-        "/api/messages" => messages(request, room, limits),
+        "/api/send" => send(request, body, feed),
+        "/api/messages" => messages(request, feed, limits),
         other => Err(ApiError::NotFound(other.to_string())),
     };
     answer.unwrap_or_else(|error| error.response())
@@ -159,7 +161,7 @@ pub fn respond(request: &Request, body: &[u8], room: &Room, limits: &Limits) -> 
 /// `POST /api/send`: the body is the text, exactly as sent (like a
 /// WebSocket text frame: no trimming, newlines kept). Answers
 /// `{"seq":N,"time":T}`, the stamp the message got.
-fn send(request: &Request, body: &[u8], room: &Room) -> Result<Response, ApiError> {
+fn send(request: &Request, body: &[u8], feed: &Feed) -> Result<Response, ApiError> {
     if request.method != "POST" {
         return Err(ApiError::MethodNotAllowed { allow: "POST" });
     }
@@ -171,14 +173,14 @@ fn send(request: &Request, body: &[u8], room: &Room) -> Result<Response, ApiErro
         .or_else(|| request.headers.get("X-Chat-Name").map(str::to_string))
         .ok_or(ApiError::MissingName)?;
     let text = std::str::from_utf8(body).map_err(|_| ApiError::NotUtf8)?;
-    let stamp = room.post(&name, text)?;
+    let stamp = feed.post(&name, text)?;
     let json = Object::new().number("seq", stamp.seq).number("time", stamp.time).finish();
     Ok(Response::new(Status::OK).header("Cache-Control", "no-store").body(JSON, json.into_bytes()))
 }
 
 /// `GET /api/messages?since=SEQ[&wait=SECONDS]`: short poll, or long poll
 /// when `wait` is given and above zero.
-fn messages(request: &Request, room: &Room, limits: &Limits) -> Result<Response, ApiError> {
+fn messages(request: &Request, feed: &Feed, limits: &Limits) -> Result<Response, ApiError> {
     if request.method != "GET" && request.method != "HEAD" {
         return Err(ApiError::MethodNotAllowed { allow: "GET, HEAD" });
     }
@@ -188,9 +190,9 @@ fn messages(request: &Request, room: &Room, limits: &Limits) -> Result<Response,
         None => Duration::ZERO,
     };
     let catchup = if wait.is_zero() {
-        room.messages_since(since)
+        feed.messages_since(since)
     } else {
-        let catchup = room.wait_for_messages(since, wait);
+        let catchup = feed.wait_for_messages(since, wait);
         if catchup.messages.is_empty() && !catchup.truncated {
             log!("long poll: nothing after seq {} within {wait:?}", catchup.after);
         }
@@ -242,8 +244,13 @@ mod tests {
         }
     }
 
-    fn answer(room: &Room, method: &str, target: &str, body: &[u8]) -> (u16, String) {
-        let response = respond(&request(method, target, &[]), body, room, &Limits::default());
+    fn feed() -> std::sync::Arc<Feed> {
+        let room = std::sync::Arc::new(crate::chat::Room::new("main", &Limits::default()));
+        Feed::attach(&room, &Limits::default())
+    }
+
+    fn answer(feed: &Feed, method: &str, target: &str, body: &[u8]) -> (u16, String) {
+        let response = respond(&request(method, target, &[]), body, feed, &Limits::default());
         let text = match response.body {
             Body::Bytes(bytes) => String::from_utf8(bytes).unwrap(),
             other => panic!("unexpected body {other:?}"),
@@ -253,7 +260,7 @@ mod tests {
 
     #[test]
     fn send_then_poll() {
-        let room = Room::new("main", &Limits::default());
+        let room = feed();
         let (status, body) = answer(&room, "POST", "/api/send?name=ann", b"hi \"there\"");
         assert_eq!(status, 200);
         assert!(body.starts_with(r#"{"seq":1,"time":"#), "{body}");
@@ -271,7 +278,7 @@ mod tests {
 
     #[test]
     fn the_name_may_come_in_a_header() {
-        let room = Room::new("main", &Limits::default());
+        let room = feed();
         let request = request("POST", "/api/send", &[("X-Chat-Name", "bob")]);
         let response = respond(&request, b"yo", &room, &Limits::default());
         assert_eq!(response.status, Status::OK);
@@ -280,8 +287,8 @@ mod tests {
 
     #[test]
     fn every_mistake_has_its_status() {
-        let room = Room::new("main", &Limits::default());
-        room.join(Some("ann"), std::sync::Arc::new(crate::chat::Outbox::new(1 << 20)));
+        let room = feed();
+        room.room().join(Some("ann"), std::sync::Arc::new(crate::chat::Outbox::new(1 << 20)));
         let cases: [(&str, &str, &[u8], u16); 9] = [
             ("POST", "/api/send", b"hi", 400),
             ("POST", "/api/send?name=ann", b"hi", 409),
@@ -311,7 +318,7 @@ mod tests {
             assert!(parse_wait(bad).is_err(), "{bad}");
         }
         // A wait far beyond the cap ends at the cap: here, at once.
-        let room = Room::new("main", &Limits::default());
+        let room = feed();
         let limits = Limits { long_poll_max: Duration::from_millis(1), ..Limits::default() };
         let request = request("GET", "/api/messages?wait=86400", &[]);
         assert_eq!(respond(&request, b"", &room, &limits).status, Status::OK);

@@ -30,7 +30,7 @@
 //! written as raw UTF-8: JSON text exchanged between systems is UTF-8
 //! (RFC 8259 §8.1), and so is a WebSocket text frame.
 //!
-//! Read next: `src/chat/json_read.rs`, the same JSON read back, strictly.
+//! Read next: `src/json/read.rs`, the same JSON read back, strictly.
 
 use std::fmt::Write as _;
 
@@ -88,7 +88,7 @@ fn write_array<'a>(
 /// Builds one JSON object, field by field.
 ///
 /// ```
-/// use duplex::chat::json::Object;
+/// use duplex::json::write::Object;
 /// let mut event = Object::new();
 /// event.string("type", "message").number("seq", 7).string("text", "say \"hi\"");
 /// assert_eq!(event.finish(), r#"{"type":"message","seq":7,"text":"say \"hi\""}"#);
