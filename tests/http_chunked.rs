@@ -25,6 +25,7 @@ fn chunked_post(target: &str, body: &str) -> String {
 }
 
 #[test]
+#[cfg(feature = "push")] // `POST /api/send` is the push layer's
 fn api_send_takes_a_chunked_body() {
     let server = TestServer::start(&[]);
     let body = "5;note=ignored\r\nhello\r\n7\r\n, world\r\n0\r\nChecksum: none\r\n\r\n";
@@ -38,6 +39,7 @@ fn api_send_takes_a_chunked_body() {
 }
 
 #[test]
+#[cfg(feature = "push")] // `POST /api/send` is the push layer's
 fn the_request_after_a_chunked_body_parses_where_the_body_ended() {
     let server = TestServer::start(&[]);
     // The first body's data looks like a request; the size says it is data.
@@ -53,6 +55,7 @@ fn the_request_after_a_chunked_body_parses_where_the_body_ended() {
 }
 
 #[test]
+#[cfg(feature = "push")] // `POST /api/send` is the push layer's
 fn a_chunked_body_may_arrive_in_pieces() {
     let server = TestServer::start(&[]);
     let mut stream = server.connect();
@@ -65,6 +68,7 @@ fn a_chunked_body_may_arrive_in_pieces() {
 }
 
 #[test]
+#[cfg(feature = "push")] // `POST /api/send` is the push layer's
 fn expect_100_continue_invites_a_chunked_body() {
     let server = TestServer::start(&[]);
     let mut stream = server.connect();
@@ -78,6 +82,7 @@ fn expect_100_continue_invites_a_chunked_body() {
 }
 
 #[test]
+#[cfg(feature = "push")] // `POST /api/send` is the push layer's
 fn a_chunked_body_over_the_limit_is_413() {
     let server = TestServer::start(&["--max-chat-text", "10"]);
     // Two chunks of 6: each fits, together they do not.
