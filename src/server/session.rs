@@ -343,8 +343,10 @@ fn upgrade(
         return Ending::WebSocket(closed);
     }
     let mut socket = WebSocket::server(reader, stream.clone(), limits.max_message);
-    if let Some(codec) = upgrade.compression.and_then(|agreement| agreement.codec()) {
-        socket.set_message_codec(codec);
+    // Only a build with `deflate` ever agrees to compress.
+    #[cfg(feature = "deflate")]
+    if let Some(agreement) = upgrade.compression {
+        socket.set_message_codec(agreement.codec());
     }
     socket.set_keepalive(Keepalive {
         ping_interval: limits.ping_interval,

@@ -36,7 +36,6 @@
 //! Read next: `src/websocket/permessage_deflate.rs`.
 
 use std::fmt;
-use std::sync::Arc;
 
 use super::close::ProtocolError;
 
@@ -206,6 +205,9 @@ pub struct DeflateAgreement {
 
 impl DeflateAgreement {
     /// The value of `Sec-WebSocket-Extensions` in the 101 response.
+    /// (The codec for an agreement, `DeflateAgreement::codec`, is in
+    /// `permessage_deflate.rs`, which needs this file, not the other way
+    /// round.)
     pub fn response_header(&self) -> String {
         let mut value =
             format!("{PERMESSAGE_DEFLATE}; server_no_context_takeover; client_no_context_takeover");
@@ -213,21 +215,6 @@ impl DeflateAgreement {
             value.push_str(&format!("; server_max_window_bits={}", self.server_max_window_bits));
         }
         value
-    }
-
-    /// The codec for this agreement, or `None` in a build without the
-    /// `deflate` feature (which never agrees to compress).
-    pub fn codec(&self) -> Option<Arc<dyn MessageCodec>> {
-        #[cfg(feature = "deflate")]
-        {
-            let codec =
-                super::permessage_deflate::PerMessageDeflate::new(self.server_max_window_bits);
-            Some(Arc::new(codec))
-        }
-        #[cfg(not(feature = "deflate"))]
-        {
-            None
-        }
     }
 }
 

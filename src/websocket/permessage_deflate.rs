@@ -32,7 +32,7 @@
 //! Read next: `docs/11-compression.md`, the chapter on all of this.
 
 use super::close::{CloseCode, ProtocolError};
-use super::extension::{MessageCodec, PERMESSAGE_DEFLATE};
+use super::extension::{DeflateAgreement, MessageCodec, PERMESSAGE_DEFLATE};
 use crate::deflate::{compress, inflate, InflateError, SYNC_FLUSH_TAIL};
 
 /// Messages shorter than this are sent uncompressed.
@@ -45,6 +45,13 @@ pub const MIN_COMPRESSED_LEN: usize = 64;
 pub struct PerMessageDeflate {
     /// Our matches reach at most `2^window_bits` bytes back (§7.1.2.1).
     window_bits: u8,
+}
+
+impl DeflateAgreement {
+    /// The codec for this agreement.
+    pub fn codec(&self) -> std::sync::Arc<dyn MessageCodec> {
+        std::sync::Arc::new(PerMessageDeflate::new(self.server_max_window_bits))
+    }
 }
 
 impl PerMessageDeflate {
