@@ -62,7 +62,13 @@ impl Server {
     /// a free port; [`local_addr`](Self::local_addr) tells which.
     pub fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(config.addr)?;
-        let policy = Policy {
+        let echo_policy = Policy {
+            allowed_origins: config.allowed_origins.clone(),
+            subprotocols: vec![],
+            deflate: config.deflate,
+        };
+        // The chat speaks no subprotocol (docs/protocol.md §1).
+        let chat_policy = Policy {
             allowed_origins: config.allowed_origins.clone(),
             subprotocols: vec![],
             deflate: config.deflate,
@@ -72,7 +78,8 @@ impl Server {
             #[cfg(feature = "push")]
             feed: Feed::attach(&chat, &config.limits),
             config,
-            policy,
+            echo_policy,
+            chat_policy,
             active: AtomicUsize::new(0),
             chat,
         };

@@ -316,7 +316,7 @@ fn upgrade(
 ) -> Ending {
     let limits = &shared.config.limits;
     let path = request.path().to_string();
-    let mut upgrade = match handshake::validate(&request, &shared.policy) {
+    let mut upgrade = match handshake::validate(&request, shared.policy_for(&path)) {
         Ok(upgrade) => upgrade,
         Err(error) => {
             let _ = write_response(stream, error.response(), false, true);

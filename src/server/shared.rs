@@ -19,8 +19,12 @@ use crate::websocket::handshake::Policy;
 /// What every connection thread shares.
 pub struct Shared {
     pub config: Config,
-    /// The `Origin` and subprotocol rules for WebSocket upgrades.
-    pub policy: Policy,
+    /// What an upgrade to `/echo` may agree to: `Origin`, subprotocols,
+    /// extensions. One policy per endpoint, because what one endpoint
+    /// speaks is no promise for another (see [`Shared::policy_for`]).
+    pub echo_policy: Policy,
+    /// What an upgrade to `/chat` may agree to.
+    pub chat_policy: Policy,
     /// Connections being served right now.
     pub(super) active: AtomicUsize,
     /// The chat room at `/chat` (see `src/chat/room.rs`). In an `Arc`,
@@ -30,4 +34,16 @@ pub struct Shared {
     /// The same room over plain HTTP (`/api/...`, `src/push/`).
     #[cfg(feature = "push")]
     pub feed: Arc<Feed>,
+}
+
+impl Shared {
+    /// The upgrade policy of the WebSocket endpoint at `path`: a
+    /// subprotocol added for `/echo` must not be offered by `/chat`
+    /// (RFC 6455 §4.2.2: the server answers with one it speaks *there*).
+    pub fn policy_for(&self, path: &str) -> &Policy {
+        match path {
+            "/chat" => &self.chat_policy,
+            _ => &self.echo_policy,
+        }
+    }
 }

@@ -140,7 +140,8 @@ impl std::fmt::Display for HandshakeError {
 
 impl std::error::Error for HandshakeError {}
 
-/// What the server is willing to accept.
+/// What one WebSocket endpoint is willing to accept. A server with
+/// several endpoints keeps one for each.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     /// Origins allowed besides the server's own; `"*"` allows every origin.
