@@ -61,6 +61,7 @@ pub mod log;
 pub mod threads;
 
 pub mod chat;
+#[cfg(feature = "client")]
 pub mod client;
 pub mod config;
 #[cfg(feature = "deflate")]

@@ -8,10 +8,13 @@
 //!
 //! - [`write`](mod@write): JSON written by hand, with the escaping that keeps a
 //!   stranger's text inside its string. The server only ever writes.
-//! - [`read`](mod@read): the same JSON read back, strictly, with a bound on nesting:
-//!   for clients, tests and the envelopes other processes publish.
+//! - `read`: the same JSON read back, strictly, with a bound on nesting:
+//!   for clients, tests and the envelopes other processes publish. The
+//!   server alone never reads JSON, so `read` is built only with the
+//!   `client` or `redis` layer (both on by default).
 //!
 //! Read next: `src/json/write.rs`.
 
+#[cfg(any(feature = "client", feature = "redis"))]
 pub mod read;
 pub mod write;
