@@ -26,7 +26,8 @@
 //!    server (RFC 9110, RFC 9112).
 //! 3. [`websocket`]: the protocol itself: [`websocket::handshake`],
 //!    [`websocket::frame`], [`websocket::close`], [`websocket::utf8`],
-//!    [`websocket::message`], [`websocket::connection`] (RFC 6455).
+//!    [`websocket::message`], [`websocket::input`], [`websocket::connection`]
+//!    (RFC 6455).
 //! 4. [`echo`]: the smallest endpoint.
 //! 5. [`json`]: JSON written (and read back) by hand.
 //! 6. [`chat`]: the chat room: fan-out to many members, and what to do
