@@ -18,9 +18,10 @@
 //!   `connection.rs`), [`shrink`](InputBuffer::shrink) gives the large
 //!   buffer back.
 //!
-//! A read asking for at least a whole buffer's worth, with nothing
-//! buffered, goes straight into the caller's memory: the payload of a
-//! large message is read into the message itself, never copied.
+//! A `read` (rather than `fill_buf`) asking for 4 KiB or more, with
+//! nothing buffered, goes straight into the caller's memory: the payload
+//! of a large message is read into the message itself, never copied, and
+//! the buffer stays small while such messages flow.
 //!
 //! It is `std::io::BufReader` with one more idea, and like everything in
 //! `src/websocket/` it works on any `Read`, not only sockets.
@@ -104,8 +105,14 @@ impl<R: Read> InputBuffer<R> {
 
 impl<R: Read> Read for InputBuffer<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        // Nothing buffered and a large request: read straight into it.
-        if self.start == self.end && out.len() >= self.next_size() {
+        // Nothing buffered and a request of a small buffer's worth or more:
+        // read straight into it. The stream is carrying large payloads, so
+        // the next refill (a header) is small too: a large one would read
+        // ahead a quarter of a megabyte of the next payload, only for it
+        // to be copied out again.
+        if self.start == self.end && out.len() >= SMALL_INPUT {
+            self.was_full = false;
+            self.shrink();
             return self.inner.read(out);
         }
         let available = self.fill_buf()?;
@@ -168,8 +175,16 @@ mod tests {
         assert_eq!(input.capacity(), LARGE_INPUT);
         assert_eq!(out[..2], [SMALL_INPUT as u8, (SMALL_INPUT + 1) as u8]);
         input.consume(LARGE_INPUT);
+        // A large read with nothing buffered goes around the buffer, and
+        // the buffer goes back to small.
+        let mut large = vec![0; 10_000];
+        let count = input.read(&mut large).unwrap();
+        assert_eq!(large[0], (SMALL_INPUT + LARGE_INPUT) as u8);
+        assert_eq!((count, input.capacity()), (10_000, 0));
+        assert_eq!(input.fill_buf().unwrap().len(), SMALL_INPUT);
+        input.consume(SMALL_INPUT);
         input.shrink();
-        assert_eq!(input.capacity(), 0);
+        assert_eq!(input.capacity(), SMALL_INPUT); // only a large buffer is given back
     }
 
     #[test]
