@@ -75,6 +75,7 @@ impl<R: Read> InputBuffer<R> {
     pub fn shrink(&mut self) {
         if self.start == self.end && self.buffer.len() > SMALL_INPUT {
             self.buffer = Vec::new();
+            (self.start, self.end) = (0, 0);
             self.was_full = false;
         }
     }
@@ -175,12 +176,14 @@ mod tests {
         assert_eq!(input.capacity(), LARGE_INPUT);
         assert_eq!(out[..2], [SMALL_INPUT as u8, (SMALL_INPUT + 1) as u8]);
         input.consume(LARGE_INPUT);
+        assert!(input.buffer().is_empty());
         // A large read with nothing buffered goes around the buffer, and
         // the buffer goes back to small.
         let mut large = vec![0; 10_000];
         let count = input.read(&mut large).unwrap();
         assert_eq!(large[0], (SMALL_INPUT + LARGE_INPUT) as u8);
         assert_eq!((count, input.capacity()), (10_000, 0));
+        assert!(input.buffer().is_empty()); // not a slice past the end
         assert_eq!(input.fill_buf().unwrap().len(), SMALL_INPUT);
         input.consume(SMALL_INPUT);
         input.shrink();
