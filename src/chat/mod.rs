@@ -45,5 +45,5 @@ pub mod wakeups;
 pub use member::serve;
 pub use outbox::{Encoded, Outbox, PushError};
 pub use outbox_writer::OutboxWriter;
-pub use protocol::{Change, Command, FileInfo, RoomEvent};
+pub use protocol::{Change, Command, FileInfo};
 pub use room::{MemberId, Room};

@@ -25,8 +25,8 @@
 //! the 5,000th `ann` made 5,000 tries of 5,000 comparisons each, and the
 //! lock was held for tens of milliseconds per join. Two things fix it:
 //!
-//! - the room keeps the taken names in a hash map ([`NameCount`]), so one
-//!   try is one lookup, whatever the size of the room;
+//! - the room keeps the taken names in a hash set, so one try is one
+//!   lookup, whatever the size of the room;
 //! - [`Suffixes`] remembers, for each contested name, where the next search
 //!   should start: the number after the last one given. The 5,000th `ann`
 //!   tries `ann`, then `ann-5000`, and is done.
@@ -130,36 +130,6 @@ pub fn name_in_query(query: Option<&str>) -> Option<Result<String, NameError>> {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         (decode(key)? == "name").then(|| decode(value).ok_or(NameError::Undecodable))
     })
-}
-
-/// How many members hold each name: the room's index of taken names. "Is
-/// `ann-2` taken?" is one hash lookup, not a walk over every member.
-///
-/// A count rather than a set, because in a room shared between processes
-/// two processes can give out the same name at the same moment (each asks
-/// only what it has heard of); the name stays taken until both have gone.
-#[derive(Debug, Default)]
-pub struct NameCount {
-    holders: HashMap<String, usize>,
-}
-
-impl NameCount {
-    pub fn add(&mut self, name: &str) {
-        *self.holders.entry(name.to_string()).or_insert(0) += 1;
-    }
-
-    pub fn remove(&mut self, name: &str) {
-        if let Some(count) = self.holders.get_mut(name) {
-            *count -= 1;
-            if *count == 0 {
-                self.holders.remove(name);
-            }
-        }
-    }
-
-    pub fn contains(&self, name: &str) -> bool {
-        self.holders.contains_key(name)
-    }
 }
 
 /// Most names whose next suffix is remembered. Past this, the memory is
@@ -312,12 +282,12 @@ mod tests {
 
     #[test]
     fn five_thousand_anns_cost_two_tries_each() {
-        let mut taken = NameCount::default();
+        let mut taken = std::collections::HashSet::new();
         let mut suffixes = Suffixes::default();
         let mut given = std::collections::HashSet::new();
         for _ in 0..5000 {
             let name = suffixes.unique_name("ann", None, |n| taken.contains(n));
-            taken.add(&name);
+            taken.insert(name.clone());
             assert!(given.insert(name.clone()), "{name} given twice");
         }
         assert!(given.contains("ann") && given.contains("ann-5000"));
@@ -328,11 +298,11 @@ mod tests {
 
     #[test]
     fn suffixes_are_not_reused_until_the_plain_name_is_free() {
-        let mut taken = NameCount::default();
+        let mut taken = std::collections::HashSet::new();
         let mut suffixes = Suffixes::default();
-        let mut join = |taken: &mut NameCount| {
+        let mut join = |taken: &mut std::collections::HashSet<String>| {
             let name = suffixes.unique_name("ann", None, |n| taken.contains(n));
-            taken.add(&name);
+            taken.insert(name.clone());
             name
         };
         assert_eq!(
@@ -341,25 +311,12 @@ mod tests {
         );
         taken.remove("ann-2");
         assert_eq!(join(&mut taken), "ann-4", "the hint only goes up");
-        taken.add("ann-5"); // chosen by hand: skipped
+        taken.insert("ann-5".to_string()); // chosen by hand: skipped
         assert_eq!(join(&mut taken), "ann-6");
         taken.remove("ann");
         assert_eq!(join(&mut taken), "ann", "free again");
         assert_eq!(join(&mut taken), "ann-2", "and counting starts over");
         assert_eq!(join(&mut taken), "ann-7", "past the numbers still held");
-    }
-
-    #[test]
-    fn a_name_counts_as_taken_until_its_last_holder_goes() {
-        let mut taken = NameCount::default();
-        taken.add("ann");
-        taken.add("ann"); // two processes gave it out at once
-        taken.remove("ann");
-        assert!(taken.contains("ann"));
-        taken.remove("ann");
-        assert!(!taken.contains("ann"));
-        taken.remove("ann"); // not held: nothing happens
-        assert!(!taken.contains("ann"));
     }
 
     #[test]

@@ -334,25 +334,17 @@ pub fn too_slow_goodbye() -> Encoded {
     Arc::from(encode_frame(Opcode::Close, &payload, None))
 }
 
-/// Pushes `frames`, and applies the slow-consumer rule if they do not fit.
-/// Returns `true` when this push is the one that cut the member off.
-pub fn push_or_abort(outbox: &Outbox, frames: &[Encoded]) -> bool {
-    push_or_give_up(outbox, frames, too_slow_goodbye)
-}
-
-/// [`push_or_abort`] with the last words chosen by the caller: a close
-/// frame for a WebSocket member, an event for an event-stream listener.
-/// (A function, not the bytes, so the goodbye is built only when needed.)
-pub fn push_or_give_up(outbox: &Outbox, frames: &[Encoded], goodbye: fn() -> Encoded) -> bool {
-    match outbox.push_all(frames) {
-        Ok(()) => false,
-        Err(PushError::Overflow) => {
-            outbox.abort(goodbye());
-            true
-        }
-        // The member is leaving; the frames have no one to go to.
-        Err(PushError::Closed) => false,
+/// Pushes `frames`, and applies the slow-consumer rule if they do not fit:
+/// the backlog is replaced by `goodbye` (a close frame for a WebSocket
+/// member; the push layer passes an event for an event stream). Returns
+/// `true` when this push is the one that cut the member off. A member
+/// that is leaving refuses the frames (`Closed`): they have no one to go to.
+pub fn push_or_abort(outbox: &Outbox, frames: &[Encoded], goodbye: fn() -> Encoded) -> bool {
+    let overflowed = outbox.push_all(frames) == Err(PushError::Overflow);
+    if overflowed {
+        outbox.abort(goodbye());
     }
+    overflowed
 }
 
 #[cfg(test)]
@@ -418,9 +410,9 @@ mod tests {
     fn overflow_drops_the_backlog_for_one_close_frame() {
         let outbox = Outbox::new(8);
         outbox.push(frame("hello")).unwrap();
-        assert!(push_or_abort(&outbox, &[frame("world")]));
+        assert!(push_or_abort(&outbox, &[frame("world")], too_slow_goodbye));
         assert!(outbox.was_aborted());
-        assert!(!push_or_abort(&outbox, &[frame("again")]), "cut off once");
+        assert!(!push_or_abort(&outbox, &[frame("again")], too_slow_goodbye), "cut off once");
         let batch = take(&outbox);
         assert_eq!(batch, vec![too_slow_goodbye()]);
         assert_eq!(&batch[0][2..4], &1008u16.to_be_bytes());
@@ -458,7 +450,7 @@ mod tests {
         assert_eq!(outbox.draining_since(), None, "still open: the caller decides");
         // What the caller (`OutboxWriter`) then does: the 1008 close, which
         // is just as final.
-        assert!(push_or_abort(&outbox, &[close_frame()]));
+        assert!(push_or_abort(&outbox, &[close_frame()], too_slow_goodbye));
         assert!(outbox.draining_since().is_some());
         assert_eq!(outbox.push(frame("late")), Err(PushError::Closed));
         assert_eq!(take(&outbox), vec![too_slow_goodbye()]);

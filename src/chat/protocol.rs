@@ -3,12 +3,13 @@
 //! `docs/protocol.md` is the reference for client authors; this is the
 //! code it describes, in one place.
 //!
-//! **Server to client**: every text frame is one JSON object, a
-//! [`RoomEvent`] rendered by [`RoomEvent::to_json`]. Events that concern the
-//! whole room (`message`, `join`, `leave`, `rename`, `file`) carry a
+//! **Server to client**: every text frame is one JSON object. Events that
+//! concern the whole room (`message`, `join`, `leave`, `rename`, `file`)
+//! are a [`Change`], rendered by [`Change::to_json`], and carry a
 //! [`Stamp`]: a sequence number `seq` that goes up by one with every such
 //! event, and the server's clock as `time` (milliseconds since the Unix
-//! epoch). Events for one member only (`welcome`, `error`) carry none.
+//! epoch). Events for one member only ([`Welcome`], and [`error_json`])
+//! carry none.
 //!
 //! Keeping the events typed, and rendering them in one function, is what
 //! lets other transports join later: a Server-Sent Events or long-polling
@@ -32,47 +33,75 @@ pub struct Stamp {
     pub time: u64,
 }
 
-/// Everything the server tells a member, as it is rendered.
-///
-/// Borrowed strings, so rendering copies nothing it does not write out.
-/// (The text of a message *is* copied once before that, into the owned
-/// [`Change`] the room decides on: an event must be able to outlive the
-/// reader's buffer, to wait in a queue or cross a thread. Once per
-/// message, not once per member.)
+/// What happened in the room: an event the room decides, numbers and
+/// shows to everyone. Owned, so that it can wait in a queue or cross a
+/// thread. (That is the one copy of a message's text between the reader's
+/// buffer and the wire: once per message, not once per member.)
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RoomEvent<'a> {
-    /// The first event on every connection.
-    Welcome(Welcome<'a>),
-    Message {
-        from: &'a str,
-        text: &'a str,
-    },
+pub enum Change {
     Join {
-        name: &'a str,
+        name: String,
     },
     /// `reason` is short and human: "left", "connection lost", "too slow"...
     Leave {
-        name: &'a str,
-        reason: &'a str,
+        name: String,
+        reason: String,
     },
     Rename {
-        from: &'a str,
-        to: &'a str,
+        from: String,
+        to: String,
+    },
+    Message {
+        from: String,
+        text: String,
     },
     /// Announces the binary frame that follows it, and nothing else.
     File {
-        from: &'a str,
+        from: String,
         size: usize,
-        mime: &'a str,
-        name: Option<&'a str>,
-    },
-    /// Something this member sent was refused.
-    Error {
-        reason: &'a str,
+        mime: String,
+        name: Option<String>,
     },
 }
 
-/// The room as a newcomer finds it.
+impl Change {
+    /// The `type` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Change::Join { .. } => "join",
+            Change::Leave { .. } => "leave",
+            Change::Rename { .. } => "rename",
+            Change::Message { .. } => "message",
+            Change::File { .. } => "file",
+        }
+    }
+
+    /// The one place room events become JSON: `type` first, then the
+    /// stamp (`None` for an event not numbered yet), then its own fields.
+    pub fn to_json(&self, stamp: Option<Stamp>) -> String {
+        let mut json = Object::new();
+        json.string("type", self.kind());
+        if let Some(stamp) = stamp {
+            json.number("seq", stamp.seq).number("time", stamp.time);
+        }
+        match self {
+            Change::Join { name } => json.string("name", name),
+            Change::Leave { name, reason } => json.string("name", name).string("reason", reason),
+            Change::Rename { from, to } => json.string("from", from).string("to", to),
+            Change::Message { from, text } => json.string("from", from).string("text", text),
+            Change::File { from, size, mime, name } => {
+                json.string("from", from).number("size", *size as u64).string("mime", mime);
+                match name {
+                    Some(name) => json.string("name", name),
+                    None => &mut json,
+                }
+            }
+        };
+        json.finish()
+    }
+}
+
+/// The first event on every connection: the room as a newcomer finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Welcome<'a> {
     pub room: &'a str,
@@ -89,93 +118,27 @@ pub struct Welcome<'a> {
     pub max_file: usize,
 }
 
-impl RoomEvent<'_> {
-    /// The `type` field.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            RoomEvent::Welcome(_) => "welcome",
-            RoomEvent::Message { .. } => "message",
-            RoomEvent::Join { .. } => "join",
-            RoomEvent::Leave { .. } => "leave",
-            RoomEvent::Rename { .. } => "rename",
-            RoomEvent::File { .. } => "file",
-            RoomEvent::Error { .. } => "error",
-        }
-    }
-
-    /// The one place events become JSON. `type` comes first, then the
-    /// stamp (if any), then the event's own fields.
-    pub fn to_json(&self, stamp: Option<Stamp>) -> String {
-        let mut json = Object::new();
-        json.string("type", self.kind());
-        if let Some(stamp) = stamp {
-            json.number("seq", stamp.seq).number("time", stamp.time);
-        }
-        match self {
-            RoomEvent::Welcome(welcome) => {
-                let limits = Object::new()
-                    .number("text", welcome.max_text as u64)
-                    .number("file", welcome.max_file as u64)
-                    .finish();
-                json.string("room", welcome.room)
-                    .string("you", welcome.you)
-                    .number("seq", welcome.seq)
-                    .strings("members", welcome.members.iter().copied())
-                    .raw_array("history", welcome.history.iter().copied())
-                    .raw("limits", &limits);
-            }
-            RoomEvent::Message { from, text } => {
-                json.string("from", from).string("text", text);
-            }
-            RoomEvent::Join { name } => {
-                json.string("name", name);
-            }
-            RoomEvent::Leave { name, reason } => {
-                json.string("name", name).string("reason", reason);
-            }
-            RoomEvent::Rename { from, to } => {
-                json.string("from", from).string("to", to);
-            }
-            RoomEvent::File { from, size, mime, name } => {
-                json.string("from", from).number("size", *size as u64).string("mime", mime);
-                if let Some(name) = name {
-                    json.string("name", name);
-                }
-            }
-            RoomEvent::Error { reason } => {
-                json.string("reason", reason);
-            }
-        }
-        json.finish()
+impl Welcome<'_> {
+    pub fn to_json(&self) -> String {
+        let limits = Object::new()
+            .number("text", self.max_text as u64)
+            .number("file", self.max_file as u64)
+            .finish();
+        Object::new()
+            .string("type", "welcome")
+            .string("room", self.room)
+            .string("you", self.you)
+            .number("seq", self.seq)
+            .strings("members", self.members.iter().copied())
+            .raw_array("history", self.history.iter().copied())
+            .raw("limits", &limits)
+            .finish()
     }
 }
 
-/// What happened in the room, owned, before it is numbered: the fields of
-/// the [`RoomEvent`] the members will be shown. The room decides a change
-/// (`src/chat/room.rs`), numbers it, and renders it once with
-/// [`event`](Self::event).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Change {
-    Join { name: String },
-    Leave { name: String, reason: String },
-    Rename { from: String, to: String },
-    Message { from: String, text: String },
-    File { from: String, size: usize, mime: String, name: Option<String> },
-}
-
-impl Change {
-    /// The event the members are shown.
-    pub fn event(&self) -> RoomEvent<'_> {
-        match self {
-            Change::Join { name } => RoomEvent::Join { name },
-            Change::Leave { name, reason } => RoomEvent::Leave { name, reason },
-            Change::Rename { from, to } => RoomEvent::Rename { from, to },
-            Change::Message { from, text } => RoomEvent::Message { from, text },
-            Change::File { from, size, mime, name } => {
-                RoomEvent::File { from, size: *size, mime, name: name.as_deref() }
-            }
-        }
-    }
+/// The other event for one member only: something it sent was refused.
+pub fn error_json(reason: &str) -> String {
+    Object::new().string("type", "error").string("reason", reason).finish()
 }
 
 /// What a client's text frame asks for.
@@ -271,46 +234,51 @@ mod tests {
     fn each_event_renders_its_documented_fields() {
         let cases = [
             (
-                RoomEvent::Message { from: "ann", text: "hi \"you\"" },
+                Change::Message { from: "ann".into(), text: "hi \"you\"".into() },
                 STAMP,
                 r#"{"type":"message","seq":7,"time":1700000000000,"from":"ann","text":"hi \"you\""}"#,
             ),
             (
-                RoomEvent::Join { name: "bob" },
+                Change::Join { name: "bob".into() },
                 STAMP,
                 r#"{"type":"join","seq":7,"time":1700000000000,"name":"bob"}"#,
             ),
             (
-                RoomEvent::Leave { name: "bob", reason: "too slow" },
+                Change::Leave { name: "bob".into(), reason: "too slow".into() },
                 STAMP,
                 r#"{"type":"leave","seq":7,"time":1700000000000,"name":"bob","reason":"too slow"}"#,
             ),
             (
-                RoomEvent::Rename { from: "bob", to: "rob" },
+                Change::Rename { from: "bob".into(), to: "rob".into() },
                 STAMP,
                 r#"{"type":"rename","seq":7,"time":1700000000000,"from":"bob","to":"rob"}"#,
             ),
             (
-                RoomEvent::File { from: "ann", size: 3, mime: "image/png", name: Some("a.png") },
+                Change::File {
+                    from: "ann".into(),
+                    size: 3,
+                    mime: "image/png".into(),
+                    name: Some("a.png".into()),
+                },
                 STAMP,
                 r#"{"type":"file","seq":7,"time":1700000000000,"from":"ann","size":3,"mime":"image/png","name":"a.png"}"#,
             ),
             (
-                RoomEvent::File { from: "ann", size: 0, mime: UNKNOWN_MIME, name: None },
+                Change::File { from: "ann".into(), size: 0, mime: UNKNOWN_MIME.into(), name: None },
                 STAMP,
                 r#"{"type":"file","seq":7,"time":1700000000000,"from":"ann","size":0,"mime":"application/octet-stream"}"#,
             ),
-            (RoomEvent::Error { reason: "no" }, None, r#"{"type":"error","reason":"no"}"#),
         ];
         for (event, stamp, json) in cases {
             assert_eq!(event.to_json(stamp), json);
         }
+        assert_eq!(error_json("no"), r#"{"type":"error","reason":"no"}"#);
     }
 
     #[test]
     fn welcome_embeds_history_as_json() {
-        let old = RoomEvent::Message { from: "ann", text: "earlier" }.to_json(STAMP);
-        let welcome = RoomEvent::Welcome(Welcome {
+        let old = Change::Message { from: "ann".into(), text: "earlier".into() }.to_json(STAMP);
+        let welcome = Welcome {
             room: "main",
             you: "bob",
             members: vec!["ann", "bob"],
@@ -318,9 +286,9 @@ mod tests {
             seq: 8,
             max_text: 65536,
             max_file: 1024,
-        });
+        };
         assert_eq!(
-            welcome.to_json(None),
+            welcome.to_json(),
             format!(
                 r#"{{"type":"welcome","room":"main","you":"bob","seq":8,"members":["ann","bob"],"history":[{old}],"limits":{{"text":65536,"file":1024}}}}"#
             )
@@ -353,8 +321,9 @@ mod tests {
     #[test]
     fn a_welcome_event_reads_back_field_by_field() {
         let stamp = Some(Stamp { seq: 7, time: 1_700_000_000_000 });
-        let old = RoomEvent::Message { from: "ann", text: "line\none \"quoted\"" }.to_json(stamp);
-        let welcome = RoomEvent::Welcome(Welcome {
+        let old = Change::Message { from: "ann".into(), text: "line\none \"quoted\"".into() }
+            .to_json(stamp);
+        let welcome = (Welcome {
             room: "main",
             you: "b\"ob",
             members: vec!["ann", "b\"ob"],
@@ -363,7 +332,7 @@ mod tests {
             max_text: 65536,
             max_file: 1024,
         })
-        .to_json(None);
+        .to_json();
         let value = parse(&welcome).unwrap();
         let field = |key| value.get(key).unwrap_or_else(|| panic!("no {key}"));
         assert_eq!(field("type").as_str(), Some("welcome"));

@@ -68,14 +68,15 @@
 //! Read next: `src/chat/history.rs`, the numbers and the record.
 
 use std::any::Any;
+use std::collections::HashSet;
 use std::sync::mpsc::SyncSender;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::history::History;
-use super::names::{clean_name, guest_name, NameCount, NameError, Suffixes};
+use super::names::{clean_name, guest_name, NameError, Suffixes};
 use super::outbox::{push_or_abort, too_slow_goodbye, Encoded, Outbox, PushError};
-use super::protocol::{Change, FileInfo, RoomEvent, Stamp, Welcome};
+use super::protocol::{error_json, Change, FileInfo, Stamp, Welcome};
 use super::wakeups;
 use crate::config::Limits;
 use crate::log;
@@ -124,8 +125,9 @@ pub enum Emitted {
 /// Who numbers the room's events, when it is not the room itself. See
 /// the top of this file; `src/redis/bus/link.rs` is the one there is.
 pub trait Numbering: Any + Send {
-    /// A decided event: [`Route::Here`] gives it back, to be numbered and
-    /// delivered here and now. Called under the room's lock: never block.
+    /// A decided event: given back, to be numbered and delivered here and
+    /// now, or taken away (or refused). Called under the room's lock:
+    /// never block.
     fn route(&mut self, decided: Decided, core: &mut Core) -> Route;
     /// Does a member somewhere else (another process) hold `name`?
     fn held_elsewhere(&self, name: &str) -> bool;
@@ -134,12 +136,9 @@ pub trait Numbering: Any + Send {
 }
 
 /// What [`Numbering::route`] did with an event.
-#[derive(Debug)]
 pub enum Route {
     Here(Decided),
-    /// Taken; back within this time, or never.
-    Away(Duration),
-    Refused(String),
+    Taken(Emitted),
 }
 
 /// Who else hears the room's events: called under the room's lock, in
@@ -164,13 +163,16 @@ pub struct Locked {
 
 /// The room itself: members, names, the record, who else hears.
 pub struct Core {
-    about: About,
+    /// What every `welcome` says about the room: its name and limits.
+    room_name: String,
+    max_text: usize,
+    max_file: usize,
     /// The members connected to this process, in order of arrival. A
     /// `Vec` is plenty: it is walked on every broadcast anyway.
     members: Vec<Member>,
     /// The names of `members`, indexed, so that checking whether a name is
     /// free does not walk the list (`names.rs`).
-    names_here: NameCount,
+    names_here: HashSet<String>,
     /// Where the search for a free `ann-N` starts, per contested name.
     suffixes: Suffixes,
     next_member: u64,
@@ -179,12 +181,6 @@ pub struct Core {
     audience: Vec<Box<dyn Audience>>,
     /// Log lines noted under the lock, written by [`Room::unlock`].
     notes: Vec<String>,
-}
-
-struct About {
-    name: String,
-    max_text: usize,
-    max_file: usize,
 }
 
 struct Member {
@@ -215,13 +211,11 @@ const MAX_HELD: usize = 16;
 impl Room {
     pub fn new(name: &str, limits: &Limits) -> Room {
         let core = Core {
-            about: About {
-                name: name.to_string(),
-                max_text: limits.max_chat_text,
-                max_file: limits.max_chat_file,
-            },
+            room_name: name.to_string(),
+            max_text: limits.max_chat_text,
+            max_file: limits.max_chat_file,
             members: Vec::new(),
-            names_here: NameCount::default(),
+            names_here: HashSet::new(),
             suffixes: Suffixes::default(),
             next_member: 1,
             next_guest: 1,
@@ -312,12 +306,12 @@ impl Room {
         let mut held = Vec::new();
         if let Some(error) = refused {
             let reason = format!("name refused: {error}; you are {name}");
-            held.push(text_frame(&RoomEvent::Error { reason: &reason }.to_json(None)));
+            held.push(text_frame(&error_json(&reason)));
         }
         let shown = name.clone();
         let member =
             Member { id, name: name.clone(), shown, joined: 0, outbox, welcomed: false, held };
-        core.names_here.add(&name);
+        core.names_here.insert(name.clone());
         core.members.push(member);
         let members = core.members.len();
         state.emit(decided(id, Change::Join { name: name.clone() }));
@@ -366,7 +360,7 @@ impl Room {
             if let Some(member) = core.members.iter_mut().find(|m| m.id == who) {
                 member.name = new.clone();
                 core.names_here.remove(&old);
-                core.names_here.add(&new);
+                core.names_here.insert(new.clone());
             }
             state.emit(decided(who, Change::Rename { from: old, to: new }));
         }
@@ -417,13 +411,12 @@ impl Locked {
     pub fn emit(&mut self, decided: Decided) -> Emitted {
         let Locked { core, numbering } = self;
         let route = match numbering.as_deref_mut() {
-            None => Route::Here(decided),
             Some(numbering) => numbering.route(decided, core),
+            None => Route::Here(decided),
         };
         let decided = match route {
             Route::Here(decided) => decided,
-            Route::Away(within) => return Emitted::Away(within),
-            Route::Refused(why) => return Emitted::Refused(why),
+            Route::Taken(emitted) => return emitted,
         };
         let stamp = core.history.stamp();
         core.deliver(stamp, decided, numbering.as_deref());
@@ -465,7 +458,7 @@ impl Core {
     /// who else is in the room, for that welcome. The one place an event
     /// reaches the members, whoever numbered it.
     pub fn deliver(&mut self, stamp: Stamp, decided: Decided, numbering: Option<&dyn Numbering>) {
-        let json = self.history.record(stamp, &decided.change.event());
+        let json = self.history.record(stamp, &decided.change);
         for audience in &mut self.audience {
             audience.hear(stamp, &decided.change, &json, &mut self.notes);
         }
@@ -515,22 +508,22 @@ impl Core {
         };
         (member.welcomed, member.joined, member.shown) = (true, seq, you.to_string());
         let members = self.roster(numbering);
-        let welcome = RoomEvent::Welcome(Welcome {
-            room: &self.about.name,
+        let welcome = Welcome {
+            room: &self.room_name,
             you,
             members: members.iter().map(String::as_str).collect(),
             history: self.history.messages().collect(),
             seq,
-            max_text: self.about.max_text,
-            max_file: self.about.max_file,
-        });
+            max_text: self.max_text,
+            max_file: self.max_file,
+        };
         let Some(member) = self.members.iter_mut().find(|m| m.id == id) else { return };
-        let mut frames = vec![text_frame(&welcome.to_json(None))];
+        let mut frames = vec![text_frame(&welcome.to_json())];
         frames.append(&mut member.held);
         // Nothing from the room has been pushed to this outbox yet, so this
         // one push fits however big the welcome is (an empty outbox takes
         // any push; at most a pong is ahead of it).
-        if push_or_abort(&member.outbox, &frames) {
+        if push_or_abort(&member.outbox, &frames, too_slow_goodbye) {
             self.notes.push(too_slow(&member.name));
         }
     }
@@ -550,13 +543,13 @@ impl Core {
     /// An `error` event for one member, after its `welcome` if that has
     /// not gone yet.
     fn tell(&mut self, to: MemberId, reason: &str) {
-        let frame = text_frame(&RoomEvent::Error { reason }.to_json(None));
+        let frame = text_frame(&error_json(reason));
         let Some(member) = self.members.iter_mut().find(|m| m.id == to) else { return };
         if !member.welcomed {
             if member.held.len() < MAX_HELD {
                 member.held.push(frame);
             }
-        } else if push_or_abort(&member.outbox, &[frame]) {
+        } else if push_or_abort(&member.outbox, &[frame], too_slow_goodbye) {
             self.notes.push(too_slow(&member.name));
         }
     }

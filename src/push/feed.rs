@@ -55,10 +55,10 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::catchup::{catch_up, Catchup};
 use super::sse;
-use crate::chat::history::Catchup;
 use crate::chat::names::{clean_name, NameError};
-use crate::chat::outbox::{push_or_give_up, Encoded, Outbox};
+use crate::chat::outbox::{push_or_abort, Encoded, Outbox};
 use crate::chat::protocol::{Change, Stamp};
 use crate::chat::room::{Audience, Decided, Emitted, Locked, Room};
 use crate::config::Limits;
@@ -238,7 +238,7 @@ impl Feed {
     fn look(&self, since: Option<u64>) -> (Catchup, u64) {
         self.room.with_lock(|locked| {
             let history = locked.core.history();
-            let catchup = history.since(since.unwrap_or(history.last_seq()));
+            let catchup = catch_up(history, since.unwrap_or(history.last_seq()));
             (catchup, self.lock().messages)
         })
     }
@@ -301,7 +301,7 @@ impl Feed {
         self.room.with_lock(|locked| {
             let history = locked.core.history();
             let since = since.unwrap_or(history.last_seq());
-            let catchup = history.since(since);
+            let catchup = catch_up(history, since);
             let mut frames = Vec::with_capacity(catchup.messages.len() + 2);
             frames.push(head);
             if catchup.truncated {
@@ -311,7 +311,7 @@ impl Feed {
             let events = catchup.messages.iter().map(|m| sse::message_event(m.seq, &m.json));
             frames.extend(events);
             // A fresh outbox takes any one push, so this cannot cut anyone off.
-            push_or_give_up(&outbox, &frames, sse::too_slow_goodbye);
+            push_or_abort(&outbox, &frames, sse::too_slow_goodbye);
             let mut state = self.lock();
             let id = ListenerId(state.next_listener);
             state.next_listener += 1;
@@ -340,7 +340,7 @@ impl Feed {
         if !state.listeners.is_empty() {
             let frame = [sse::message_event(seq, json)];
             for listener in &state.listeners {
-                if push_or_give_up(&listener.outbox, &frame, sse::too_slow_goodbye) {
+                if push_or_abort(&listener.outbox, &frame, sse::too_slow_goodbye) {
                     let id = listener.id.0;
                     notes.push(format!(
                         "chat: event stream {id} is too slow (outbox full): ending it"

@@ -12,13 +12,14 @@
 //! seam, [`Audience`](crate::chat::room::Audience), from this folder. The
 //! chapters, in reading order:
 //!
-//! 1. [`feed`]: the layer's side of the room: catching up from the record,
+//! 1. [`catchup`]: the record, asked "what came after seq 41?"; [`feed`]: the layer's side of the room: catching up from the record,
 //!    waiting for the next message, listening to every message.
 //! 2. [`http_api`]: `POST /api/send`, and short and long polling.
 //! 3. [`sse`] and [`event_stream`]: Server-Sent Events, `GET /api/events`.
 //!
-//! Read next: `src/push/feed.rs`.
+//! Read next: `src/push/catchup.rs`, then `feed.rs`.
 
+pub mod catchup;
 pub mod event_stream;
 pub mod feed;
 pub mod http_api;

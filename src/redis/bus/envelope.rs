@@ -26,7 +26,7 @@
 //!   what comes back from Redis with what it sent.
 //! - `member` is the member's number in its own process (`MemberId`), and
 //!   absent for a message posted over HTTP.
-//! - `event` is exactly what `RoomEvent::to_json(None)` writes: the same
+//! - `event` is exactly what `Change::to_json(None)` writes: the same
 //!   fields the members get, minus the stamp.
 //!
 //! The line feed is a safe separator because JSON written by
@@ -174,7 +174,7 @@ impl Envelope {
         if let Some(member) = self.member {
             line.number("member", member.0);
         }
-        line.number("time", self.time).raw("event", &self.change.event().to_json(None));
+        line.number("time", self.time).raw("event", &self.change.to_json(None));
         let mut bytes = line.finish().into_bytes();
         if let (Change::File { size, .. }, Some(frame)) = (&self.change, &self.file) {
             bytes.push(b'\n');

@@ -70,7 +70,7 @@ use super::queue::{Job, PublishQueue, QueueFull};
 use super::roster::{describe, Roster, RosterEntry};
 use crate::chat::history::{now_millis, Recorded};
 use crate::chat::protocol::{Change, Stamp};
-use crate::chat::room::{Core, Decided, Numbering, Room, Route};
+use crate::chat::room::{Core, Decided, Emitted, Numbering, Room, Route};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -213,7 +213,7 @@ impl Numbering for Link {
             return self.queue_full(pending, core);
         }
         self.pending.push_back(Pending { envelope, confirm });
-        Route::Away(self.confirm_wait)
+        Route::Taken(Emitted::Away(self.confirm_wait))
     }
 
     fn held_elsewhere(&self, name: &str) -> bool {
@@ -242,7 +242,8 @@ impl Link {
                     "redis: the publish queue is full (Redis is slow or unreachable); \
                      {from}'s message was refused"
                 ));
-                Route::Refused("the room is busy (its link to Redis is backed up)".to_string())
+                let why = "the room is busy (its link to Redis is backed up)";
+                Route::Taken(Emitted::Refused(why.into()))
             }
             _ => {
                 self.go_alone("the publish queue is full", core);
@@ -330,7 +331,7 @@ impl LinkedRoom for Room {
                 // Delivered here while alone: record it, so the history
                 // agrees with the other processes', but do not repeat it.
                 None => {
-                    core.history().record(stamp, &envelope.change.event());
+                    core.history().record(stamp, &envelope.change);
                 }
             }
         });

@@ -346,7 +346,7 @@ fn render_history(entries: &[Reply]) -> Vec<Recorded> {
         let Some((seq, payload)) = split_sequenced(stamped) else { continue };
         let Ok(envelope) = Envelope::decode(payload) else { continue };
         if matches!(envelope.change, Change::Message { .. }) {
-            let json = envelope.change.event().to_json(Some(Stamp { seq, time: envelope.time }));
+            let json = envelope.change.to_json(Some(Stamp { seq, time: envelope.time }));
             history.push(Recorded { seq, json: json.into() });
         }
     }
