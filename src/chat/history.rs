@@ -171,8 +171,8 @@ pub fn now_millis() -> u64 {
 mod tests {
     use super::*;
 
-    /// Both steps at once, as a room alone takes them (`State::emit` stamps,
-    /// `State::apply` records). Returns the stamp and the JSON.
+    /// Both steps at once, as a room alone takes them (`Locked::emit`
+    /// stamps, `Core::deliver` records). Returns the stamp and the JSON.
     fn publish(history: &mut History, event: &Change) -> (Stamp, String) {
         let stamp = history.stamp();
         (stamp, history.record(stamp, event))

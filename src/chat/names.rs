@@ -43,9 +43,11 @@
 //! `a`) and case (`Ann` and `ann` are different names). Both matter for a
 //! real service; both need tables far bigger than this chapter.
 //!
-//! Read next: `src/push/feed.rs`, the room over plain HTTP. (Where
-//! `/chat` upgrades are routed to [`serve`](super::serve) is
-//! `src/server/session.rs`; the names for client authors, `docs/protocol.md`.)
+//! That ends the minimal room. Read next: `src/server/mod.rs`, where
+//! `/chat` upgrades are routed to [`serve`](super::serve) (the names for
+//! client authors are in `docs/protocol.md`). The optional layers come
+//! after the core: `src/push/` (the room over plain HTTP) and
+//! `src/redis/bus/` (one room across processes).
 
 use std::collections::HashMap;
 use std::fmt;

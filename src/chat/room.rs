@@ -65,6 +65,12 @@
 //!   hears every delivered event, under the same lock, and passes messages
 //!   on to event streams and long polls.
 //!
+//! ## Named rooms
+//!
+//! One room per server is enough for now. A [`Room`] has a name and no
+//! global state, so `/chat/ROOM` would need only a map from names to rooms
+//! (and a bound on how many may exist) in front of this type.
+//!
 //! Read next: `src/chat/history.rs`, the numbers and the record.
 
 use std::any::Any;

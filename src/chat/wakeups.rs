@@ -34,7 +34,7 @@
 //! because the room is called from many places and only the caller knows
 //! whether it is about to read again.
 //!
-//! Read next: `src/chat/member.rs`, which turns deferral on for readers.
+//! Read next: `src/chat/protocol.rs`, what the events look like.
 
 use std::cell::RefCell;
 use std::io::{self, Read};

@@ -9,7 +9,7 @@
 //! The answer must say *when* the record no longer reaches back that far,
 //! or the client would take a gap for silence: `truncated`.
 //!
-//! Read next: `src/push/http_api.rs`.
+//! Read next: `src/push/feed.rs`.
 
 use crate::chat::history::{History, Recorded};
 

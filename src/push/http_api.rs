@@ -34,7 +34,7 @@
 //! - **Errors are JSON too**, `{"error":"..."}`, with a status that says
 //!   whose fault it is ([`ApiError::status`]).
 //!
-//! Read next: `src/push/event_stream.rs`, the fourth way.
+//! Read next: `src/push/sse.rs` and `event_stream.rs`, the fourth way.
 
 use std::fmt;
 use std::time::Duration;
