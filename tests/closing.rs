@@ -11,6 +11,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::Duration;
 
+use common::chat::{ChatMember, Fields};
 use common::{closed_by_server, read_response, RawPeer, TestServer};
 use duplex::websocket::{CloseCode, Incoming, Opcode};
 
@@ -27,8 +28,17 @@ fn binary_header(length: u64) -> Vec<u8> {
 /// Writes `total` bytes of filler in 64 KiB writes, pausing `pace` after
 /// each (the client's speed, not a wait for anything). Returns how many
 /// bytes went out, and the error that stopped it early, if any.
-fn keep_writing(mut stream: TcpStream, total: u64, pace: Duration) -> (u64, Option<io::Error>) {
-    let chunk = vec![0x5A; 64 * 1024];
+fn keep_writing(stream: TcpStream, total: u64, pace: Duration) -> (u64, Option<io::Error>) {
+    keep_writing_chunk(stream, total, pace, vec![0x5A; 64 * 1024])
+}
+
+/// The same, with `chunk` as the filler.
+fn keep_writing_chunk(
+    mut stream: TcpStream,
+    total: u64,
+    pace: Duration,
+    chunk: Vec<u8>,
+) -> (u64, Option<io::Error>) {
     let mut sent = 0u64;
     while sent < total {
         let want = chunk.len().min((total - sent) as usize);
@@ -140,4 +150,43 @@ fn http_refusals_reach_a_client_that_is_still_uploading() {
     // A header block that never ends: 431 at 64 KiB, while 8 MiB more come.
     let head = b"GET / HTTP/1.1\r\nHost: t\r\nX-Filler: ";
     assert_eq!(refused_while_uploading(&server, head, 8 << 20), (431, 8 << 20));
+}
+
+#[test]
+fn on_chat_a_text_over_the_chat_limit_is_an_error_event_while_still_sending() {
+    let server = TestServer::start(&["--max-chat-text", "1000"]);
+    let (mut member, _) = ChatMember::join(&server, "?name=ann");
+    // 2 MiB of text: over the chat's text limit, under its 8 MiB file limit,
+    // so the message is read whole and refused with an `error` event
+    // (docs/protocol.md §3); the connection stays.
+    let size = 2u64 << 20;
+    let mut header = binary_header(size);
+    header[0] = 0x81; // text
+    member.peer.send_raw(&header);
+    // "ZZZZ..." once unmasked.
+    let text: Vec<u8> = (0..64 * 1024).map(|i| b'Z' ^ KEY[i % 4]).collect();
+    let writer = member.peer.writer.try_clone().unwrap();
+    let uploading = thread::spawn(move || keep_writing_chunk(writer, size, Duration::ZERO, text));
+    let error = member.event_of("error");
+    assert!(error.str("reason").starts_with("message too long"), "{error:?}");
+    let (sent, error) = uploading.join().unwrap();
+    assert!(error.is_none(), "the upload was cut off after {sent} bytes: {error:?}");
+    member.say("still here");
+    assert_eq!(member.message().2, "still here");
+}
+
+#[test]
+fn on_chat_a_message_over_every_limit_is_1009_even_while_still_sending() {
+    let server = TestServer::start(&[]);
+    let (mut member, _) = ChatMember::join(&server, "?name=bob");
+    let over = (8 << 20) + 1; // past the 8 MiB file limit: refused from the header
+    member.peer.send_raw(&binary_header(over));
+    let writer = member.peer.writer.try_clone().unwrap();
+    let uploading = thread::spawn(move || keep_writing(writer, over, Duration::ZERO));
+    assert_eq!(member.peer.expect_close_code(), CloseCode::MessageTooBig);
+    let (sent, error) = uploading.join().unwrap();
+    assert!(error.is_none(), "the upload was cut off after {sent} bytes: {error:?}");
+    member.peer.send_frame(true, Opcode::Close, &1009u16.to_be_bytes());
+    assert!(closed_by_server(member.peer.reader.get_mut()));
+    server.wait_for_log("closed: websocket failed: message too big (close 1009)");
 }

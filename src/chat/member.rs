@@ -78,7 +78,7 @@ use crate::threads;
 use crate::websocket::frame::{encode_frame, Opcode};
 use crate::websocket::trace::{Direction, Tracer};
 use crate::websocket::{
-    CloseCode, CloseFrame, Closed, Keepalive, Message, ProtocolError, WebSocket,
+    CloseCode, CloseFrame, Closed, Hangup, Keepalive, Message, ProtocolError, WebSocket,
 };
 
 /// Serves one chat member on an upgraded connection, until it ends.
@@ -87,7 +87,7 @@ use crate::websocket::{
 /// client's first frames), with its read timeout set to the ping interval;
 /// `socket` is the same connection, for the writer thread, with its write
 /// timeout set.
-pub fn serve<R: Read>(
+pub fn serve<R: Read + Hangup>(
     request: &Request,
     reader: BufReader<R>,
     socket: Arc<TcpStream>,
@@ -147,6 +147,10 @@ pub fn serve<R: Read>(
     }
     membership.reason = leave_reason(&closed);
     drop(membership);
+    // The writer has written everything, our close frame last: end the
+    // conversation as `/echo` does, so that the close reaches a member
+    // that is still sending (`WebSocket::end`).
+    websocket.end(limits.close_linger);
     closed
 }
 

@@ -39,8 +39,10 @@
 use std::cell::RefCell;
 use std::io::{self, Read};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::outbox::{Encoded, Outbox, PushError};
+use crate::websocket::Hangup;
 
 /// Outboxes whose writers this thread owes a wake-up.
 struct Pending(Vec<Arc<Outbox>>);
@@ -122,6 +124,13 @@ impl<R: Read> Read for WakeBeforeBlocking<R> {
         }
         wake_pending();
         self.socket.read(buf)
+    }
+}
+
+/// Ending the conversation is the socket's business.
+impl<R: Hangup> Hangup for WakeBeforeBlocking<R> {
+    fn stop_writing(&mut self, linger: Duration) {
+        self.socket.stop_writing(linger);
     }
 }
 

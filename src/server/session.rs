@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::shared::Shared;
-use super::stream::{close_gracefully, end_websocket, SharedStream, SocketReader};
+use super::stream::{close_gracefully, SharedStream, SocketReader};
 use crate::config::Limits;
 use crate::http::{
     discard_request_body, read_request, read_request_body, static_files, HttpError, Request,
@@ -117,7 +117,7 @@ pub fn serve(stream: TcpStream, shared: &Shared) -> Ending {
     let reader = BufReader::with_capacity(READ_BUFFER, SocketReader::new(stream.clone()));
     let ending = serve_requests(reader, &stream, shared);
     // A WebSocket endpoint has already ended its connection the same way,
-    // frame by frame (`stream::end_websocket`).
+    // frame by frame (`WebSocket::end`).
     if !matches!(ending, Ending::WebSocket(_)) {
         close_gracefully(&stream, limits.close_linger);
     }
@@ -339,7 +339,6 @@ fn upgrade(
     if path == "/chat" {
         let socket = Arc::clone(&stream.0);
         let closed = chat::serve(&request, reader, socket, &shared.chat, limits, tracer);
-        close_gracefully(stream, limits.close_linger);
         return Ending::WebSocket(closed);
     }
     let mut socket = WebSocket::server(reader, stream.clone(), limits.max_message);
@@ -356,7 +355,7 @@ fn upgrade(
         socket.set_tracer(tracer);
     }
     let closed = echo::run(&mut socket);
-    end_websocket(&mut socket, limits.close_linger);
+    socket.end(limits.close_linger);
     Ending::WebSocket(closed)
 }
 

@@ -15,7 +15,7 @@
 //! reader sets the socket's timeout to whatever is left until the deadline.
 //!
 //! And it ends every connection: [`close_gracefully`] (and, for a
-//! WebSocket, [`end_websocket`]) make sure our last words (a `413`, a close
+//! WebSocket, `WebSocket::end` through [`Hangup`]) make sure our last words (a `413`, a close
 //! frame) reach a peer that is still sending, instead of being destroyed
 //! by a TCP reset.
 //!
@@ -26,7 +26,7 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::websocket::WebSocket;
+use crate::websocket::Hangup;
 
 /// A handle on a socket that several owners share.
 #[derive(Debug, Clone)]
@@ -69,13 +69,6 @@ impl SocketReader {
         self.deadline = Some(deadline);
     }
 
-    /// Steps 1 and 2 of [`close_gracefully`]: sends our end of stream, and
-    /// gives whatever is still read `linger` in all.
-    pub fn stop_writing(&mut self, linger: Duration) {
-        let _ = self.stream.0.shutdown(Shutdown::Write);
-        self.set_deadline(Instant::now() + linger);
-    }
-
     /// No deadline; each read waits at most `timeout` (`None`: forever).
     pub fn set_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.deadline = None;
@@ -114,7 +107,7 @@ impl Read for SocketReader {
 ///    which also tells the peer we have nothing more to say;
 /// 2. read and discard what the peer still sends (nothing is kept), until
 ///    it is done: its end of stream, or for a WebSocket its close frame
-///    (`discard` decides; see [`end_websocket`]), or until `linger`
+///    (`WebSocket::end`), or until `linger`
 ///    (`Limits::close_linger`) has passed since the first step. A time
 ///    bound rather than a byte budget: a 16 MiB message in flight takes
 ///    milliseconds to finish arriving, and a peer that never stops sending
@@ -129,15 +122,15 @@ pub fn close_gracefully(stream: &SharedStream, linger: Duration) {
     while matches!(reader.read(&mut chunk), Ok(1..)) {}
 }
 
-/// The same ending for a WebSocket, frame by frame: after our close frame
-/// the peer may still be sending the rest of a message; it then answers
-/// with its own close frame (§5.5.1), and that is the end of it.
-/// `/echo` and the chat room both end through here.
-pub fn end_websocket<W: Write>(socket: &mut WebSocket<SocketReader, W>, linger: Duration) {
-    let _ = socket.flush();
-    socket.transport_mut().stop_writing(linger);
-    // Stops at the peer's close frame, its end of stream, or the deadline.
-    let _ = socket.discard_until_close();
+/// Steps 1 and 2 of [`close_gracefully`], for any reader of the socket:
+/// sends our end of stream, and gives whatever is still read `linger` in
+/// all. A WebSocket ends through the same steps, frame by frame
+/// (`WebSocket::end`, which stops at the peer's close frame).
+impl Hangup for SocketReader {
+    fn stop_writing(&mut self, linger: Duration) {
+        let _ = self.stream.0.shutdown(Shutdown::Write);
+        self.set_deadline(Instant::now() + linger);
+    }
 }
 
 /// How much is read at a time while discarding.

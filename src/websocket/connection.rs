@@ -70,6 +70,15 @@ impl std::fmt::Display for Closed {
     }
 }
 
+/// What a transport offers so that a conversation can end politely (see
+/// [`WebSocket::end`]): stop sending, so that the peer reads the end of
+/// the stream right after our last frame, and bound how long reading may
+/// still take, in all. (The server's socket reader implements it with
+/// `shutdown(Write)` and a deadline: `src/server/stream.rs`.)
+pub trait Hangup {
+    fn stop_writing(&mut self, linger: Duration);
+}
+
 /// When to ping, and when to give up on a silent peer.
 #[derive(Debug, Clone, Copy)]
 pub struct Keepalive {
@@ -499,6 +508,20 @@ impl<W: Write> Sender<W> {
             self.outgoing = Vec::new();
         }
         self.writer.flush()
+    }
+}
+
+impl<R: Read + Hangup, W: Write> WebSocket<R, W> {
+    /// Ends the conversation, once [`recv`](Self::recv) has returned its
+    /// `Closed`, so that our last frame reaches a peer that is still
+    /// sending (chapter 5, "Making the close arrive"): flush, stop writing,
+    /// then read and drop what the peer still sends until its close frame
+    /// or its end of stream, for `linger` at most. `/echo` and the chat
+    /// room both end here.
+    pub fn end(&mut self, linger: Duration) {
+        let _ = self.flush();
+        self.reader.get_mut().stop_writing(linger);
+        let _ = self.discard_until_close();
     }
 }
 

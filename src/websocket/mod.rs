@@ -33,6 +33,6 @@ pub mod trace;
 pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame, ProtocolError};
-pub use connection::{Closed, Keepalive, WebSocket};
+pub use connection::{Closed, Hangup, Keepalive, WebSocket};
 pub use frame::{apply_mask, encode_frame, FrameHeader, Opcode, ReadError};
 pub use message::{Discarded, Incoming, Message, MessageReader, Role};
