@@ -214,7 +214,7 @@ impl Default for Config {
 
 /// What the command line asked for: run a server, or print help.
 #[derive(Debug)]
-pub enum Command {
+pub enum Action {
     Run(Box<Config>),
     Help,
 }
@@ -298,7 +298,7 @@ impl Config {
     ///
     /// Flags are parsed by hand: there are few of them, and a learner can
     /// read this loop faster than a library's documentation.
-    pub fn from_args<I>(args: I) -> Result<Command, ArgError>
+    pub fn from_args<I>(args: I) -> Result<Action, ArgError>
     where
         I: IntoIterator<Item = String>,
     {
@@ -318,7 +318,7 @@ impl Config {
             };
             let limits = &mut config.limits;
             match flag.as_str() {
-                "--help" | "-h" => return Ok(Command::Help),
+                "--help" | "-h" => return Ok(Action::Help),
                 "--trace" => config.trace = true,
                 "--deflate" if cfg!(feature = "deflate") => config.deflate = true,
                 "--deflate" => {
@@ -371,7 +371,7 @@ impl Config {
                 other => return Err(ArgError(format!("unknown option {other:?}"))),
             }
         }
-        Ok(Command::Run(Box::new(config)))
+        Ok(Action::Run(Box::new(config)))
     }
 }
 
@@ -409,13 +409,13 @@ fn parse_seconds(flag: &str, text: &str) -> Result<Duration, ArgError> {
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Command, ArgError> {
+    fn parse(args: &[&str]) -> Result<Action, ArgError> {
         Config::from_args(args.iter().map(|s| s.to_string()))
     }
 
     fn run(args: &[&str]) -> Config {
         match parse(args) {
-            Ok(Command::Run(config)) => *config,
+            Ok(Action::Run(config)) => *config,
             other => panic!("expected a config, got {other:?}"),
         }
     }
@@ -472,7 +472,7 @@ mod tests {
 
     #[test]
     fn help_and_errors() {
-        assert!(matches!(parse(&["--help"]), Ok(Command::Help)));
+        assert!(matches!(parse(&["--help"]), Ok(Action::Help)));
         assert!(parse(&["--bogus"]).is_err());
         assert!(parse(&["--addr"]).is_err());
         assert!(parse(&["--addr", "not an address"]).is_err());

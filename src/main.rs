@@ -5,7 +5,7 @@
 
 use std::process::ExitCode;
 
-use duplex::config::{usage, Command, Config};
+use duplex::config::{usage, Action, Config};
 use duplex::server::RunError;
 
 /// Exit statuses: 0 never (a server runs until killed), 1 when it cannot
@@ -23,11 +23,11 @@ fn main() -> ExitCode {
         }
     };
     let config = match command {
-        Command::Help => {
+        Action::Help => {
             print!("{}", usage());
             return ExitCode::SUCCESS;
         }
-        Command::Run(config) => config,
+        Action::Run(config) => config,
     };
     // `--redis`'s value is the Redis layer's to read; a bad one is a
     // command line we cannot understand, like any other.

@@ -261,6 +261,41 @@ fn the_floors_name_nothing_above_them() {
     assert!(broken.is_empty(), "imports pointing up:\n{}", broken.join("\n"));
 }
 
+/// The names of the types a file declares (structs, enums, traits, aliases).
+fn declared_types(code: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in code.lines() {
+        let line = line.trim_start();
+        let line = line
+            .strip_prefix("pub ")
+            .or_else(|| line.strip_prefix("pub(").and_then(|rest| Some(rest.split_once(") ")?.1)))
+            .unwrap_or(line);
+        for keyword in ["struct ", "enum ", "trait ", "type "] {
+            if let Some(rest) = line.strip_prefix(keyword) {
+                let name: String =
+                    rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn no_two_types_share_a_name() {
+    // A reader who meets `Listener` must not have to ask "which one?".
+    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    let mut clashes = Vec::new();
+    for file in modules().values() {
+        for name in declared_types(&code(file)) {
+            if let Some(other) = seen.insert(name.clone(), file.clone()) {
+                clashes.push(format!("{name}: {} and {}", crate::name(&other), crate::name(file)));
+            }
+        }
+    }
+    assert!(clashes.is_empty(), "types that share a name:\n{}", clashes.join("\n"));
+}
+
 #[test]
 fn the_checker_sees_imports() {
     // It must find what is there, or the two tests above prove nothing.
@@ -277,4 +312,8 @@ fn the_checker_sees_imports() {
         (PathBuf::from("b"), BTreeSet::from([PathBuf::from("a")])),
     ];
     assert!(find_circle(&BTreeMap::from(circle)).is_some());
+    let types = declared_types(
+        "pub struct Room {\nstruct Member;\npub(crate) enum Phase {\npub trait Numbering: Send {",
+    );
+    assert_eq!(types, ["Room", "Member", "Phase", "Numbering"]);
 }

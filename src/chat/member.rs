@@ -402,12 +402,12 @@ mod tests {
 
     /// A socket that takes at most 3 bytes per call, the worst a kernel
     /// may do, and is interrupted now and then.
-    struct Trickle {
+    struct TrickleWriter {
         written: Vec<u8>,
         calls: usize,
     }
 
-    impl Write for Trickle {
+    impl Write for TrickleWriter {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
             self.calls += 1;
             if self.calls.is_multiple_of(5) {
@@ -429,7 +429,7 @@ mod tests {
             .into_iter()
             .map(|text| Arc::from(encode_frame(Opcode::Text, text.as_bytes(), None)))
             .collect();
-        let mut out = Trickle { written: Vec::new(), calls: 0 };
+        let mut out = TrickleWriter { written: Vec::new(), calls: 0 };
         write_batch(&mut out, &batch, || Ok(())).unwrap();
         assert_eq!(out.written, batch.concat());
         let mut vectored = Vec::new();
@@ -449,7 +449,7 @@ mod tests {
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
         // A check that fails stops the batch before the next write.
         let batch = vec![Arc::from(encode_frame(Opcode::Text, &[b'z'; 40], None))];
-        let mut out = Trickle { written: Vec::new(), calls: 0 };
+        let mut out = TrickleWriter { written: Vec::new(), calls: 0 };
         let stop = || drain_time_left(&outbox, Duration::ZERO).map(|_| ());
         let result = write_batch(&mut out, &batch, stop);
         assert_eq!(result.map_err(|e| e.kind()), Err(io::ErrorKind::TimedOut));

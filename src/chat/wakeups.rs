@@ -45,9 +45,9 @@ use super::outbox::{Encoded, Outbox, PushError};
 use crate::websocket::Hangup;
 
 /// Outboxes whose writers this thread owes a wake-up.
-struct Pending(Vec<Arc<Outbox>>);
+struct Owed(Vec<Arc<Outbox>>);
 
-impl Drop for Pending {
+impl Drop for Owed {
     fn drop(&mut self) {
         for outbox in self.0.drain(..) {
             outbox.wake();
@@ -57,19 +57,19 @@ impl Drop for Pending {
 
 thread_local! {
     /// `Some` while this thread defers its wake-ups.
-    static PENDING: RefCell<Option<Pending>> = const { RefCell::new(None) };
+    static PENDING: RefCell<Option<Owed>> = const { RefCell::new(None) };
 }
 
 /// From now on, this thread's wake-ups wait for [`wake_pending`].
 pub fn defer_on_this_thread() {
-    PENDING.with(|pending| *pending.borrow_mut() = Some(Pending(Vec::new())));
+    PENDING.with(|pending| *pending.borrow_mut() = Some(Owed(Vec::new())));
 }
 
 /// Wakes now every writer this thread owes a wake-up (none if it does not
 /// defer). Cheap when there is nothing to do.
 pub fn wake_pending() {
     let owed = PENDING.with(|pending| match pending.borrow_mut().as_mut() {
-        Some(Pending(list)) if !list.is_empty() => std::mem::take(list),
+        Some(Owed(list)) if !list.is_empty() => std::mem::take(list),
         _ => Vec::new(),
     });
     for outbox in owed {
@@ -79,7 +79,7 @@ pub fn wake_pending() {
 
 /// Stops deferring, waking whatever is owed.
 pub fn stop_deferring() {
-    // Dropping the `Pending` wakes what it holds.
+    // Dropping the `Owed` wakes what it holds.
     let pending = PENDING.with(|pending| pending.borrow_mut().take());
     drop(pending);
 }
@@ -92,7 +92,7 @@ pub fn push_soon(outbox: &Arc<Outbox>, frames: &[Encoded]) -> Result<(), PushErr
         return Ok(()); // not idle: awake, or already owed a wake-up
     }
     let deferred = PENDING.with(|pending| match pending.borrow_mut().as_mut() {
-        Some(Pending(list)) => {
+        Some(Owed(list)) => {
             list.push(Arc::clone(outbox));
             true
         }
@@ -156,10 +156,10 @@ mod tests {
                 push_soon(outbox, &[frame(&format!("m{message}"))]).unwrap();
             }
         }
-        let owed = PENDING.with(|p| p.borrow().as_ref().map_or(0, |Pending(list)| list.len()));
+        let owed = PENDING.with(|p| p.borrow().as_ref().map_or(0, |Owed(list)| list.len()));
         assert_eq!(owed, 3, "one wake-up owed per outbox, not per message");
         wake_pending();
-        let owed = PENDING.with(|p| p.borrow().as_ref().map_or(0, |Pending(list)| list.len()));
+        let owed = PENDING.with(|p| p.borrow().as_ref().map_or(0, |Owed(list)| list.len()));
         assert_eq!(owed, 0);
         stop_deferring();
         for outbox in &outboxes {
@@ -186,10 +186,10 @@ mod tests {
             WakeBeforeBlocking { leftover: io::Cursor::new(b"early".to_vec()), socket };
         let mut buf = [0u8; 64];
         assert_eq!(reader.read(&mut buf).unwrap(), 5);
-        let owed = PENDING.with(|p| p.borrow().as_ref().map_or(0, |Pending(list)| list.len()));
+        let owed = PENDING.with(|p| p.borrow().as_ref().map_or(0, |Owed(list)| list.len()));
         assert_eq!(owed, 1, "leftover bytes are no reason to wake anyone");
         assert_eq!(reader.read(&mut buf).unwrap(), 15);
-        let owed = PENDING.with(|p| p.borrow().as_ref().map_or(0, |Pending(list)| list.len()));
+        let owed = PENDING.with(|p| p.borrow().as_ref().map_or(0, |Owed(list)| list.len()));
         assert_eq!(owed, 0, "paid before the socket read");
         stop_deferring();
     }

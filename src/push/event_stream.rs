@@ -159,7 +159,7 @@ pub fn serve(
     let since = start_position(request)?;
     let outbox = Arc::new(Outbox::new(limits.outbox_bytes));
     let listening = feed.listen(since, Arc::clone(&outbox), response_head());
-    let _listener = Listener { feed, id: listening.id, outbox: &outbox };
+    let _open = OpenStream { feed, id: listening.id, outbox: &outbox };
     log!(
         "{} {} -> 200, event stream {}: after seq {}, {} recorded message(s){}; {} open",
         request.method,
@@ -196,13 +196,13 @@ fn write_until_ended(outbox: &Outbox, mut socket: &TcpStream, limits: &Limits) -
 
 /// A listener of the room, for as long as this value lives: dropping it
 /// (on any return, or a panic) leaves the room and frees the outbox.
-struct Listener<'a> {
+struct OpenStream<'a> {
     feed: &'a Feed,
     id: ListenerId,
     outbox: &'a Outbox,
 }
 
-impl Drop for Listener<'_> {
+impl Drop for OpenStream<'_> {
     fn drop(&mut self) {
         self.feed.unlisten(self.id);
         self.outbox.finish();
