@@ -1,31 +1,52 @@
 #!/usr/bin/env bash
 # Run the Autobahn|Testsuite (the de-facto RFC 6455 conformance suite) in
-# fuzzingclient mode against duplex's /echo endpoint, cases 1-10 (12.* and
-# 13.* are permessage-deflate, which duplex does not implement).
+# fuzzingclient mode against duplex's /echo endpoint.
 #
-#   bash tests/autobahn.sh
+#   bash tests/autobahn.sh            cases 1-10 on a plain server
+#   bash tests/autobahn.sh deflate    cases 1-13 on a server started with
+#                                     --deflate (12.* and 13.* are
+#                                     permessage-deflate, RFC 7692)
 #
 # Environment:
 #   DUPLEX_BIN               use this server binary instead of building one
 #                            with `cargo build --release --locked`
 #   DUPLEX_AUTOBAHN_CACHE    where the Python 2.7 virtualenv is kept
 #                            (default ${XDG_CACHE_HOME:-$HOME/.cache}/duplex-autobahn)
-#   DUPLEX_AUTOBAHN_TIMEOUT  seconds wstest may run before it is killed (1200)
+#   DUPLEX_AUTOBAHN_TIMEOUT  seconds wstest may run before it is killed
+#                            (1200; 3600 in deflate mode)
 #   PYTHON2                  the Python 2.7 interpreter to use (default: pyenv's 2.7.18)
 #
 # Output: target/autobahn/reports/ (index.html is the suite's own report),
-# target/autobahn/summary.md, target/autobahn/server.log.
+# target/autobahn/summary.md, target/autobahn/server.log; in deflate mode
+# the same under target/autobahn-deflate/.
 # Exits non-zero if any case fails (see tests/autobahn/summary.py), if no case
 # ran, or if anything on the way (install, build, server start) goes wrong.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 HERE="$ROOT/tests/autobahn"
-WORK="$ROOT/target/autobahn"
-WSTEST_TIMEOUT="${DUPLEX_AUTOBAHN_TIMEOUT:-1200}"
 
 say() { printf '[autobahn] %s\n' "$*" >&2; }
 die() { printf '[autobahn] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# The mode decides the server's flags and the cases run.
+case "${1:-plain}" in
+    plain)
+        WORK="$ROOT/target/autobahn"
+        SERVER_FLAGS=()
+        EXCLUDE='"12.*", "13.*"'
+        DEFAULT_TIMEOUT=1200
+        ;;
+    deflate)
+        WORK="$ROOT/target/autobahn-deflate"
+        SERVER_FLAGS=(--deflate)
+        EXCLUDE=''
+        # 216 more cases of 1,000 messages each, up to 128 KiB.
+        DEFAULT_TIMEOUT=3600
+        ;;
+    *) die "unknown mode '${1}' (want: plain or deflate)" ;;
+esac
+WSTEST_TIMEOUT="${DUPLEX_AUTOBAHN_TIMEOUT:-$DEFAULT_TIMEOUT}"
 
 # `wait -n -p` (used below to notice a server crash mid-run) is bash 5.1+.
 if ((BASH_VERSINFO[0] < 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] < 1))); then
@@ -128,7 +149,7 @@ trap cleanup EXIT
 # The server announces its address as its first stdout line. Read it through
 # a FIFO so we wait exactly until it is listening (no sleeps), with a bound.
 mkfifo "$TMP/stdout"
-"$BIN" --addr 127.0.0.1:0 >"$TMP/stdout" 2>"$WORK/server.log" &
+"$BIN" --addr 127.0.0.1:0 "${SERVER_FLAGS[@]}" >"$TMP/stdout" 2>"$WORK/server.log" &
 SERVER_PID=$!
 exec 3<"$TMP/stdout"
 LINE=""
@@ -147,7 +168,7 @@ fi
 URL="ws://${BASH_REMATCH[1]}/echo"
 
 # --- 5. Run the fuzzing client -----------------------------------------------
-sed -e "s|@OUTDIR@|$WORK/reports|" -e "s|@URL@|$URL|" \
+sed -e "s|@OUTDIR@|$WORK/reports|" -e "s|@URL@|$URL|" -e "s|@EXCLUDE@|$EXCLUDE|" \
     "$HERE/fuzzingclient.json.in" >"$WORK/fuzzingclient.json"
 say "running wstest -m fuzzingclient against $URL (timeout ${WSTEST_TIMEOUT}s)"
 START=$SECONDS

@@ -341,6 +341,7 @@ fn upgrade(
         let closed = chat::serve(&request, reader, socket, &shared.chat, limits, tracer);
         return Ending::WebSocket(closed);
     }
+    drop(request);
     let mut socket = WebSocket::server(reader, stream.clone(), limits.max_message);
     // Only a build with `deflate` ever agrees to compress.
     #[cfg(feature = "deflate")]

@@ -97,7 +97,8 @@ pub fn run(options: &Options) -> Result<(), String> {
         .map(|i| {
             let count = wanted / SWEEPERS + usize::from(i < wanted % SWEEPERS);
             let (board, addr, path) = (Arc::clone(&board), server.addr, options.path.clone());
-            thread::spawn(move || sweep(i, count, addr, &path, &board, deadline))
+            let offer = options.offer.clone();
+            thread::spawn(move || sweep(i, count, addr, &path, offer.as_deref(), &board, deadline))
         })
         .collect();
     let settled = |board: &Board| {
@@ -216,6 +217,7 @@ fn sweep(
     count: usize,
     addr: std::net::SocketAddr,
     path: &str,
+    offer: Option<&str>,
     board: &Board,
     deadline: Instant,
 ) {
@@ -240,7 +242,8 @@ fn sweep(
                 board.error("time limit reached while connecting".to_string());
                 continue;
             }
-            match MuxClient::connect(addr, path, &mut random, Duration::from_secs(10)) {
+            let timeout = Duration::from_secs(10);
+            match MuxClient::connect_offering(addr, path, offer, &mut random, timeout) {
                 Ok(client) => {
                     members.push((client, Progress::default()));
                     board.opened.fetch_add(1, Ordering::AcqRel);

@@ -58,15 +58,31 @@ impl MuxClient {
         random: &mut RandomSource,
         timeout: Duration,
     ) -> Result<MuxClient, String> {
+        MuxClient::connect_offering(addr, resource, None, random, timeout)
+    }
+
+    /// [`connect`](Self::connect), offering `extension` in
+    /// `Sec-WebSocket-Extensions`; the server must accept it.
+    pub fn connect_offering(
+        addr: SocketAddr,
+        resource: &str,
+        extension: Option<&str>,
+        random: &mut RandomSource,
+        timeout: Duration,
+    ) -> Result<MuxClient, String> {
         let stream = TcpStream::connect_timeout(&addr, timeout).map_err(|e| e.to_string())?;
         stream.set_nodelay(true).map_err(|e| e.to_string())?;
         stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
         let mut key_bytes = [0u8; 16];
         random.fill(&mut key_bytes).map_err(|e| e.to_string())?;
         let key = base64::engine::general_purpose::STANDARD.encode(key_bytes);
+        let offer = match extension {
+            Some(extension) => format!("Sec-WebSocket-Extensions: {extension}\r\n"),
+            None => String::new(),
+        };
         let request = format!(
             "GET {resource} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
-             Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+             Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
         );
         (&stream).write_all(request.as_bytes()).map_err(|e| e.to_string())?;
 
@@ -96,6 +112,15 @@ impl MuxClient {
         let accept = format!("sec-websocket-accept: {}", accept_key(&key).to_ascii_lowercase());
         if !head.lines().any(|line| line.trim() == accept) {
             return Err("Sec-WebSocket-Accept does not match our key".to_string());
+        }
+        if let Some(extension) = extension {
+            let name = extension.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+            let accepted = head.lines().any(|line| {
+                line.starts_with("sec-websocket-extensions:") && line.contains(name.as_str())
+            });
+            if !accepted {
+                return Err(format!("the server did not accept {name}"));
+            }
         }
         stream.set_nonblocking(true).map_err(|e| e.to_string())?;
         Ok(MuxClient {

@@ -34,6 +34,8 @@ options:
   --rate N             fanout: messages per second, 0 = as fast as possible (default 0)
   --connections K      hold: connections (default 5000)
   --path PATH          hold: the endpoint (default /echo)
+  --offer EXTENSION    hold: offer this Sec-WebSocket-Extensions value, which the server
+                       must accept (e.g. \"permessage-deflate\" with --server-args --deflate)
   --runs N             repetitions; medians and ranges are reported (default 5)
   --time SECS          hard time limit of each run; it then stops and reports (default 20)
   --server-bin PATH    the duplex to start (default: target/release/duplex beside this program)
@@ -74,6 +76,8 @@ pub struct Options {
     pub rate: f64,
     pub connections: usize,
     pub path: String,
+    /// hold: the `Sec-WebSocket-Extensions` offer each connection makes.
+    pub offer: Option<String>,
     pub runs: usize,
     pub time: Duration,
     pub server_bin: Option<PathBuf>,
@@ -113,6 +117,7 @@ impl Options {
             rate: 0.0,
             connections: 5000,
             path: "/echo".to_string(),
+            offer: None,
             runs: 5,
             time: Duration::from_secs(20),
             server_bin: None,
@@ -142,6 +147,7 @@ impl Options {
                 "--rate" => options.rate = number(&flag, &value()?)?,
                 "--connections" => options.connections = positive(&flag, &value()?)?,
                 "--path" => options.path = value()?,
+                "--offer" => options.offer = Some(value()?),
                 "--runs" => options.runs = positive(&flag, &value()?)?,
                 "--time" => {
                     options.time = Duration::from_secs_f64(number(&flag, &value()?)?.max(0.001))
