@@ -6,7 +6,10 @@
 #     leaves (tests/browser/chat.test.mjs);
 #   - the comparison page (www/compare.html + www/compare.js): one message
 #     arrives by short polling, long polling, Server-Sent Events and
-#     WebSocket (tests/browser/compare.test.mjs).
+#     WebSocket (tests/browser/compare.test.mjs);
+#   - permessage-deflate: Chromium negotiates it with a second server, which
+#     that test starts itself with --deflate, and messages survive
+#     compressed (tests/browser/deflate.test.mjs).
 # Each test prints `browser: N passed, N failed, N skipped`; this script adds
 # them up into one last line of the same form.
 #
@@ -149,10 +152,11 @@ TOTAL_PASSED=0
 TOTAL_FAILED=0
 TOTAL_SKIPPED=0
 FAILED_TESTS=()
-for TEST in chat compare; do
+for TEST in chat compare deflate; do
     START=$SECONDS
     RC=0
     DUPLEX_URL="$URL" CHROMIUM="$CHROMIUM" DUPLEX_SCREENSHOT="$SCREENSHOT" DUPLEX_ARTIFACTS="$WORK" \
+        DUPLEX_BIN="$BIN" DUPLEX_WWW="$WWW" \
         timeout --kill-after=15 "$NODE_TIMEOUT" node "$HERE/$TEST.test.mjs" | tee "$TMP/$TEST.out" || RC=$?
     # (With `pipefail`, set at the top, RC is node's status, not tee's.)
     say "$TEST test finished in $((SECONDS - START)) s (exit status $RC)"
@@ -181,7 +185,7 @@ for TEST in chat compare; do
         FAILED_TESTS+=("$TEST")
     fi
 done
-echo "browser: $TOTAL_PASSED passed, $TOTAL_FAILED failed, $TOTAL_SKIPPED skipped (chat + compare)"
+echo "browser: $TOTAL_PASSED passed, $TOTAL_FAILED failed, $TOTAL_SKIPPED skipped (chat + compare + deflate)"
 if [[ ${#FAILED_TESTS[@]} -gt 0 ]]; then
     say "server log (last 30 lines):"
     tail -n 30 "$WORK/server.log" | sed 's/^/  server: /' >&2 || true

@@ -66,7 +66,10 @@ impl MessageCodec for PerMessageDeflate {
     }
 
     fn decode(&self, mut payload: Vec<u8>, max_message: usize) -> Result<Vec<u8>, ProtocolError> {
-        payload.extend_from_slice(&SYNC_FLUSH_TAIL); // §7.2.2
+        // §7.2.2. `reserve_exact`: a full buffer must grow by four bytes,
+        // not double.
+        payload.reserve_exact(SYNC_FLUSH_TAIL.len());
+        payload.extend_from_slice(&SYNC_FLUSH_TAIL);
         inflate(&payload, max_message).map_err(inflate_failure)
     }
 
