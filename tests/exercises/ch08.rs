@@ -5,16 +5,7 @@ use std::io::{Read, Write};
 use duplex::websocket::{CloseCode, Incoming, Message, Opcode};
 
 use crate::common::{client_frame, closed_by_server, read_response, RawPeer, TestServer};
-use crate::wire::{server_with, Connection};
-
-/// The server's name for the connection `local` opened (`conn-N`), from
-/// its `opened from` log line.
-fn thread_of(server: &TestServer, local: std::net::SocketAddr) -> String {
-    let line = server.wait_for_log(&format!("opened from {local}"));
-    let start = line.find("[conn-").expect("a connection thread's line") + 1;
-    let end = start + line[start..].find(']').expect("a closing bracket");
-    line[start..end].to_string()
-}
+use crate::wire::{server_with, thread_of, Connection};
 
 /// Opens a keep-alive connection and proves the server is serving it.
 fn served(server: &TestServer) -> Connection {

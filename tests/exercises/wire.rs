@@ -108,3 +108,19 @@ pub fn server_with(args: &[&str]) -> TestServer {
     );
     TestServer::start(args)
 }
+
+/// The server's name for the connection `local` opened (`conn-N`), from
+/// its `opened from` log line.
+pub fn thread_of(server: &TestServer, local: std::net::SocketAddr) -> String {
+    let line = server.wait_for_log(&format!("opened from {local}"));
+    let start = line.find("[conn-").expect("a connection thread's line") + 1;
+    let end = start + line[start..].find(']').expect("a closing bracket");
+    line[start..end].to_string()
+}
+
+/// Waits until the server has finished with the connection `local`
+/// opened: its thread logs `closed:` as its very last act.
+pub fn wait_until_served(server: &TestServer, local: std::net::SocketAddr) {
+    let thread = thread_of(server, local);
+    server.wait_for_log(&format!("[{thread}] closed:"));
+}
