@@ -7,6 +7,7 @@ use std::net::TcpStream;
 use crate::common::chat::{ChatMember, Fields};
 use crate::common::redis::RedisServer;
 use crate::common::{TestServer, PATIENCE};
+use crate::wire::Deadline;
 
 /// A duplex process sharing the room through `redis`.
 fn process(redis: &RedisServer, extra: &[&str]) -> TestServer {
@@ -47,7 +48,9 @@ impl Monitor {
     /// `SCRIPT LOAD`).
     fn script_texts_sent_for(&mut self, events: usize) -> usize {
         let (mut published, mut texts) = (0, 0);
+        let deadline = Deadline::start();
         while published < events {
+            deadline.check(&format!("{events} events published ({published} so far)"));
             let line = self.line();
             if line.contains("lua] \"PUBLISH\"") || line.contains("lua] \"publish\"") {
                 published += 1;
@@ -62,7 +65,9 @@ impl Monitor {
     /// (their heartbeats, say): proof that time has passed for them.
     fn scripts_run(&mut self, count: usize) {
         let mut seen = 0;
+        let deadline = Deadline::start();
         while seen < count {
+            deadline.check("the processes' heartbeats");
             let line = self.line();
             let upper = line.to_ascii_uppercase();
             if !line.contains("lua]") && (upper.contains("] \"EVAL") || upper.contains("] \"FCALL"))
@@ -148,7 +153,9 @@ fn ch10_ex3_a_dead_process_members_leave_exactly_once() {
     let mut monitor = Monitor::start(&redis);
     for member in [&mut bob, &mut cid] {
         let mut gone = Vec::new();
+        let deadline = Deadline::start();
         while gone.len() < 2 {
+            deadline.check("a leave for each of A's members");
             let event = member.event();
             if event.kind() == "leave" {
                 assert_eq!(event.str("reason"), "server gone", "{event:?}");
@@ -163,7 +170,9 @@ fn ch10_ex3_a_dead_process_members_leave_exactly_once() {
     monitor.scripts_run(12);
     bob.say("the end");
     for member in [&mut bob, &mut cid] {
+        let deadline = Deadline::start();
         loop {
+            deadline.check("the end mark");
             let event = member.event();
             match event.kind() {
                 "leave" => panic!("a second goodbye: {event:?}"),

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The chapters whose exercises follow the referee convention.
-const CHAPTERS: &[u32] = &[2, 3, 4, 5, 8, 9, 10];
+const CHAPTERS: &[u32] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -88,6 +88,8 @@ fn every_exercise_names_its_referee() {
         let path = chapter_file(number);
         let text = fs::read_to_string(&path).expect("a readable chapter");
         for (index, item) in exercises(&text).iter().enumerate() {
+            // Markdown wraps lines anywhere: compare with single spaces.
+            let item = item.split_whitespace().collect::<Vec<_>>().join(" ");
             let label = format!("ch{number:02} ex{}", index + 1);
             let filter = label.replace(' ', "_");
             let command = format!("cargo test --test exercises -- --ignored {filter}");

@@ -28,6 +28,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod ch01;
 mod ch02;
 mod ch03;
 mod ch04;

@@ -124,3 +124,19 @@ pub fn wait_until_served(server: &TestServer, local: std::net::SocketAddr) {
     let thread = thread_of(server, local);
     server.wait_for_log(&format!("[{thread}] closed:"));
 }
+
+/// A bound on a whole wait made of many reads: a stream that keeps
+/// sending something else (heartbeats, say) never trips a read timeout,
+/// so a loop waiting for one particular thing needs a deadline of its own.
+pub struct Deadline(std::time::Instant);
+
+impl Deadline {
+    pub fn start() -> Deadline {
+        Deadline(std::time::Instant::now() + crate::common::PATIENCE)
+    }
+
+    /// Fails the test once the deadline has passed.
+    pub fn check(&self, waiting_for: &str) {
+        assert!(std::time::Instant::now() < self.0, "gave up waiting for {waiting_for}");
+    }
+}
