@@ -85,6 +85,12 @@ fn ch06_ex2_history_survives_a_restart() {
     cid.say("four");
     let (seq, _, _) = cid.message();
     assert!(seq > said[2].0, "seq went back after a torn write");
+    said.push((seq, "four".to_string()));
+    drop(third);
+    // What was written after the torn line is whole.
+    let fourth = server_with(&args);
+    let (_eve, welcome) = ChatMember::join(&fourth, "?name=eve");
+    assert_eq!(history(&welcome), said, "the message written after a torn line");
 
     // Without the flag nothing is kept.
     let plain = TestServer::start(&[]);
