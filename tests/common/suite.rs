@@ -62,7 +62,13 @@ struct Options {
 impl Options {
     fn from_args() -> Options {
         let mut options = Options::default();
-        let mut args = std::env::args().skip(1);
+        // `--skip NAME` and `--skip=NAME` are the same option.
+        let mut args = std::env::args().skip(1).flat_map(|arg| match arg.split_once('=') {
+            Some((option, value)) if option.starts_with("--") => {
+                vec![option.to_string(), value.to_string()]
+            }
+            _ => vec![arg],
+        });
         while let Some(arg) = args.next() {
             match arg.as_str() {
                 "--exact" => options.exact = true,
