@@ -75,6 +75,7 @@ use crate::config::Limits;
 use crate::http::Request;
 use crate::log;
 use crate::threads;
+use crate::websocket::extension::MessageCodec;
 use crate::websocket::frame::{encode_frame, Opcode};
 use crate::websocket::trace::{Direction, Tracer};
 use crate::websocket::{
@@ -86,7 +87,8 @@ use crate::websocket::{
 /// `reader` is the connection's buffered reader (it may already hold the
 /// client's first frames), with its read timeout set to the ping interval;
 /// `socket` is the same connection, for the writer thread, with its write
-/// timeout set.
+/// timeout set. `codec` is the per-message extension the handshake agreed
+/// to (permessage-deflate, `--deflate`), if any.
 pub fn serve<R: Read + Hangup>(
     request: &Request,
     reader: BufReader<R>,
@@ -94,6 +96,7 @@ pub fn serve<R: Read + Hangup>(
     room: &Room,
     limits: &Limits,
     tracer: Option<Arc<Tracer>>,
+    codec: Option<Arc<dyn MessageCodec>>,
 ) -> Closed {
     let outbox = Arc::new(Outbox::new(limits.outbox_bytes));
     let writer = spawn_writer(Arc::clone(&outbox), Arc::clone(&socket), tracer.clone(), limits);
@@ -117,7 +120,7 @@ pub fn serve<R: Read + Hangup>(
     // (`wakeups.rs`). In a storm of joins, a writer still busy with the
     // last one needs none.
     wakeups::defer_on_this_thread();
-    let joined = room.join_from_url(requested, Arc::clone(&outbox));
+    let joined = room.join_with_codec(requested, Arc::clone(&outbox), codec.clone());
     log!("chat: {} joined {}; {} here", joined.name, room.name(), joined.members);
     let mut membership = Membership {
         room,
@@ -137,6 +140,9 @@ pub fn serve<R: Read + Hangup>(
     });
     if let Some(tracer) = tracer {
         websocket.set_tracer(tracer);
+    }
+    if let Some(codec) = codec {
+        websocket.set_message_codec(codec);
     }
     let mut closed = converse(&mut websocket, room, joined.id, limits);
     wakeups::stop_deferring();

@@ -18,6 +18,9 @@
 //! 4. *delivers* it ([`Core::deliver`]): pushes a clone of that `Arc` (a
 //!    pointer and a counter increment, not a copy of the bytes) into every
 //!    member's outbox, ann's included: her own copy is her acknowledgement.
+//!    Members whose connection agreed to permessage-deflate (`--deflate`)
+//!    get a compressed copy instead, also made once and shared
+//!    (`CompressedOnce`; `docs/11-compression.md`).
 //!
 //! Then it lets go of the lock. Pushing under the lock is what gives every
 //! member the same order of events: two messages said at the same moment
@@ -86,6 +89,7 @@ use super::protocol::{error_json, Change, FileInfo, Stamp, Welcome};
 use super::wakeups;
 use crate::config::Limits;
 use crate::log;
+use crate::websocket::extension::{encode_compressed_frame, MessageCodec};
 use crate::websocket::frame::{encode_frame, Opcode};
 
 /// A member's number, unique for the life of the room in this process
@@ -206,6 +210,8 @@ struct Member {
     /// Frames that must follow its `welcome` (the `error` saying its name
     /// was refused), at most [`MAX_HELD`].
     held: Vec<Encoded>,
+    /// The per-message extension its connection agreed to, if any.
+    codec: Option<Arc<dyn MessageCodec>>,
 }
 
 /// Most frames held for a member before its `welcome`. Only `error`s are
@@ -301,6 +307,19 @@ impl Room {
         requested: Option<Result<&str, NameError>>,
         outbox: Arc<Outbox>,
     ) -> Joined {
+        self.join_with_codec(requested, outbox, None)
+    }
+
+    /// [`join_from_url`](Self::join_from_url) for a member whose
+    /// connection agreed to a per-message extension (permessage-deflate,
+    /// `--deflate`): its events go out encoded by `codec` when that is
+    /// shorter, one encoding shared by every member with the same codec.
+    pub fn join_with_codec(
+        &self,
+        requested: Option<Result<&str, NameError>>,
+        outbox: Arc<Outbox>,
+        codec: Option<Arc<dyn MessageCodec>>,
+    ) -> Joined {
         let mut state = self.lock();
         let (name, refused) = match requested.map(|name| name.and_then(clean_name)) {
             Some(Ok(wanted)) => (state.unique_name(wanted, None), None),
@@ -315,8 +334,16 @@ impl Room {
             held.push(text_frame(&error_json(&reason)));
         }
         let shown = name.clone();
-        let member =
-            Member { id, name: name.clone(), shown, joined: 0, outbox, welcomed: false, held };
+        let member = Member {
+            id,
+            name: name.clone(),
+            shown,
+            joined: 0,
+            outbox,
+            welcomed: false,
+            held,
+            codec,
+        };
         core.names_here.insert(name.clone());
         core.members.push(member);
         let members = core.members.len();
@@ -472,20 +499,20 @@ impl Core {
         match (&decided.change, decided.member, &decided.file) {
             // The bytes follow the announcement, to everyone but the sender.
             (Change::File { .. }, sender, Some(file)) => {
-                self.broadcast(&[frame, Arc::clone(file)], sender);
+                self.broadcast(&json, &[frame, Arc::clone(file)], sender);
             }
             (Change::File { .. }, _, None) => {} // never built without bytes
             (Change::Join { name }, Some(id), _) => {
-                self.broadcast(&[frame], None);
+                self.broadcast(&json, &[frame], None);
                 self.welcome(id, name, stamp.seq, numbering);
             }
             (Change::Rename { to, .. }, Some(id), _) => {
-                self.broadcast(&[frame], None);
+                self.broadcast(&json, &[frame], None);
                 if let Some(member) = self.members.iter_mut().find(|m| m.id == id) {
                     member.shown = to.clone();
                 }
             }
-            _ => self.broadcast(&[frame], None),
+            _ => self.broadcast(&json, &[frame], None),
         }
         if let Some(confirm) = decided.confirm {
             let _ = confirm.try_send(stamp);
@@ -496,8 +523,18 @@ impl Core {
     /// member whose outbox overflows is cut off as too slow, and the loop
     /// goes on to the next member without waiting for anyone. Writers are
     /// woken once per burst (`wakeups.rs`).
-    fn broadcast(&mut self, frames: &[Encoded], skip: Option<MemberId>) {
+    ///
+    /// `frames` starts with the event's JSON, `json`, as a plain text
+    /// frame. A member whose connection agreed to compression gets that
+    /// first frame compressed instead: compressed once per codec, the same
+    /// bytes for every member that shares it ([`CompressedOnce`]).
+    fn broadcast(&mut self, json: &str, frames: &[Encoded], skip: Option<MemberId>) {
+        let mut compressed = CompressedOnce::new(json, frames);
         for member in self.members.iter().filter(|m| m.welcomed && Some(m.id) != skip) {
+            let frames = match &member.codec {
+                Some(codec) => compressed.frames_for(codec),
+                None => frames,
+            };
             if let Err(PushError::Overflow) = wakeups::push_soon(&member.outbox, frames) {
                 member.outbox.abort(too_slow_goodbye());
                 self.notes.push(too_slow(&member.name));
@@ -524,7 +561,13 @@ impl Core {
             max_file: self.max_file,
         };
         let Some(member) = self.members.iter_mut().find(|m| m.id == id) else { return };
-        let mut frames = vec![text_frame(&welcome.to_json())];
+        // The welcome (with the history) is the largest event a member
+        // gets, and it is its own: compressed for it alone.
+        let json = welcome.to_json();
+        let compressed = member.codec.as_ref().and_then(|codec| {
+            encode_compressed_frame(codec.as_ref(), Opcode::Text, json.as_bytes())
+        });
+        let mut frames = vec![compressed.map_or_else(|| text_frame(&json), Arc::from)];
         frames.append(&mut member.held);
         // Nothing from the room has been pushed to this outbox yet, so this
         // one push fits however big the welcome is (an empty outbox takes
@@ -581,6 +624,46 @@ impl Core {
 
 fn too_slow(name: &str) -> String {
     format!("chat: {name} is too slow (outbox full): disconnecting with 1008")
+}
+
+/// One broadcast's first frame, compressed at most once per codec, and
+/// only for codecs some member uses: the chat's "shared compressor". With
+/// no context takeover a compressed message depends on nothing but its
+/// text and the codec's window, so every member that agreed on the same
+/// terms can be sent the very same bytes.
+struct CompressedOnce<'a> {
+    json: &'a str,
+    plain: &'a [Encoded],
+    /// Per codec met so far: the frames to send (the compressed first
+    /// frame and the rest), or `None` when compressing did not pay.
+    done: Vec<(Arc<dyn MessageCodec>, CompressedFrames)>,
+}
+
+/// A broadcast's frames with the first one compressed, if that paid.
+type CompressedFrames = Option<Vec<Encoded>>;
+
+impl<'a> CompressedOnce<'a> {
+    fn new(json: &'a str, plain: &'a [Encoded]) -> CompressedOnce<'a> {
+        CompressedOnce { json, plain, done: Vec::new() }
+    }
+
+    /// The frames for a member whose connection uses `codec`.
+    fn frames_for(&mut self, codec: &Arc<dyn MessageCodec>) -> &[Encoded] {
+        let index = match self.done.iter().position(|(seen, _)| Arc::ptr_eq(seen, codec)) {
+            Some(index) => index,
+            None => {
+                let compressed =
+                    encode_compressed_frame(codec.as_ref(), Opcode::Text, self.json.as_bytes());
+                let frames = compressed.map(|first| {
+                    let rest = self.plain.iter().skip(1).cloned();
+                    std::iter::once(Arc::from(first)).chain(rest).collect()
+                });
+                self.done.push((Arc::clone(codec), frames));
+                self.done.len() - 1
+            }
+        };
+        self.done[index].1.as_deref().unwrap_or(self.plain)
+    }
 }
 
 /// One JSON event as a WebSocket text frame, ready to share. (Building the

@@ -316,18 +316,13 @@ fn upgrade(
 ) -> Ending {
     let limits = &shared.config.limits;
     let path = request.path().to_string();
-    let mut upgrade = match handshake::validate(&request, shared.policy_for(&path)) {
+    let upgrade = match handshake::validate(&request, shared.policy_for(&path)) {
         Ok(upgrade) => upgrade,
         Err(error) => {
             let _ = write_response(stream, error.response(), false, true);
             return Ending::Handshake(error);
         }
     };
-    if path == "/chat" {
-        // The room encodes each broadcast once for everyone; it does not
-        // compress (yet), so /chat declines permessage-deflate.
-        upgrade.compression = None;
-    }
     let tracer = shared.config.trace.then(|| Arc::new(Tracer::new(connection_name())));
     if let Err(error) = send_acceptance(stream, &request, &upgrade, tracer.as_deref()) {
         return Ending::Io(error);
@@ -336,17 +331,20 @@ fn upgrade(
     if let Err(error) = reader.get_mut().set_timeout(Some(limits.ping_interval)) {
         return Ending::Io(error);
     }
+    // Only a build with `deflate` ever agrees to compress.
+    #[cfg(feature = "deflate")]
+    let codec = upgrade.compression.map(|agreement| agreement.codec());
+    #[cfg(not(feature = "deflate"))]
+    let codec = None;
     if path == "/chat" {
         let socket = Arc::clone(&stream.0);
-        let closed = chat::serve(&request, reader, socket, &shared.chat, limits, tracer);
+        let closed = chat::serve(&request, reader, socket, &shared.chat, limits, tracer, codec);
         return Ending::WebSocket(closed);
     }
     drop(request);
     let mut socket = WebSocket::server(reader, stream.clone(), limits.max_message);
-    // Only a build with `deflate` ever agrees to compress.
-    #[cfg(feature = "deflate")]
-    if let Some(agreement) = upgrade.compression {
-        socket.set_message_codec(agreement.codec());
+    if let Some(codec) = codec {
+        socket.set_message_codec(codec);
     }
     socket.set_keepalive(Keepalive {
         ping_interval: limits.ping_interval,

@@ -29,15 +29,21 @@
 //! received message whose first frame had RSV1 set back into plain bytes,
 //! and may offer a shorter form of an outgoing message (sent with RSV1). The
 //! codec itself, built on `src/deflate/`, is in `permessage_deflate.rs`,
-//! compiled only with the `deflate` Cargo feature; without it
-//! [`DeflateAgreement::codec`] has nothing to give, and the server never
-//! agrees to compress.
+//! compiled only with the `deflate` Cargo feature; without it there is no
+//! codec to give, and the server never agrees to compress.
+//!
+//! A codec with no context takeover is stateless, so one instance serves
+//! every connection that agreed on the same terms, and one message
+//! compressed once is valid on all of them: [`encode_compressed_frame`]
+//! builds such a frame, and the chat room sends the same bytes to every
+//! member that agreed (`src/chat/room.rs`).
 //!
 //! Read next: `src/websocket/permessage_deflate.rs`.
 
 use std::fmt;
 
 use super::close::ProtocolError;
+use super::frame::{FrameHeader, Opcode};
 
 /// What the frame codec calls for a negotiated per-message extension.
 pub trait MessageCodec: Send + Sync + fmt::Debug {
@@ -52,6 +58,20 @@ pub trait MessageCodec: Send + Sync + fmt::Debug {
     /// An outgoing message's payload in its shorter form, to be sent with
     /// RSV1 set; `None` to send it as it is.
     fn encode(&self, payload: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// A whole server frame (unmasked, FIN set) carrying `payload` as
+/// `codec` encodes it, with RSV1 set (RFC 7692 §6); `None` when the codec
+/// finds compressing not worth it, and the plain frame should go instead.
+pub fn encode_compressed_frame(
+    codec: &dyn MessageCodec,
+    opcode: Opcode,
+    payload: &[u8],
+) -> Option<Vec<u8>> {
+    let encoded = codec.encode(payload)?;
+    let header = FrameHeader { rsv1: true, ..FrameHeader::new(opcode, encoded.len()) };
+    let (head, head_len) = header.encode();
+    Some([&head[..head_len], &encoded].concat())
 }
 
 /// One extension as offered: its name and parameters, in order.

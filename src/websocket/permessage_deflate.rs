@@ -31,6 +31,8 @@
 //!
 //! Read next: `docs/11-compression.md`, the chapter on all of this.
 
+use std::sync::{Arc, OnceLock};
+
 use super::close::{CloseCode, ProtocolError};
 use super::extension::{DeflateAgreement, MessageCodec, PERMESSAGE_DEFLATE};
 use crate::deflate::{compress, inflate, InflateError, SYNC_FLUSH_TAIL};
@@ -48,9 +50,16 @@ pub struct PerMessageDeflate {
 }
 
 impl DeflateAgreement {
-    /// The codec for this agreement.
-    pub fn codec(&self) -> std::sync::Arc<dyn MessageCodec> {
-        std::sync::Arc::new(PerMessageDeflate::new(self.server_max_window_bits))
+    /// The codec for this agreement. Every connection with the same window
+    /// gets the same instance, so that whoever sends one message to many
+    /// can tell which of them may share one compressed copy (`Arc::ptr_eq`).
+    pub fn codec(&self) -> Arc<dyn MessageCodec> {
+        static SHARED: OnceLock<Vec<Arc<dyn MessageCodec>>> = OnceLock::new();
+        let codecs = SHARED.get_or_init(|| {
+            let codec = |bits| Arc::new(PerMessageDeflate::new(bits)) as Arc<dyn MessageCodec>;
+            (8..=15).map(codec).collect()
+        });
+        Arc::clone(&codecs[usize::from(self.server_max_window_bits.clamp(8, 15) - 8)])
     }
 }
 

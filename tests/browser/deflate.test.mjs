@@ -1,7 +1,7 @@
 // permessage-deflate (RFC 7692) in a real headless Chromium: the browser
 // negotiates the extension with a server started with --deflate, and text
 // and binary messages, small and large, survive the round trip through
-// /echo compressed both ways; /chat still works beside it.
+// /echo compressed both ways, and the chat room at /chat too.
 //
 //   DUPLEX_URL=... DUPLEX_BIN=target/release/duplex node deflate.test.mjs
 //
@@ -81,11 +81,12 @@ function startServer() {
     });
 }
 
-/** Waits until a line of the server's trace matches `pattern`. */
-async function waitForTrace(pattern) {
+/** Waits until a line of the server's trace (from line `from` on)
+ *  matches `pattern`. */
+async function waitForTrace(pattern, from = 0) {
     const deadline = Date.now() + WAIT_MS;
     while (Date.now() < deadline) {
-        if (trace.some((line) => pattern.test(line))) return;
+        if (trace.slice(from).some((line) => pattern.test(line))) return;
         await new Promise((resolve) => setTimeout(resolve, 20));
     }
     throw new Error(`no trace line matching ${pattern} within ${WAIT_MS} ms`);
@@ -172,9 +173,10 @@ try {
         await waitForTrace(/permessage-deflate: inflated to 1048576 bytes/);
     });
 
-    await check('the chat room works beside it', async () => {
+    await check('the chat room negotiates it too, and a message comes back', async () => {
         const extensions = await open('/chat?name=zed');
-        assert.equal(extensions, '', 'the room does not compress (yet), so it declines');
+        assert.equal(extensions, AGREED);
+        const traceFrom = trace.length;
         const echoed = await page.evaluate(([url, waitMs]) => new Promise((resolve, reject) => {
             const ws = window.sockets[url];
             const timer = setTimeout(() => reject(new Error('no message event')), waitMs);
@@ -185,9 +187,12 @@ try {
                     resolve(data.text);
                 }
             };
-            ws.send('compressed elsewhere, plain here');
+            ws.send('compressed both ways, in the room as on /echo: '.repeat(3));
         }), [`${base.replace('http', 'ws')}/chat?name=zed`, WAIT_MS]);
-        assert.equal(echoed, 'compressed elsewhere, plain here');
+        assert.equal(echoed, 'compressed both ways, in the room as on /echo: '.repeat(3));
+        // The room's broadcast went out compressed (the chat's writer
+        // traces the frames it writes).
+        await waitForTrace(/-> send FIN=1 RSV=100 TEXT/, traceFrom);
     });
 } catch (error) {
     results.push('failed');

@@ -133,11 +133,12 @@ fn measure(
     let started = Instant::now();
     // With `--also`, the members are split between two processes that
     // share the room through Redis; the sender stays on the first.
+    let offer = options.offer.as_deref();
     let clients = match options.also {
-        None => open_members(server.addr, members, deadline)?,
+        None => open_members(server.addr, members, offer, deadline)?,
         Some(second) => {
-            let mut clients = open_members(server.addr, members - members / 2, deadline)?;
-            clients.extend(open_members(second, members / 2, deadline)?);
+            let mut clients = open_members(server.addr, members - members / 2, offer, deadline)?;
+            clients.extend(open_members(second, members / 2, offer, deadline)?);
             clients
         }
     };

@@ -243,7 +243,7 @@ fn sweep(
                 continue;
             }
             let timeout = Duration::from_secs(10);
-            match MuxClient::connect_offering(addr, path, offer, &mut random, timeout) {
+            match MuxClient::connect(addr, path, offer, &mut random, timeout) {
                 Ok(client) => {
                     members.push((client, Progress::default()));
                     board.opened.fetch_add(1, Ordering::AcqRel);

@@ -29,6 +29,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use duplex::client::RandomSource;
+#[cfg(feature = "deflate")]
+use duplex::websocket::extension::DeflateAgreement;
 use duplex::websocket::handshake::accept_key;
 use duplex::websocket::{Incoming, Message, MessageReader, Opcode, ReadError, Role};
 
@@ -49,21 +51,23 @@ pub struct MuxClient {
     reader: MessageReader,
 }
 
+/// With permessage-deflate agreed, compressed messages are inflated on the
+/// way in, as a browser does.
+#[cfg(feature = "deflate")]
+fn inflating(mut reader: MessageReader, extension: Option<&str>) -> MessageReader {
+    if extension.is_some_and(|offer| offer.starts_with("permessage-deflate")) {
+        let agreed = DeflateAgreement { server_max_window_bits: 15, window_bits_requested: false };
+        reader.set_codec(agreed.codec());
+    }
+    reader
+}
+
 impl MuxClient {
     /// Connects to `addr`, upgrades `resource` (blocking, at most
-    /// `timeout`), then switches the socket to nonblocking.
+    /// `timeout`), then switches the socket to nonblocking. With
+    /// `extension`, the handshake offers it in `Sec-WebSocket-Extensions`,
+    /// and the server must accept it.
     pub fn connect(
-        addr: SocketAddr,
-        resource: &str,
-        random: &mut RandomSource,
-        timeout: Duration,
-    ) -> Result<MuxClient, String> {
-        MuxClient::connect_offering(addr, resource, None, random, timeout)
-    }
-
-    /// [`connect`](Self::connect), offering `extension` in
-    /// `Sec-WebSocket-Extensions`; the server must accept it.
-    pub fn connect_offering(
         addr: SocketAddr,
         resource: &str,
         extension: Option<&str>,
@@ -123,11 +127,10 @@ impl MuxClient {
             }
         }
         stream.set_nonblocking(true).map_err(|e| e.to_string())?;
-        Ok(MuxClient {
-            stream,
-            pending: received[head_end..].to_vec(),
-            reader: MessageReader::new(Role::Client, MAX_MESSAGE),
-        })
+        let reader = MessageReader::new(Role::Client, MAX_MESSAGE);
+        #[cfg(feature = "deflate")]
+        let reader = inflating(reader, extension);
+        Ok(MuxClient { stream, pending: received[head_end..].to_vec(), reader })
     }
 
     /// Reads everything that has arrived, hands each whole message to

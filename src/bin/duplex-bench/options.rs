@@ -34,8 +34,9 @@ options:
   --rate N             fanout: messages per second, 0 = as fast as possible (default 0)
   --connections K      hold: connections (default 5000)
   --path PATH          hold: the endpoint (default /echo)
-  --offer EXTENSION    hold: offer this Sec-WebSocket-Extensions value, which the server
-                       must accept (e.g. \"permessage-deflate\" with --server-args --deflate)
+  --offer EXTENSION    hold, fanout: every connection offers this Sec-WebSocket-Extensions
+                       value, which the server must accept (e.g. permessage-deflate, with
+                       --server-args --deflate); compressed messages are inflated
   --runs N             repetitions; medians and ranges are reported (default 5)
   --time SECS          hard time limit of each run; it then stops and reports (default 20)
   --server-bin PATH    the duplex to start (default: target/release/duplex beside this program)
@@ -76,7 +77,8 @@ pub struct Options {
     pub rate: f64,
     pub connections: usize,
     pub path: String,
-    /// hold: the `Sec-WebSocket-Extensions` offer each connection makes.
+    /// hold, fanout: the `Sec-WebSocket-Extensions` offer each connection
+    /// (each member) makes.
     pub offer: Option<String>,
     pub runs: usize,
     pub time: Duration,

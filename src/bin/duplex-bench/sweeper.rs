@@ -45,14 +45,16 @@ pub struct Seen {
 }
 
 /// Opens `count` members from a few threads, each with its own random
-/// source for the handshake keys.
+/// source for the handshake keys, each offering `offer` (see `--offer`).
 pub fn open_members(
     addr: SocketAddr,
     count: usize,
+    offer: Option<&str>,
     deadline: Instant,
 ) -> Result<Vec<MuxClient>, String> {
     let openers: Vec<_> = (0..OPENERS)
         .map(|opener| {
+            let offer = offer.map(str::to_string);
             thread::spawn(move || {
                 let mut random = RandomSource::open().map_err(|e| e.to_string())?;
                 let mut clients = Vec::new();
@@ -61,7 +63,9 @@ pub fn open_members(
                         return Err("time limit reached while members joined".to_string());
                     }
                     let resource = format!("/chat?name=m{i}");
-                    clients.push(MuxClient::connect(addr, &resource, &mut random, STALL)?);
+                    let offer = offer.as_deref();
+                    let client = MuxClient::connect(addr, &resource, offer, &mut random, STALL)?;
+                    clients.push(client);
                 }
                 Ok(clients)
             })
