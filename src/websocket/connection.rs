@@ -3,7 +3,8 @@
 //! `frame.rs` and `message.rs` say what bytes mean. This chapter adds what
 //! an endpoint must *do* about them:
 //!
-//! - answer every ping with a pong carrying the same payload (§5.5.2–3);
+//! - answer every ping with a pong carrying the same payload (§5.5.2–3),
+//!   until our own close frame has gone out: nothing follows it (§5.5.1);
 //! - run the closing handshake: when the peer sends Close, send Close back
 //!   (echoing its code) and stop (§5.5.1, §7.1.2);
 //! - fail the connection on a protocol error: send Close with the right
@@ -232,6 +233,8 @@ impl<R: Read, W: Write> WebSocket<R, W> {
                 }
                 // After our Close, data is read and dropped (§1.4).
                 Ok(Incoming::Message(_)) | Ok(Incoming::Pong(_)) => {}
+                // Nor is a ping answered: nothing follows our Close (§5.5.1).
+                Ok(Incoming::Ping(_)) if self.sender.close_sent.is_some() => {}
                 Ok(Incoming::Ping(payload)) => {
                     self.sender.queue_frame(Opcode::Pong, &payload).map_err(Closed::Dropped)?
                 }
@@ -791,5 +794,18 @@ mod tests {
         assert!(matches!(ws.recv(), Err(Closed::IdleTimeout)));
         let (_, written) = ws.into_parts();
         assert_eq!(written, encode_frame(Opcode::Close, b"\x03\xe9idle timeout", None));
+    }
+
+    #[test]
+    fn a_ping_after_our_close_is_not_answered() {
+        let mut input = encode_frame(Opcode::Ping, b"late", Some(KEY));
+        input.extend(encode_frame(Opcode::Close, b"\x03\xe8", Some(KEY)));
+        let mut ws = WebSocket::server(BufReader::new(&input[..]), Vec::new(), 100);
+        ws.close(CloseCode::Normal, "bye").unwrap();
+        assert!(matches!(ws.recv(), Err(Closed::ByUs(CloseCode::Normal))));
+        ws.flush().unwrap();
+        let (_, written) = ws.into_parts();
+        // Our close frame is the last frame (§5.5.1): no pong after it.
+        assert_eq!(written, encode_frame(Opcode::Close, b"\x03\xe8bye", None));
     }
 }
