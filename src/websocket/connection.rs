@@ -134,6 +134,8 @@ struct Sender<W> {
     mask_keys: Option<Box<dyn FnMut() -> [u8; 4] + Send>>,
     /// We have sent Close (with this code); nothing may follow it.
     close_sent: Option<CloseCode>,
+    /// A write failed (see [`Sender::break_down`]); nothing more is written.
+    broken: Option<io::ErrorKind>,
     /// Set only with `--trace`; see `trace.rs`.
     tracer: Option<Arc<Tracer>>,
     /// The negotiated per-message extension, if any (`extension.rs`).
@@ -177,6 +179,7 @@ impl<R: Read, W: Write> WebSocket<R, W> {
                 role,
                 mask_keys,
                 close_sent: None,
+                broken: None,
                 tracer: None,
                 codec: None,
             },
@@ -390,6 +393,8 @@ impl<R: Read, W: Write> WebSocket<R, W> {
     }
 
     /// Writes everything queued, in one `write` where the transport allows.
+    /// A failed write (typically a write timeout) is final: from then on
+    /// every send, queue and flush fails without writing a byte.
     pub fn flush(&mut self) -> io::Result<()> {
         self.sender.flush()
     }
@@ -437,6 +442,7 @@ impl<W: Write> Sender<W> {
         payload: &[u8],
         rsv1: bool,
     ) -> io::Result<()> {
+        self.check_usable()?;
         let mask = self.queue_header(opcode, payload, rsv1);
         match mask {
             Some(key) => {
@@ -455,6 +461,7 @@ impl<W: Write> Sender<W> {
         if self.role == Role::Client || payload.len() < GATHER_WRITE {
             return self.queue_frame(opcode, &payload);
         }
+        self.check_usable()?;
         self.queue_header(opcode, &payload, false);
         self.payload_bytes += payload.len();
         self.payloads.push((self.outgoing.len(), payload));
@@ -492,25 +499,49 @@ impl<W: Write> Sender<W> {
         }
         slices.push(IoSlice::new(&self.outgoing[written_up_to..]));
         slices.push(IoSlice::new(last));
-        write_all_gathered(&mut self.writer, &mut slices)?;
+        let written = write_all_gathered(&mut self.writer, &mut slices);
         self.outgoing.clear();
         self.payloads.clear();
         self.payload_bytes = 0;
-        Ok(())
+        written.map_err(|error| self.break_down(error))
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.check_usable()?;
         if !self.payloads.is_empty() {
             self.write_queued(&[])?;
         } else if !self.outgoing.is_empty() {
-            self.writer.write_all(&self.outgoing)?;
+            let written = self.writer.write_all(&self.outgoing);
             self.outgoing.clear();
+            written.map_err(|error| self.break_down(error))?;
         }
         // Give back memory a burst of large frames left behind.
         if self.outgoing.capacity() > KEEP_BUFFER {
             self.outgoing = Vec::new();
         }
-        self.writer.flush()
+        self.writer.flush().map_err(|error| self.break_down(error))
+    }
+
+    /// A write failed: the sender is broken for good. The trap is the
+    /// write timeout: a `write_all` that gives up has already put an
+    /// unknown part of the queue on the wire, perhaps half a frame. Writing
+    /// the queue again from its start would send those bytes twice and
+    /// corrupt the stream; and the rest of a half-written frame cannot
+    /// usefully follow either, since a peer that stopped reading for a
+    /// whole write timeout is not going to take it. So the queue is
+    /// dropped, and every later queue, flush or close frame gets this
+    /// error without writing a byte: the connection can only be dropped.
+    fn break_down(&mut self, error: io::Error) -> io::Error {
+        self.broken = Some(error.kind());
+        error
+    }
+
+    /// Refuses to queue or write anything once the sender is broken.
+    fn check_usable(&self) -> io::Result<()> {
+        match self.broken {
+            Some(kind) => Err(io::Error::new(kind, "an earlier write failed")),
+            None => Ok(()),
+        }
     }
 }
 
@@ -807,5 +838,63 @@ mod tests {
         let (_, written) = ws.into_parts();
         // Our close frame is the last frame (§5.5.1): no pong after it.
         assert_eq!(written, encode_frame(Opcode::Close, b"\x03\xe8bye", None));
+    }
+
+    /// A socket whose write times out once, after taking `budget` bytes
+    /// (as a peer that stops reading makes it), then takes everything.
+    struct StallsOnce {
+        wire: Vec<u8>,
+        budget: usize,
+        stalled: bool,
+    }
+
+    impl Write for StallsOnce {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.stalled {
+                self.wire.extend_from_slice(buf);
+                return Ok(buf.len());
+            }
+            if self.budget == 0 {
+                self.stalled = true;
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let count = buf.len().min(self.budget);
+            self.budget -= count;
+            self.wire.extend_from_slice(&buf[..count]);
+            Ok(count)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// After a write timeout, nothing more is written: not the queue again
+    /// (its first bytes are already out), not a close frame.
+    fn nothing_follows_a_failed_write(send: impl FnOnce(&mut WebSocket<&[u8], StallsOnce>)) {
+        let writer = StallsOnce { wire: Vec::new(), budget: 10, stalled: false };
+        let mut ws = WebSocket::server(BufReader::new(&b""[..]), writer, 1 << 20);
+        send(&mut ws);
+        assert!(ws.flush().is_err(), "a broken sender reports its error");
+        assert!(ws.close(CloseCode::Normal, "").is_err());
+        assert!(ws.send(&Message::Text("more".into())).is_err());
+        let (_, writer) = ws.into_parts();
+        assert_eq!(writer.wire.len(), 10, "bytes were written after the failed write");
+    }
+
+    #[test]
+    fn a_write_timeout_is_final_for_the_copied_path() {
+        nothing_follows_a_failed_write(|ws| {
+            ws.queue(&Message::Binary(vec![7; 100])).unwrap();
+            assert_eq!(ws.flush().unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        });
+    }
+
+    #[test]
+    fn a_write_timeout_is_final_for_the_gathered_path() {
+        nothing_follows_a_failed_write(|ws| {
+            let error = ws.queue_message(Message::Binary(vec![7; 300_000])).unwrap_err();
+            assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
+        });
     }
 }
