@@ -201,7 +201,8 @@ fn entity_tag_list_matches(field: &str, etag: &str) -> bool {
 }
 
 // The tests build symlinks, which need a Unix.
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
     use crate::config::Limits;

@@ -10,9 +10,9 @@
 //! 6. [`input`]: reading in bulk, with a buffer that follows the traffic.
 //! 7. [`connection`]: pings, the closing handshake, keepalive (§5.5, §7).
 //! 8. [`trace`]: `--trace`, every frame taken apart as it passes.
-//! 9. [`extension`]: the extension seam and its negotiation (§9, RFC 7692
-//!    §5, §7.1); then `permessage_deflate`, compression per message (RFC
-//!    7692 §6, §7.2; Cargo feature `deflate`).
+//! 9. [`extension`]: the extension seam (§9); then, with the Cargo
+//!    feature `deflate`, `negotiation` (the offers, RFC 7692 §5, §7.1) and
+//!    `permessage_deflate`, compression per message (RFC 7692 §6, §7.2).
 //!
 //! None of it touches a socket: every piece works on `Read`, `Write` and
 //! byte slices, and is tested on plain bytes. The server layer
@@ -27,6 +27,8 @@ pub mod frame;
 pub mod handshake;
 pub mod input;
 pub mod message;
+#[cfg(feature = "deflate")]
+pub mod negotiation;
 #[cfg(feature = "deflate")]
 pub mod permessage_deflate;
 pub mod trace;
