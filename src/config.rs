@@ -67,11 +67,33 @@ pub struct Limits {
     pub max_chat_text: usize,
     /// Largest file relayed through the chat room as a binary message.
     pub max_chat_file: usize,
-    /// Bytes a chat member's outbox may hold before that member is judged too
-    /// slow and disconnected with close 1008. Counting bytes rather than
-    /// messages holds a flood of images and a flood of short lines to the
+    /// A chat member's outbox (its backlog of frames not yet taken by its
+    /// writer) is judged over time, the way Redis judges a client's output
+    /// buffer (`client-output-buffer-limit`): a *soft* limit that may be
+    /// crossed for a while, and a *hard* one that may not. Bytes rather than
+    /// messages, so a flood of images and a flood of short lines cost the
     /// same memory.
-    pub outbox_bytes: usize,
+    ///
+    /// The soft limit: a backlog that stays above it for longer than
+    /// [`outbox_grace`](Self::outbox_grace) is too slow (close 1008). 1 MiB
+    /// is 32 messages of 32 KiB, or thousands of chat lines: far more than
+    /// a member that keeps up ever has waiting, except for an instant. It
+    /// also sets the history's bound (half of it), so a `welcome` fits.
+    pub outbox_soft_bytes: usize,
+    /// The hard limit: a push past it drops the member at once (close
+    /// 1008). This is the memory bound. One sender can put megabytes in
+    /// every outbox in a millisecond, faster than a busy machine schedules
+    /// the writers that empty them, so the hard limit leaves room for such a
+    /// burst: 8 MiB, a few seconds of what a fast reader can take. The
+    /// frames are shared (`Arc`s), so the room's whole backlog stays near
+    /// one member's hard limit, not members times it.
+    pub outbox_hard_bytes: usize,
+    /// How long a backlog may stay above the soft limit. A reader that
+    /// keeps up, on a loaded machine, drains a burst within milliseconds;
+    /// 3 s is hundreds of times that, and still drops a member that stopped
+    /// reading within seconds of its backlog passing the soft limit (its
+    /// socket's buffers fill first), well inside the write timeout.
+    pub outbox_grace: Duration,
     /// A blocked write gives up after this long. Without it, a peer that
     /// stops reading parks our writer thread forever.
     pub write_timeout: Duration,
@@ -146,7 +168,9 @@ impl Default for Limits {
             max_message: 16 * MIB,
             max_chat_text: 64 * KIB,
             max_chat_file: 8 * MIB,
-            outbox_bytes: MIB,
+            outbox_soft_bytes: MIB,
+            outbox_hard_bytes: 8 * MIB,
+            outbox_grace: Duration::from_secs(3),
             write_timeout: Duration::from_secs(10),
             ping_interval: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
@@ -259,7 +283,9 @@ usage: duplex [options]
   --max-message BYTES     largest WebSocket message (default 16777216)
   --max-chat-text BYTES   largest chat text message (default 65536)
   --max-chat-file BYTES   largest file relayed through the chat (default 8388608)
-  --outbox-bytes BYTES    per-member outbox before a slow reader is dropped (default 1048576)
+  --outbox-soft-bytes BYTES  a member's backlog may stay above this only for the grace (default 1048576)
+  --outbox-hard-bytes BYTES  a member's backlog past this is dropped at once (default 8388608)
+  --outbox-grace SECS     how long a backlog may stay above the soft limit (default 3)
   --header-timeout SECS   a request must arrive within this, from its first byte (default 10)
   --keep-alive-timeout SECS  close an HTTP connection idle this long (default 30)
   --ping-interval SECS    ping a silent peer after this long (default 30)
@@ -336,7 +362,13 @@ impl Config {
                 "--max-message" => limits.max_message = parse_number(&flag, &value(&flag)?)?,
                 "--max-chat-text" => limits.max_chat_text = parse_number(&flag, &value(&flag)?)?,
                 "--max-chat-file" => limits.max_chat_file = parse_number(&flag, &value(&flag)?)?,
-                "--outbox-bytes" => limits.outbox_bytes = parse_number(&flag, &value(&flag)?)?,
+                "--outbox-soft-bytes" => {
+                    limits.outbox_soft_bytes = parse_number(&flag, &value(&flag)?)?;
+                }
+                "--outbox-hard-bytes" => {
+                    limits.outbox_hard_bytes = parse_number(&flag, &value(&flag)?)?;
+                }
+                "--outbox-grace" => limits.outbox_grace = parse_seconds(&flag, &value(&flag)?)?,
                 "--header-timeout" => {
                     limits.header_deadline = parse_seconds(&flag, &value(&flag)?)?;
                 }
@@ -370,6 +402,10 @@ impl Config {
                 }
                 other => return Err(ArgError(format!("unknown option {other:?}"))),
             }
+        }
+        let limits = &config.limits;
+        if limits.outbox_soft_bytes > limits.outbox_hard_bytes {
+            return Err(ArgError("--outbox-soft-bytes is above --outbox-hard-bytes".into()));
         }
         Ok(Action::Run(Box::new(config)))
     }

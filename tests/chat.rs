@@ -287,7 +287,9 @@ fn check_sloth_was_cut_off(server: &TestServer, sloth: &mut ChatMember, flood: u
         }
     };
     assert_eq!(close.code, CloseCode::PolicyViolation);
-    assert_eq!(close.reason, "too slow: outbox full");
+    // Over the hard limit, or above the soft one past the grace: which
+    // comes first depends on how fast this machine floods.
+    assert!(close.reason.starts_with("too slow: "), "{}", close.reason);
     assert!(received < flood, "sloth got {received} of {flood}: it was not cut off");
     server.wait_for_log("chat: sloth gone from main: too slow");
     assert_eq!(server.log_count("chat: sloth is too slow"), 1);
@@ -450,11 +452,14 @@ fn nothing_follows_the_servers_close_frame_even_mid_flood() {
 #[test]
 fn a_slow_but_steady_reader_cannot_hold_a_closed_connection() {
     const CHUNK: usize = 32 * 1024;
-    // A 64 MiB outbox holds the whole backlog: slow is never cut off.
+    // A 64 MiB outbox holds the whole backlog, for as long as it takes:
+    // slow is never cut off.
     let args = [
         "--write-timeout",
         "3",
-        "--outbox-bytes",
+        "--outbox-soft-bytes",
+        "67108864",
+        "--outbox-hard-bytes",
         "67108864",
         "--ping-interval",
         "600",

@@ -47,7 +47,7 @@ impl MessageCodec for Counting {
 }
 
 fn outbox() -> Arc<Outbox> {
-    Arc::new(Outbox::new(Limits::default().outbox_bytes))
+    Arc::new(Outbox::new(Limits::default().outbox_soft_bytes))
 }
 
 fn take(outbox: &Outbox) -> Vec<Encoded> {

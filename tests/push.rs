@@ -225,7 +225,8 @@ fn a_quiet_event_stream_gets_heartbeats() {
 fn a_stream_that_stops_reading_is_dropped_and_the_others_carry_on() {
     // Small outboxes (history: 32 KiB, one 20 KB message), and a write
     // timeout long enough that it is the outbox that gives up.
-    let args = ["--outbox-bytes", "65536", "--write-timeout", "600"];
+    let args =
+        ["--outbox-soft-bytes", "65536", "--outbox-hard-bytes", "65536", "--write-timeout", "600"];
     let server = TestServer::start(&args);
     let mut sloth = server.connect(); // asks for the stream, then reads nothing
     std::io::Write::write_all(&mut sloth, b"GET /api/events HTTP/1.1\r\nHost: t\r\n\r\n").unwrap();

@@ -66,7 +66,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use super::names::name_in_query;
-use super::outbox::{Encoded, Outbox};
+use super::outbox::{Encoded, Outbox, OutboxLimits};
 use super::outbox_writer::OutboxWriter;
 use super::protocol::{Command, FileInfo};
 use super::room::{MemberId, Room};
@@ -98,7 +98,7 @@ pub fn serve<R: Read + Hangup>(
     tracer: Option<Arc<Tracer>>,
     codec: Option<Arc<dyn MessageCodec>>,
 ) -> Closed {
-    let outbox = Arc::new(Outbox::new(limits.outbox_bytes));
+    let outbox = Arc::new(Outbox::with_limits(OutboxLimits::from(limits)));
     let writer = spawn_writer(Arc::clone(&outbox), Arc::clone(&socket), tracer.clone(), limits);
     let writer = match writer {
         Ok(writer) => writer,

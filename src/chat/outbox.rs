@@ -11,13 +11,25 @@
 //! is one or more whole WebSocket frames; the HTTP push layer reuses this
 //! queue unchanged for Server-Sent Events (`src/push/event_stream.rs`).
 //!
-//! The queue is bounded in **bytes** ([`Limits::outbox_bytes`], 1 MiB by
-//! default), not in frames: a bound of "100 frames" holds 100 short lines
-//! in a few KiB but 100 images in 800 MiB. When a push would take the
-//! queue past its bound, the push is refused ([`PushError::Overflow`]) and
-//! the member is judged too slow: its backlog is thrown away and replaced
-//! by one close frame, code 1008, "policy violation" (RFC 6455 §7.4.1; see
-//! [`Outbox::abort`]). Nobody else waits for it.
+//! The queue is bounded in **bytes**, not in frames: a bound of "100
+//! frames" holds 100 short lines in a few KiB but 100 images in 800 MiB.
+//! And it is judged **over time**, not at one instant ([`OutboxLimits`],
+//! as Redis judges a client's output buffer): one sender can fill every
+//! outbox in a millisecond, before a busy machine has scheduled the writers
+//! that would empty them, and a member that keeps up perfectly must not be
+//! dropped for that. So there are two limits:
+//!
+//! - a **soft** limit (1 MiB by default), which the backlog may pass for a
+//!   while: a push that finds it above the soft limit for longer than the
+//!   **grace** (3 s) is refused ([`PushError::Behind`]);
+//! - a **hard** limit (8 MiB), the memory bound, which it may not pass at
+//!   all ([`PushError::Overflow`]).
+//!
+//! Either way the member is judged too slow: its backlog is thrown away and
+//! replaced by one close frame, code 1008, "policy violation" (RFC 6455
+//! §7.4.1; see [`Outbox::abort`]). Nobody else waits for it. The backlog is
+//! what waits *behind* the writer: taking a batch empties it, and a
+//! backlog that falls back under the soft limit starts its grace afresh.
 //!
 //! Three details that matter:
 //!
@@ -55,8 +67,6 @@
 //! queued, and then stops. [`Outbox::draining_since`] says when that
 //! began, so the writer can give the drain a total deadline (`member.rs`).
 //!
-//! [`Limits::outbox_bytes`]: crate::config::Limits::outbox_bytes
-//!
 //! Read next: `src/chat/outbox_writer.rs`, how a member's own `WebSocket`
 //! writes into its outbox.
 
@@ -85,8 +95,11 @@ pub enum Taken {
 /// Why a push was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushError {
-    /// The queue would pass its bound: the member is too slow.
+    /// The backlog would pass the hard limit: the member is too slow.
     Overflow,
+    /// The backlog has been above the soft limit for longer than the grace:
+    /// the member is too slow.
+    Behind,
     /// The outbox is closing or finished; nothing more goes out.
     Closed,
 }
@@ -116,20 +129,47 @@ struct Queue {
     /// How many pushes found the queue empty, and so owed the writer a
     /// wake-up (for tests and teaching).
     wakeups: u64,
+    /// Since when the backlog has been above the soft limit, if it is.
+    above_soft_since: Option<Instant>,
+}
+
+/// The two limits and the grace of one outbox (see the top of this file;
+/// the defaults and their reasons are in `src/config.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxLimits {
+    pub soft: usize,
+    pub hard: usize,
+    pub grace: Duration,
+}
+
+impl OutboxLimits {
+    pub fn from(limits: &crate::config::Limits) -> OutboxLimits {
+        OutboxLimits {
+            soft: limits.outbox_soft_bytes,
+            hard: limits.outbox_hard_bytes,
+            grace: limits.outbox_grace,
+        }
+    }
 }
 
 /// A byte-bounded queue of frames for one member.
 #[derive(Debug)]
 pub struct Outbox {
-    limit: usize,
+    limits: OutboxLimits,
     queue: Mutex<Queue>,
     /// Signalled when the queue becomes non-empty or the phase changes.
     ready: Condvar,
 }
 
 impl Outbox {
-    /// An outbox that holds at most `limit` bytes of backlog.
+    /// An outbox that holds at most `limit` bytes of backlog, at any
+    /// instant: one limit, no grace.
     pub fn new(limit: usize) -> Outbox {
+        Outbox::with_limits(OutboxLimits { soft: limit, hard: limit, grace: Duration::ZERO })
+    }
+
+    /// An outbox judged over time, as a chat member's is.
+    pub fn with_limits(limits: OutboxLimits) -> Outbox {
         let queue = Queue {
             waiting: Vec::new(),
             bytes: 0,
@@ -137,8 +177,9 @@ impl Outbox {
             draining_since: None,
             aborted: false,
             wakeups: 0,
+            above_soft_since: None,
         };
-        Outbox { limit, queue: Mutex::new(queue), ready: Condvar::new() }
+        Outbox { limits, queue: Mutex::new(queue), ready: Condvar::new() }
     }
 
     /// A panic on another thread while it held this lock leaves the queue
@@ -196,15 +237,29 @@ impl Outbox {
         Ok(())
     }
 
-    /// The phase, the bound, and whether the queue was empty.
+    /// The phase, the limits, and whether the queue was empty. (An empty
+    /// queue takes any one push: see the top of this file.)
     fn enqueue_quietly(&self, queue: &mut Queue, frames: &[Encoded]) -> Result<bool, PushError> {
         if queue.phase != Phase::Open {
             return Err(PushError::Closed);
         }
         let size: usize = frames.iter().map(|frame| frame.len()).sum();
         let was_empty = queue.waiting.is_empty();
-        if !was_empty && queue.bytes + size > self.limit {
+        let backlog = queue.bytes + size;
+        if !was_empty && backlog > self.limits.hard {
             return Err(PushError::Overflow);
+        }
+        if !was_empty && backlog > self.limits.soft {
+            // The grace starts at the first push above the soft limit. The
+            // clock is read only while the backlog is above it: a member
+            // that keeps up never pays for it.
+            match queue.above_soft_since {
+                None => queue.above_soft_since = Some(Instant::now()),
+                Some(since) if since.elapsed() >= self.limits.grace => {
+                    return Err(PushError::Behind);
+                }
+                Some(_) => {}
+            }
         }
         queue.waiting.extend(frames.iter().cloned());
         queue.bytes += size;
@@ -244,6 +299,7 @@ impl Outbox {
             if !queue.waiting.is_empty() {
                 std::mem::swap(&mut queue.waiting, batch);
                 queue.bytes = 0;
+                queue.above_soft_since = None;
                 return Taken::Frames;
             }
             if queue.phase != Phase::Open {
@@ -289,6 +345,7 @@ impl Outbox {
         }
         queue.waiting.clear();
         queue.bytes = 0;
+        queue.above_soft_since = None;
         // An empty, open outbox takes any one push, so this cannot fail.
         let _ = self.enqueue(&mut queue, &[goodbye]);
         queue.aborted = true;
@@ -327,24 +384,39 @@ impl Outbox {
     }
 }
 
-/// The close frame a member gets when its outbox overflows. 1008 is
-/// "policy violation" (RFC 6455 §7.4.1): the policy is "keep up".
-pub fn too_slow_goodbye() -> Encoded {
-    let payload = CloseFrame::encode(CloseCode::PolicyViolation, "too slow: outbox full");
+/// The close frame a member gets when it is judged too slow, saying which
+/// limit it broke. 1008 is "policy violation" (RFC 6455 §7.4.1): the
+/// policy is "keep up".
+pub fn too_slow_goodbye(why: PushError) -> Encoded {
+    let payload = CloseFrame::encode(CloseCode::PolicyViolation, too_slow_reason(why));
     Arc::from(encode_frame(Opcode::Close, &payload, None))
+}
+
+/// The words for each way of being too slow, in close frames and logs.
+pub fn too_slow_reason(why: PushError) -> &'static str {
+    match why {
+        PushError::Behind => "too slow: behind for too long",
+        _ => "too slow: outbox full",
+    }
 }
 
 /// Pushes `frames`, and applies the slow-consumer rule if they do not fit:
 /// the backlog is replaced by `goodbye` (a close frame for a WebSocket
 /// member; the push layer passes an event for an event stream). Returns
-/// `true` when this push is the one that cut the member off. A member
-/// that is leaving refuses the frames (`Closed`): they have no one to go to.
-pub fn push_or_abort(outbox: &Outbox, frames: &[Encoded], goodbye: fn() -> Encoded) -> bool {
-    let overflowed = outbox.push_all(frames) == Err(PushError::Overflow);
-    if overflowed {
-        outbox.abort(goodbye());
+/// why, when this push is the one that cut the member off. A member that
+/// is leaving refuses the frames (`Closed`): they have no one to go to.
+pub fn push_or_abort(
+    outbox: &Outbox,
+    frames: &[Encoded],
+    goodbye: fn(PushError) -> Encoded,
+) -> Option<PushError> {
+    match outbox.push_all(frames) {
+        Err(why @ (PushError::Overflow | PushError::Behind)) => {
+            outbox.abort(goodbye(why));
+            Some(why)
+        }
+        Ok(()) | Err(PushError::Closed) => None,
     }
-    overflowed
 }
 
 #[cfg(test)]
@@ -359,6 +431,41 @@ mod tests {
         let mut batch = Vec::new();
         assert!(outbox.take_all(&mut batch));
         batch
+    }
+
+    fn bytes(n: usize) -> Encoded {
+        Arc::from(vec![b'x'; n])
+    }
+
+    #[test]
+    fn above_the_soft_limit_a_backlog_has_its_grace_and_no_more() {
+        let limits = OutboxLimits { soft: 10, hard: 1000, grace: Duration::ZERO };
+        let outbox = Outbox::with_limits(limits);
+        outbox.push(bytes(8)).unwrap();
+        outbox.push(bytes(8)).unwrap(); // 16 > 10: the grace starts now
+        assert_eq!(outbox.push(bytes(1)), Err(PushError::Behind), "a zero grace is over");
+        // A backlog the writer takes starts afresh.
+        assert_eq!(take(&outbox).len(), 2);
+        outbox.push(bytes(8)).unwrap();
+        outbox.push(bytes(8)).unwrap();
+        assert_eq!(outbox.queued_bytes(), 16);
+    }
+
+    #[test]
+    fn within_its_grace_a_backlog_may_grow_to_the_hard_limit_only() {
+        let hour = Duration::from_secs(3600);
+        let outbox = Outbox::with_limits(OutboxLimits { soft: 10, hard: 100, grace: hour });
+        for _ in 0..10 {
+            outbox.push(bytes(10)).unwrap(); // up to 100: over soft, in its grace
+        }
+        assert_eq!(outbox.push(bytes(1)), Err(PushError::Overflow));
+        assert_eq!(outbox.queued_bytes(), 100);
+        let reason = |why| {
+            let frame = too_slow_goodbye(why);
+            String::from_utf8_lossy(&frame[4..]).into_owned()
+        };
+        assert_eq!(reason(PushError::Overflow), "too slow: outbox full");
+        assert_eq!(reason(PushError::Behind), "too slow: behind for too long");
     }
 
     #[test]
@@ -410,11 +517,14 @@ mod tests {
     fn overflow_drops_the_backlog_for_one_close_frame() {
         let outbox = Outbox::new(8);
         outbox.push(frame("hello")).unwrap();
-        assert!(push_or_abort(&outbox, &[frame("world")], too_slow_goodbye));
+        assert!(push_or_abort(&outbox, &[frame("world")], too_slow_goodbye).is_some());
         assert!(outbox.was_aborted());
-        assert!(!push_or_abort(&outbox, &[frame("again")], too_slow_goodbye), "cut off once");
+        assert!(
+            push_or_abort(&outbox, &[frame("again")], too_slow_goodbye).is_none(),
+            "cut off once"
+        );
         let batch = take(&outbox);
-        assert_eq!(batch, vec![too_slow_goodbye()]);
+        assert_eq!(batch, vec![too_slow_goodbye(PushError::Overflow)]);
         assert_eq!(&batch[0][2..4], &1008u16.to_be_bytes());
         assert_eq!(outbox.push(frame("late")), Err(PushError::Closed));
         assert!(!outbox.take_all(&mut Vec::new()), "the writer is told to stop");
@@ -436,7 +546,7 @@ mod tests {
         assert_eq!(outbox.push(frame("after")), Err(PushError::Closed));
         assert_eq!(outbox.push_last(&[close_frame()]), Err(PushError::Closed));
         // Being found too slow now changes nothing: the close is still last.
-        outbox.abort(too_slow_goodbye());
+        outbox.abort(too_slow_goodbye(PushError::Overflow));
         assert!(!outbox.was_aborted());
         assert_eq!(take(&outbox), vec![frame("before"), close_frame()]);
         assert!(!outbox.take_all(&mut Vec::new()), "then the writer is told to stop");
@@ -450,10 +560,10 @@ mod tests {
         assert_eq!(outbox.draining_since(), None, "still open: the caller decides");
         // What the caller (`OutboxWriter`) then does: the 1008 close, which
         // is just as final.
-        assert!(push_or_abort(&outbox, &[close_frame()], too_slow_goodbye));
+        assert!(push_or_abort(&outbox, &[close_frame()], too_slow_goodbye).is_some());
         assert!(outbox.draining_since().is_some());
         assert_eq!(outbox.push(frame("late")), Err(PushError::Closed));
-        assert_eq!(take(&outbox), vec![too_slow_goodbye()]);
+        assert_eq!(take(&outbox), vec![too_slow_goodbye(PushError::Overflow)]);
     }
 
     #[test]

@@ -29,7 +29,7 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use super::outbox::{too_slow_goodbye, Encoded, Outbox, PushError};
+use super::outbox::{too_slow_goodbye, too_slow_reason, Encoded, Outbox, PushError};
 use crate::websocket::frame::{FrameHeader, Opcode};
 
 /// A `Write` that pushes into an outbox: the writer half handed to a
@@ -64,9 +64,9 @@ impl Write for OutboxWriter {
             Ok(()) => Ok(buf.len()),
             // Too slow, even for a close reply: the 1008 close replaces
             // the backlog, and it too is the last frame (`Outbox::abort`).
-            Err(PushError::Overflow) => {
-                self.0.abort(too_slow_goodbye());
-                Err(io::Error::other("outbox full: peer too slow"))
+            Err(why @ (PushError::Overflow | PushError::Behind)) => {
+                self.0.abort(too_slow_goodbye(why));
+                Err(io::Error::other(too_slow_reason(why)))
             }
             Err(PushError::Closed) => Err(io::ErrorKind::BrokenPipe.into()),
         }
@@ -154,7 +154,7 @@ mod tests {
         assert!(outbox.was_aborted());
         let broadcast = Arc::from(encode_frame(Opcode::Text, b"late", None));
         assert_eq!(outbox.push(broadcast), Err(PushError::Closed));
-        assert_eq!(take(&outbox), vec![too_slow_goodbye()]);
+        assert_eq!(take(&outbox), vec![too_slow_goodbye(PushError::Overflow)]);
         assert!(!outbox.take_all(&mut Vec::new()));
     }
 

@@ -84,7 +84,7 @@ use std::time::Duration;
 
 use super::history::History;
 use super::names::{clean_name, guest_name, NameError, Suffixes};
-use super::outbox::{push_or_abort, too_slow_goodbye, Encoded, Outbox, PushError};
+use super::outbox::{push_or_abort, too_slow_goodbye, too_slow_reason, Encoded, Outbox, PushError};
 use super::protocol::{error_json, Change, FileInfo, Stamp, Welcome};
 use super::wakeups;
 use crate::config::Limits;
@@ -233,7 +233,7 @@ impl Room {
             next_guest: 1,
             // Half an outbox, so that a newcomer's `welcome`, which carries
             // the whole history, always fits in its outbox.
-            history: History::new(limits.outbox_bytes / 2),
+            history: History::new(limits.outbox_soft_bytes / 2),
             audience: Vec::new(),
             notes: Vec::new(),
         };
@@ -520,9 +520,10 @@ impl Core {
     }
 
     /// Pushes the same frames to every welcomed member (but `skip`). A
-    /// member whose outbox overflows is cut off as too slow, and the loop
-    /// goes on to the next member without waiting for anyone. Writers are
-    /// woken once per burst (`wakeups.rs`).
+    /// member whose outbox refuses them as too slow (over its hard limit,
+    /// or above its soft limit past the grace: `outbox.rs`) is cut off,
+    /// and the loop goes on to the next member without waiting for anyone.
+    /// Writers are woken once per burst (`wakeups.rs`).
     ///
     /// `frames` starts with the event's JSON, `json`, as a plain text
     /// frame. A member whose connection agreed to compression gets that
@@ -535,9 +536,12 @@ impl Core {
                 Some(codec) => compressed.frames_for(codec),
                 None => frames,
             };
-            if let Err(PushError::Overflow) = wakeups::push_soon(&member.outbox, frames) {
-                member.outbox.abort(too_slow_goodbye());
-                self.notes.push(too_slow(&member.name));
+            match wakeups::push_soon(&member.outbox, frames) {
+                Err(why @ (PushError::Overflow | PushError::Behind)) => {
+                    member.outbox.abort(too_slow_goodbye(why));
+                    self.notes.push(too_slow(&member.name, why));
+                }
+                Ok(()) | Err(PushError::Closed) => {}
             }
         }
     }
@@ -572,8 +576,8 @@ impl Core {
         // Nothing from the room has been pushed to this outbox yet, so this
         // one push fits however big the welcome is (an empty outbox takes
         // any push; at most a pong is ahead of it).
-        if push_or_abort(&member.outbox, &frames, too_slow_goodbye) {
-            self.notes.push(too_slow(&member.name));
+        if let Some(why) = push_or_abort(&member.outbox, &frames, too_slow_goodbye) {
+            self.notes.push(too_slow(&member.name, why));
         }
     }
 
@@ -598,8 +602,8 @@ impl Core {
             if member.held.len() < MAX_HELD {
                 member.held.push(frame);
             }
-        } else if push_or_abort(&member.outbox, &[frame], too_slow_goodbye) {
-            self.notes.push(too_slow(&member.name));
+        } else if let Some(why) = push_or_abort(&member.outbox, &[frame], too_slow_goodbye) {
+            self.notes.push(too_slow(&member.name, why));
         }
     }
 
@@ -622,8 +626,8 @@ impl Core {
     }
 }
 
-fn too_slow(name: &str) -> String {
-    format!("chat: {name} is too slow (outbox full): disconnecting with 1008")
+fn too_slow(name: &str, why: PushError) -> String {
+    format!("chat: {name} is {}: disconnecting with 1008", too_slow_reason(why))
 }
 
 /// One broadcast's first frame, compressed at most once per codec, and

@@ -80,7 +80,7 @@ use std::sync::Arc;
 use super::feed::{Feed, ListenerId};
 use super::http_api::{since_parameter, ApiError};
 use crate::chat::member::{drain_deadline, write_batch};
-use crate::chat::outbox::{Encoded, Outbox, Taken};
+use crate::chat::outbox::{Encoded, Outbox, OutboxLimits, Taken};
 use crate::config::Limits;
 use crate::http::response::http_date;
 use crate::http::Request;
@@ -157,7 +157,7 @@ pub fn serve(
         return Err(ApiError::MethodNotAllowed { allow: "GET" });
     }
     let since = start_position(request)?;
-    let outbox = Arc::new(Outbox::new(limits.outbox_bytes));
+    let outbox = Arc::new(Outbox::with_limits(OutboxLimits::from(limits)));
     let listening = feed.listen(since, Arc::clone(&outbox), response_head());
     let _open = OpenStream { feed, id: listening.id, outbox: &outbox };
     log!(
@@ -233,8 +233,9 @@ mod tests {
             &b"event: truncated\nid: 5\ndata: {\"type\":\"truncated\",\"since\":3,\"after\":5}\n\n"
                 [..]
         );
-        assert!(too_slow_goodbye().starts_with(b"event: dropped\ndata: {"));
-        assert!(too_slow_goodbye().ends_with(b"}\n\n"));
+        assert!(too_slow_goodbye(crate::chat::PushError::Overflow)
+            .starts_with(b"event: dropped\ndata: {"));
+        assert!(too_slow_goodbye(crate::chat::PushError::Overflow).ends_with(b"}\n\n"));
     }
 
     #[test]

@@ -340,7 +340,7 @@ impl Feed {
         if !state.listeners.is_empty() {
             let frame = [sse::message_event(seq, json)];
             for listener in &state.listeners {
-                if push_or_abort(&listener.outbox, &frame, sse::too_slow_goodbye) {
+                if push_or_abort(&listener.outbox, &frame, sse::too_slow_goodbye).is_some() {
                     let id = listener.id.0;
                     notes.push(format!(
                         "chat: event stream {id} is too slow (outbox full): ending it"
@@ -368,7 +368,7 @@ mod tests {
     }
 
     fn outbox() -> Arc<Outbox> {
-        Arc::new(Outbox::new(Limits::default().outbox_bytes))
+        Arc::new(Outbox::new(Limits::default().outbox_soft_bytes))
     }
 
     fn drain_text(outbox: &Outbox) -> String {
@@ -473,7 +473,7 @@ mod tests {
 
     #[test]
     fn a_listener_too_far_behind_is_told_truncated() {
-        let room = with(&Limits { outbox_bytes: 4096, ..Limits::default() });
+        let room = with(&Limits { outbox_soft_bytes: 4096, ..Limits::default() });
         for i in 0..40 {
             room.post("ann", &format!("message {i}")).unwrap(); // 2 KiB of record
         }
@@ -486,15 +486,18 @@ mod tests {
 
     #[test]
     fn a_listener_that_stops_reading_is_cut_off_with_an_event() {
-        let limits = Limits { outbox_bytes: 8 * 1024, ..Limits::default() };
+        let limits = Limits { outbox_soft_bytes: 8 * 1024, ..Limits::default() };
         let room = with(&limits);
-        let stream = Arc::new(Outbox::new(limits.outbox_bytes));
+        let stream = Arc::new(Outbox::new(limits.outbox_soft_bytes));
         room.listen(None, Arc::clone(&stream), Arc::from(&b""[..]));
         drain_text(&stream);
         for _ in 0..20 {
             room.post("ann", &"x".repeat(1000)).unwrap();
         }
         assert!(stream.was_aborted());
-        assert_eq!(drain_text(&stream).as_bytes(), &*sse::too_slow_goodbye());
+        assert_eq!(
+            drain_text(&stream).as_bytes(),
+            &*sse::too_slow_goodbye(crate::chat::PushError::Overflow)
+        );
     }
 }

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use crate::chat::outbox::Encoded;
+use crate::chat::outbox::{Encoded, PushError};
 use crate::json::write::Object;
 
 /// One chat message as an event: `id` is its `seq`, `data` its JSON (the
@@ -34,7 +34,7 @@ pub fn truncated_event(since: u64, after: u64) -> Encoded {
 }
 
 /// The last event of a listener that could not keep up.
-pub fn too_slow_goodbye() -> Encoded {
+pub fn too_slow_goodbye(_why: PushError) -> Encoded {
     let data = Object::new().string("type", "dropped").string("reason", "too slow").finish();
     Arc::from(format!("event: dropped\ndata: {data}\n\n").into_bytes())
 }

@@ -14,7 +14,7 @@ fn room() -> Room {
 }
 
 fn outbox() -> Arc<Outbox> {
-    Arc::new(Outbox::new(Limits::default().outbox_bytes))
+    Arc::new(Outbox::new(Limits::default().outbox_soft_bytes))
 }
 
 /// What the member's writer would take now (without waiting for more).
@@ -125,9 +125,9 @@ fn files_go_to_the_others_with_their_announcement() {
 
 #[test]
 fn a_slow_member_is_cut_off_and_nobody_else_notices() {
-    let limits = Limits { outbox_bytes: 64 * 1024, ..Limits::default() };
+    let limits = Limits { outbox_soft_bytes: 64 * 1024, ..Limits::default() };
     let room = Room::new("main", &limits);
-    let (fast, slow) = (outbox(), Arc::new(Outbox::new(limits.outbox_bytes)));
+    let (fast, slow) = (outbox(), Arc::new(Outbox::new(limits.outbox_soft_bytes)));
     let ann = room.join(Some("ann"), Arc::clone(&fast)).id;
     room.join(Some("sloth"), Arc::clone(&slow));
     drop(pending(&fast)); // welcome and join
@@ -141,7 +141,11 @@ fn a_slow_member_is_cut_off_and_nobody_else_notices() {
     assert!(!fast.was_aborted());
     assert_eq!(received, 100);
     let last = pending(&slow);
-    assert_eq!(last, vec![too_slow_goodbye()], "the backlog was replaced by a close frame");
+    assert_eq!(
+        last,
+        vec![too_slow_goodbye(PushError::Overflow)],
+        "the backlog was replaced by a close frame"
+    );
 }
 
 #[test]

@@ -45,7 +45,7 @@ fn post(room: &Room, text: &str) -> Result<u64, &'static str> {
 }
 
 fn outbox() -> Arc<Outbox> {
-    Arc::new(Outbox::new(Limits::default().outbox_bytes))
+    Arc::new(Outbox::new(Limits::default().outbox_soft_bytes))
 }
 
 /// Each frame waiting in `outbox`, its payload as text.
