@@ -334,7 +334,7 @@ fn memory_stays_bounded_while_a_member_never_reads() {
     let server = TestServer::start(&args);
     let (mut ann, mut sloth, reports) = flood_setup(&server);
     const FILE: usize = 1024 * 1024;
-    const FILES: usize = 96; // 96 MiB through the room, to sloth's 1 MiB outbox
+    const FILES: usize = 96; // 96 MiB through the room, to sloth's outbox (8 MiB at most)
     let mut send = |i: usize| {
         let mut file = vec![0u8; FILE];
         file[0] = i as u8;
