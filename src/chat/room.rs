@@ -38,12 +38,14 @@
 //!
 //! A member who stops reading (a frozen tab, a phone in a tunnel) cannot be
 //! allowed to slow down anybody else, or to make the server hold an
-//! unbounded backlog for them. So: when a push does not fit into a
-//! member's outbox (1 MiB of backlog by default), that member's backlog is
-//! dropped, a close frame with code **1008** and the reason "too slow" is
-//! queued in its place, and the member is disconnected. The push that
-//! failed costs the room a few instructions; the others never wait. The
-//! member's `leave` follows once its connection has wound down.
+//! unbounded backlog for them; and a member who keeps up must never be
+//! taken for one during a burst. So a push that a member's outbox refuses
+//! as too slow (its backlog above the soft limit for longer than the
+//! grace, or past the hard limit: `outbox.rs`) cuts that member off: its
+//! backlog is dropped, a close frame with code **1008** is queued in its
+//! place, and the member is disconnected. The push that failed costs the
+//! room a few instructions; the others never wait. The member's `leave`
+//! follows once its connection has wound down.
 //!
 //! ## Waking the writers: one improvement, measured
 //!
