@@ -25,7 +25,7 @@ fn catch_up(server: &TestServer, query: &str) -> (Vec<(u64, String)>, bool) {
 #[ignore = "exercise: ch07 ex3"]
 fn ch07_ex3_a_welcome_since_what_the_page_last_saw() {
     // A 2 KiB history: the oldest of twelve longish messages fall out.
-    let server = TestServer::start(&["--outbox-bytes", "4096"]);
+    let server = TestServer::start(&["--outbox-soft-bytes", "4096", "--outbox-hard-bytes", "4096"]);
     let (mut ann, _) = ChatMember::join(&server, "?name=ann");
     let mut said = Vec::new();
     for i in 0..12 {
