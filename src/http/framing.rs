@@ -16,9 +16,11 @@
 //! to refuse every head whose framing two honest parsers could read in
 //! two ways ([`Request::body_framing`]).
 //!
-//! Whatever the framing, the server reads a body through one call,
-//! [`read_request_body`] (or [`discard_request_body`] when it has no use
-//! for it), so a handler never sees the difference.
+//! Whatever the framing, the server throws a body away through one call,
+//! [`discard_request_body`], so that the next request starts at the right
+//! byte. The minimal server wants no body at all; the `push` layer's
+//! `POST /api/send` reads one into memory (`body.rs`, compiled only with
+//! that layer), through the same framing.
 //!
 //! Read next: `src/http/chunked.rs`, the chunked decoder.
 
@@ -179,25 +181,6 @@ fn coding_name(coding: &str) -> &str {
     coding.split(';').next().map_or(coding, trim_whitespace)
 }
 
-/// Reads the body of `request` into memory, whatever its framing, under
-/// `max_body` bytes (`413` past it, judged before anything is allocated).
-/// Afterwards `reader` stands at the first byte of the next request.
-pub fn read_request_body<R: BufRead>(
-    reader: &mut R,
-    request: &Request,
-    max_body: usize,
-    limits: &Limits,
-) -> Result<Vec<u8>, HttpError> {
-    match request.body_framing()? {
-        BodyFraming::Length(length) => read_body(reader, length, max_body),
-        BodyFraming::Chunked => {
-            let mut body = Vec::new();
-            decode_chunked(reader, &mut body, max_body, limits)?;
-            Ok(body)
-        }
-    }
-}
-
 /// Reads and throws away the body of `request`, whatever its framing,
 /// under `limits.max_request_body`, so that the next request on a
 /// keep-alive connection starts at the right byte. Forgetting this is a
@@ -226,21 +209,6 @@ pub fn discard_body<R: Read>(reader: &mut R, len: u64, limits: &Limits) -> Resul
         return Err(unexpected_end());
     }
     Ok(())
-}
-
-/// Reads a body of `len` bytes into memory. The length is checked before
-/// allocating: `Content-Length: 99999999999` must cost nothing.
-pub fn read_body<R: Read>(reader: &mut R, len: u64, max: usize) -> Result<Vec<u8>, HttpError> {
-    let len = usize::try_from(len).map_err(|_| HttpError::BodyTooLarge)?;
-    if len > max {
-        return Err(HttpError::BodyTooLarge);
-    }
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body).map_err(|error| match error.kind() {
-        io::ErrorKind::UnexpectedEof => unexpected_end(),
-        _ => HttpError::Io(error),
-    })?;
-    Ok(body)
 }
 
 #[cfg(test)]

@@ -31,6 +31,7 @@
 //!    and any proxy in front of it agreeing on where one request ends and
 //!    the next begins (request smuggling).
 //! 6. [`chunked`]: decoding a chunked body, strictly.
+//!    (With the `push` layer, `body` then reads a body into memory.)
 //! 7. [`response`]: status codes, writing a response, HTTP dates.
 //! 8. [`percent`]: `%XX` escapes, and why paths are checked after decoding.
 //! 9. [`static_files`]: mapping a URL onto a folder without handing out the
@@ -39,6 +40,8 @@
 //! Read next: `src/websocket/handshake.rs`, where one particular `GET`
 //! request turns the connection into something that is no longer HTTP.
 
+#[cfg(feature = "push")]
+pub mod body;
 pub mod chunked;
 pub mod error;
 pub mod framing;
@@ -49,6 +52,8 @@ pub mod request;
 pub mod response;
 pub mod static_files;
 
-pub use framing::{discard_body, discard_request_body, read_body, read_request_body, BodyFraming};
+#[cfg(feature = "push")]
+pub use body::{read_body, read_request_body};
+pub use framing::{discard_body, discard_request_body, BodyFraming};
 pub use request::{read_request, Headers, HttpError, Request, Version};
 pub use response::{Body, Response, Status};

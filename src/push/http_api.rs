@@ -29,7 +29,7 @@
 //!   wait is only noticed when we answer.
 //! - **The body is read under a limit** (`--max-chat-text`) that is checked
 //!   from `Content-Length`, or from each chunk's size, before anything is
-//!   allocated: `read_request_body` in `src/http/framing.rs`, called from
+//!   allocated: `read_request_body` in `src/http/body.rs`, called from
 //!   `src/server/session.rs`.
 //! - **Errors are JSON too**, `{"error":"..."}`, with a status that says
 //!   whose fault it is ([`ApiError::status`]).

@@ -36,9 +36,10 @@ use std::time::Instant;
 use super::shared::Shared;
 use super::stream::{close_gracefully, SharedStream, SocketReader};
 use crate::config::Limits;
+#[cfg(feature = "push")]
+use crate::http::read_request_body;
 use crate::http::{
-    discard_request_body, read_request, read_request_body, static_files, HttpError, Request,
-    Response, Status, Version,
+    discard_request_body, read_request, static_files, HttpError, Request, Response, Status, Version,
 };
 use crate::log;
 #[cfg(feature = "push")]
@@ -244,11 +245,11 @@ fn read_or_discard_body<R: BufRead>(
     reader: &mut R,
     limits: &Limits,
 ) -> Result<Vec<u8>, HttpError> {
+    #[cfg(feature = "push")]
     if takes_body(request) {
-        read_request_body(reader, request, limits.max_chat_text, limits)
-    } else {
-        discard_request_body(reader, request, limits).map(|()| Vec::new())
+        return read_request_body(reader, request, limits.max_chat_text, limits);
     }
+    discard_request_body(reader, request, limits).map(|()| Vec::new())
 }
 
 /// What routing a request produced.

@@ -35,6 +35,11 @@ use super::input::InputBuffer;
 use super::message::{Discarded, Incoming, Message, MessageReader, Role};
 use super::trace::{Direction, Tracer};
 
+// The client's side of a connection (`src/client.rs` builds on it): only
+// with the `client` layer.
+#[cfg(feature = "client")]
+mod client_end;
+
 /// How the conversation ended. Every way out of [`WebSocket::recv`] is one
 /// of these, so the server can log one clear line per connection.
 #[derive(Debug)]
@@ -150,17 +155,7 @@ impl<R: Read, W: Write> WebSocket<R, W> {
         WebSocket::new(reader, writer, Role::Server, max_message, None)
     }
 
-    /// The client end; every frame is masked with a key from `mask_keys`,
-    /// which must be unpredictable (see `src/client.rs`).
-    pub fn client(
-        reader: BufReader<R>,
-        writer: W,
-        max_message: usize,
-        mask_keys: Box<dyn FnMut() -> [u8; 4] + Send>,
-    ) -> WebSocket<R, W> {
-        WebSocket::new(reader, writer, Role::Client, max_message, Some(mask_keys))
-    }
-
+    /// Either end; `mask_keys` is for the client end only (`client_end.rs`).
     fn new(
         reader: BufReader<R>,
         writer: W,
@@ -261,27 +256,6 @@ impl<R: Read, W: Write> WebSocket<R, W> {
         // Best effort: the peer may already be gone.
         let _ = self.sender.send_close(error.code, error.reason);
         Closed::Failed(error)
-    }
-
-    /// Waits, at most the transport's read timeout, for the peer's next
-    /// byte, without consuming anything. `Ok(false)`: nothing came in time.
-    /// `Ok(true)`: a byte (or the end of the stream) is ready, and `recv`
-    /// will not wait for the *start* of a frame. Pending output is flushed
-    /// first.
-    ///
-    /// This is how a single-threaded client waits for "input or a timeout"
-    /// safely: a timeout here loses nothing, while a timeout in the middle
-    /// of `recv` could strike inside a frame, after part of it has been
-    /// consumed, and leave the reader out of step with the stream.
-    pub fn poll_input(&mut self) -> io::Result<bool> {
-        if self.reader.buffer().is_empty() {
-            self.flush()?;
-        }
-        match self.reader.fill_buf() {
-            Ok(_) => Ok(true),
-            Err(error) if is_timeout(&error) => Ok(false),
-            Err(error) => Err(error),
-        }
     }
 
     /// Blocks until a byte is ready to read, flushing output first. On a
@@ -387,27 +361,11 @@ impl<R: Read, W: Write> WebSocket<R, W> {
         self.sender.queue_owned(message.opcode(), message.into_bytes())
     }
 
-    /// Sends a ping now (a client may want to measure round trips).
-    pub fn ping(&mut self, payload: &[u8]) -> io::Result<()> {
-        self.sender.send_frame(Opcode::Ping, payload)
-    }
-
     /// Writes everything queued, in one `write` where the transport allows.
     /// A failed write (typically a write timeout) is final: from then on
     /// every send, queue and flush fails without writing a byte.
     pub fn flush(&mut self) -> io::Result<()> {
         self.sender.flush()
-    }
-
-    /// The transport under the buffered reader, e.g. to set a deadline.
-    pub fn transport_mut(&mut self) -> &mut R {
-        self.reader.get_mut()
-    }
-
-    /// The underlying reader and writer, e.g. to shut a socket down.
-    /// (Bytes read ahead and not yet decoded are dropped.)
-    pub fn into_parts(self) -> (R, W) {
-        (self.reader.into_inner(), self.sender.writer)
     }
 }
 
@@ -713,7 +671,7 @@ mod tests {
             }
         };
         ws.flush().unwrap();
-        let (_, written) = ws.into_parts();
+        let written = ws.sender.writer;
         (received, closed, written)
     }
 
@@ -777,7 +735,7 @@ mod tests {
         let mut client =
             WebSocket::client(BufReader::new(&b""[..]), Vec::new(), 100, Box::new(|| KEY));
         client.send(&Message::Text("Hello".into())).unwrap();
-        let (_, written) = client.into_parts();
+        let written = client.sender.writer;
         assert_eq!(written, encode_frame(Opcode::Text, b"Hello", Some(KEY)));
         let mut server = WebSocket::server(BufReader::new(&written[..]), Vec::new(), 100);
         assert_eq!(server.recv().unwrap(), Message::Text("Hello".into()));
@@ -811,7 +769,7 @@ mod tests {
         let long = Duration::from_secs(3600);
         ws.set_keepalive(Keepalive { ping_interval: long, idle_timeout: long });
         assert_eq!(ws.recv().unwrap(), Message::Text("Hello".into()));
-        let (_, written) = ws.into_parts();
+        let written = ws.sender.writer;
         let ping = encode_frame(Opcode::Ping, b"duplex keepalive", None);
         assert_eq!(written, [ping.clone(), ping].concat());
     }
@@ -823,7 +781,7 @@ mod tests {
         let mut ws = WebSocket::server(BufReader::new(input), Vec::new(), 100);
         ws.set_keepalive(Keepalive { ping_interval: Duration::ZERO, idle_timeout: Duration::ZERO });
         assert!(matches!(ws.recv(), Err(Closed::IdleTimeout)));
-        let (_, written) = ws.into_parts();
+        let written = ws.sender.writer;
         assert_eq!(written, encode_frame(Opcode::Close, b"\x03\xe9idle timeout", None));
     }
 
@@ -835,7 +793,7 @@ mod tests {
         ws.close(CloseCode::Normal, "bye").unwrap();
         assert!(matches!(ws.recv(), Err(Closed::ByUs(CloseCode::Normal))));
         ws.flush().unwrap();
-        let (_, written) = ws.into_parts();
+        let written = ws.sender.writer;
         // Our close frame is the last frame (§5.5.1): no pong after it.
         assert_eq!(written, encode_frame(Opcode::Close, b"\x03\xe8bye", None));
     }
@@ -878,7 +836,7 @@ mod tests {
         assert!(ws.flush().is_err(), "a broken sender reports its error");
         assert!(ws.close(CloseCode::Normal, "").is_err());
         assert!(ws.send(&Message::Text("more".into())).is_err());
-        let (_, writer) = ws.into_parts();
+        let writer = ws.sender.writer;
         assert_eq!(writer.wire.len(), 10, "bytes were written after the failed write");
     }
 

@@ -174,11 +174,6 @@ impl MessageReader {
         self.tracer = Some(tracer);
     }
 
-    /// Is a fragmented message half-way through?
-    pub fn in_message(&self) -> bool {
-        self.partial.is_some()
-    }
-
     /// Reads frames until there is something to hand back.
     ///
     /// On `Err(ReadError::Protocol(e))` the caller must fail the connection
