@@ -24,6 +24,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+// The limits and `--help` lines of each optional layer, in a file of its
+// own: only a build with that layer has them.
+#[cfg(feature = "push")]
+pub mod push_limits;
+#[cfg(feature = "redis")]
+pub mod redis_limits;
+
 /// One kibibyte, so that limits read as `64 * KIB` rather than `65536`.
 pub const KIB: usize = 1024;
 /// One mebibyte.
@@ -119,41 +126,16 @@ pub struct Limits {
     /// descriptor; beyond the cap a connection gets `503` and is closed, so
     /// the process never runs into the operating system's limits.
     pub max_connections: usize,
+    /// The `push` layer's limits (`config/push_limits.rs`).
     #[cfg(feature = "push")]
-    /// Longest a long-polling request (`GET /api/messages?wait=`) is held
-    /// before it is answered "nothing yet". Larger `wait`s are cut to this.
-    /// Proxies and load balancers commonly give up on a silent response
-    /// after 60 s (nginx's `proxy_read_timeout` default); half that stays
-    /// clear of them. Meanwhile the request holds a thread, like any open
-    /// connection.
-    pub long_poll_max: Duration,
-    #[cfg(feature = "push")]
-    /// An event stream (`GET /api/events`) quiet for this long gets a
-    /// comment line, `: keepalive`. It keeps proxies from closing a silent
-    /// response, and it is how the server notices a listener that has gone:
-    /// the stream never reads from the client, so only a failed write can
-    /// tell.
-    pub event_stream_heartbeat: Duration,
+    pub push: push_limits::PushLimits,
     /// Stack size for each connection thread. The default 2 MiB is mostly
     /// untouched virtual memory, but it is reserved address space and it
     /// bounds how many threads fit; our handlers use a few KiB of stack.
     pub thread_stack: usize,
+    /// The `redis` layer's limits (`config/redis_limits.rs`).
     #[cfg(feature = "redis")]
-    /// With `--redis`: how often this process tells Redis it is alive (and
-    /// reads the other processes' member lists), and how long it lets the
-    /// subscription stay silent before it pings. A process's members are
-    /// dropped three heartbeats after its last one, so this sets how long
-    /// a crashed process's members still show: up to four heartbeats.
-    pub redis_heartbeat: Duration,
-    #[cfg(feature = "redis")]
-    /// With `--redis`: bytes of events waiting for Redis before more are
-    /// refused (the sender gets an `error`). Two files at the default
-    /// limit; a Redis that cannot keep up with that is as good as gone.
-    pub redis_queue_bytes: usize,
-    #[cfg(feature = "redis")]
-    /// With `--redis`: the longest wait between two attempts to reconnect
-    /// (the waits double from 100 ms up to this).
-    pub redis_backoff_max: Duration,
+    pub redis: redis_limits::RedisLimits,
 }
 
 impl Default for Limits {
@@ -177,16 +159,10 @@ impl Default for Limits {
             close_linger: Duration::from_secs(2),
             max_connections: 10_000,
             #[cfg(feature = "push")]
-            long_poll_max: Duration::from_secs(30),
-            #[cfg(feature = "push")]
-            event_stream_heartbeat: Duration::from_secs(15),
+            push: push_limits::PushLimits::default(),
             thread_stack: 128 * KIB,
             #[cfg(feature = "redis")]
-            redis_heartbeat: Duration::from_secs(5),
-            #[cfg(feature = "redis")]
-            redis_queue_bytes: 16 * MIB,
-            #[cfg(feature = "redis")]
-            redis_backoff_max: Duration::from_secs(5),
+            redis: redis_limits::RedisLimits::default(),
         }
     }
 }
@@ -259,12 +235,10 @@ impl std::error::Error for ArgError {}
 /// The text `--help` prints: the core's flags, then each built layer's.
 pub fn usage() -> String {
     let mut text = String::from(USAGE_CORE);
-    if cfg!(feature = "push") {
-        text += USAGE_PUSH;
-    }
-    if cfg!(feature = "redis") {
-        text += USAGE_REDIS;
-    }
+    #[cfg(feature = "push")]
+    text.push_str(push_limits::USAGE);
+    #[cfg(feature = "redis")]
+    text.push_str(redis_limits::USAGE);
     if cfg!(feature = "deflate") {
         text += USAGE_DEFLATE;
     }
@@ -291,22 +265,6 @@ usage: duplex [options]
   --ping-interval SECS    ping a silent peer after this long (default 30)
   --idle-timeout SECS     drop a peer silent for this long (default 60)
   --write-timeout SECS    give up on a write that makes no progress this long (default 10)
-";
-
-/// Flags of the `push` layer (`src/push/`).
-const USAGE_PUSH: &str = "\
-  --long-poll-max SECS    longest wait a long poll may ask for (default 30)
-  --heartbeat SECS        comment line on a quiet event stream after this long (default 15)
-";
-
-/// Flags of the `redis` layer (`src/redis/`).
-const USAGE_REDIS: &str = "\
-  --redis ADDRESS         share the chat room with other duplex processes through this Redis:
-                          HOST:PORT or redis://:PASSWORD@HOST:PORT (or the password in
-                          DUPLEX_REDIS_PASSWORD); without it no Redis is used
-  --redis-heartbeat SECS  how often to tell Redis this process is alive (default 5)
-  --redis-queue-bytes BYTES  events waiting for Redis before more are refused (default 16777216)
-  --redis-backoff-max SECS   longest wait between reconnect attempts (default 5)
 ";
 
 /// The flag of the `deflate` layer (`src/deflate/`).
@@ -381,24 +339,26 @@ impl Config {
                 "--idle-timeout" => limits.idle_timeout = parse_seconds(&flag, &value(&flag)?)?,
                 "--write-timeout" => limits.write_timeout = parse_seconds(&flag, &value(&flag)?)?,
                 #[cfg(feature = "push")]
-                "--long-poll-max" => limits.long_poll_max = parse_seconds(&flag, &value(&flag)?)?,
+                "--long-poll-max" => {
+                    limits.push.long_poll_max = parse_seconds(&flag, &value(&flag)?)?
+                }
                 #[cfg(feature = "push")]
                 "--heartbeat" => {
-                    limits.event_stream_heartbeat = parse_seconds(&flag, &value(&flag)?)?;
+                    limits.push.event_stream_heartbeat = parse_seconds(&flag, &value(&flag)?)?;
                 }
                 #[cfg(feature = "redis")]
                 "--redis" => config.redis = Some(value("--redis")?),
                 #[cfg(feature = "redis")]
                 "--redis-heartbeat" => {
-                    limits.redis_heartbeat = parse_seconds(&flag, &value(&flag)?)?;
+                    limits.redis.heartbeat = parse_seconds(&flag, &value(&flag)?)?;
                 }
                 #[cfg(feature = "redis")]
                 "--redis-queue-bytes" => {
-                    limits.redis_queue_bytes = parse_number(&flag, &value(&flag)?)?;
+                    limits.redis.queue_bytes = parse_number(&flag, &value(&flag)?)?;
                 }
                 #[cfg(feature = "redis")]
                 "--redis-backoff-max" => {
-                    limits.redis_backoff_max = parse_seconds(&flag, &value(&flag)?)?;
+                    limits.redis.backoff_max = parse_seconds(&flag, &value(&flag)?)?;
                 }
                 other => return Err(ArgError(format!("unknown option {other:?}"))),
             }
@@ -481,8 +441,8 @@ mod tests {
     #[cfg(feature = "push")]
     fn push_flags() {
         let config = run(&["--long-poll-max", "1.5", "--heartbeat=0.25"]);
-        assert_eq!(config.limits.long_poll_max, Duration::from_millis(1500));
-        assert_eq!(config.limits.event_stream_heartbeat, Duration::from_millis(250));
+        assert_eq!(config.limits.push.long_poll_max, Duration::from_millis(1500));
+        assert_eq!(config.limits.push.event_stream_heartbeat, Duration::from_millis(250));
     }
 
     #[test]
@@ -491,7 +451,7 @@ mod tests {
         assert!(run(&[]).redis.is_none());
         let config = run(&["--redis", "127.0.0.1:6390", "--redis-heartbeat", "0.5"]);
         assert_eq!(config.redis.as_deref(), Some("127.0.0.1:6390"));
-        assert_eq!(config.limits.redis_heartbeat, Duration::from_millis(500));
+        assert_eq!(config.limits.redis.heartbeat, Duration::from_millis(500));
         // What the address means is `src/redis/address.rs`'s business, and
         // tested there; `main.rs` refuses a bad one before starting.
     }

@@ -180,7 +180,7 @@ fn write_until_ended(outbox: &Outbox, mut socket: &TcpStream, limits: &Limits) -
     let mut batch = Vec::new();
     let check = drain_deadline(outbox, socket, limits.write_timeout);
     loop {
-        let written = match outbox.take_all_within(&mut batch, limits.event_stream_heartbeat) {
+        let written = match outbox.take_all_within(&mut batch, limits.push.event_stream_heartbeat) {
             Taken::Frames => write_batch(&mut socket, &batch, &check),
             Taken::TimedOut => socket.write_all(HEARTBEAT),
             // Only `abort` closes a listener's outbox, after queueing the

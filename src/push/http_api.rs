@@ -186,7 +186,7 @@ fn messages(request: &Request, feed: &Feed, limits: &Limits) -> Result<Response,
     }
     let since = since_parameter(request)?;
     let wait = match request.query_param("wait") {
-        Some(text) => parse_wait(&text)?.min(limits.long_poll_max),
+        Some(text) => parse_wait(&text)?.min(limits.push.long_poll_max),
         None => Duration::ZERO,
     };
     let catchup = if wait.is_zero() {
@@ -319,7 +319,8 @@ mod tests {
         }
         // A wait far beyond the cap ends at the cap: here, at once.
         let room = feed();
-        let limits = Limits { long_poll_max: Duration::from_millis(1), ..Limits::default() };
+        let mut limits = Limits::default();
+        limits.push.long_poll_max = Duration::from_millis(1);
         let request = request("GET", "/api/messages?wait=86400", &[]);
         assert_eq!(respond(&request, b"", &room, &limits).status, Status::OK);
     }

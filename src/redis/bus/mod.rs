@@ -99,7 +99,7 @@ pub fn start(
 ) -> Result<ProcessId, BusError> {
     let origin = ProcessId::generate();
     let settings = Arc::new(BusSettings::new(room.name(), &origin, address, limits));
-    let queue = Arc::new(PublishQueue::new(limits.redis_queue_bytes));
+    let queue = Arc::new(PublishQueue::new(limits.redis.queue_bytes));
     // Call before any member joins: from now on the link numbers events.
     let link = Link::new(origin.clone(), Arc::clone(&queue), settings.confirm_wait());
     room.set_numbering(Box::new(link));

@@ -49,9 +49,9 @@ impl BusSettings {
             timeouts: Timeouts::default(),
             resp_limits,
             keys: RoomKeys::new(room, origin),
-            heartbeat: limits.redis_heartbeat,
-            ttl: limits.redis_heartbeat * 3,
-            backoff_max: limits.redis_backoff_max,
+            heartbeat: limits.redis.heartbeat,
+            ttl: limits.redis.heartbeat * 3,
+            backoff_max: limits.redis.backoff_max,
         }
     }
 
