@@ -238,6 +238,7 @@ fn the_floors_name_nothing_above_them() {
     // (who, what it must not name)
     let rules: &[(&str, &[&str])] = &[
         ("src/config.rs", &["src/"]),
+        ("src/config/", &["src/"]),
         ("src/log.rs", &["src/"]),
         ("src/http/", &["src/chat/", "src/push/", "src/redis/", "src/server/", "src/websocket/"]),
         ("src/websocket/", &["src/chat/", "src/push/", "src/redis/", "src/server/"]),
@@ -252,6 +253,12 @@ fn the_floors_name_nothing_above_them() {
                 continue;
             }
             for target in targets {
+                // A file's own child modules are part of it (`config.rs`
+                // and its `config/push_limits.rs`, compiled with `push`).
+                let own_folder = format!("{}/", name(file).trim_end_matches(".rs"));
+                if within(target, &own_folder) {
+                    continue;
+                }
                 if forbidden.iter().any(|folder| within(target, folder)) {
                     broken.push(format!("{} names {}", name(file), name(target)));
                 }
