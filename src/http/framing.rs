@@ -24,7 +24,7 @@
 //!
 //! Read next: `src/http/chunked.rs`, the chunked decoder.
 
-use std::io::{self, BufRead, Read};
+use std::io::{self, BufRead, Read, Write};
 
 use super::chunked::decode_chunked;
 use super::error::HttpError;
@@ -179,6 +179,22 @@ fn transfer_codings(request: &Request) -> Result<Vec<&str>, HttpError> {
 /// `chunked` has no parameters, so a final `chunked;x=1` is not `chunked`.
 fn coding_name(coding: &str) -> &str {
     coding.split(';').next().map_or(coding, trim_whitespace)
+}
+
+/// A client that sent `Expect: 100-continue` waits for our go-ahead before
+/// sending its body (RFC 9110 §10.1.1; curl does this for bodies over 1 KiB
+/// and otherwise waits a second). We say `100 Continue` when the body will be
+/// accepted, at most `max_body` bytes of it; when it will not, we say nothing
+/// and the final `413` follows without the body ever being sent.
+pub fn answer_expectation<W: Write>(
+    request: &Request,
+    writer: &mut W,
+    max_body: usize,
+) -> Result<(), HttpError> {
+    if !request.should_send_continue(max_body)? {
+        return Ok(());
+    }
+    writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(HttpError::Io)
 }
 
 /// Reads and throws away the body of `request`, whatever its framing,

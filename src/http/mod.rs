@@ -54,6 +54,6 @@ pub mod static_files;
 
 #[cfg(feature = "push")]
 pub use body::{read_body, read_request_body};
-pub use framing::{discard_body, discard_request_body, BodyFraming};
+pub use framing::{answer_expectation, discard_body, discard_request_body, BodyFraming};
 pub use request::{read_request, Headers, HttpError, Request, Version};
 pub use response::{Body, Response, Status};

@@ -131,11 +131,6 @@ impl From<PostError> for ApiError {
 
 const JSON: &str = "application/json";
 
-/// Is this a request for the HTTP face of the room?
-pub fn is_api(request: &Request) -> bool {
-    request.path().starts_with("/api/")
-}
-
 /// Does this request carry a body we want? Only the message of
 /// `POST /api/send`; every other body is read and thrown away.
 pub fn takes_body(request: &Request) -> bool {

@@ -14,12 +14,14 @@
 //!
 //! 1. [`catchup`]: the record, asked "what came after seq 41?"; [`feed`]: the layer's side of the room: catching up from the record,
 //!    waiting for the next message, listening to every message.
-//! 2. [`http_api`]: `POST /api/send`, and short and long polling.
+//! 2. [`endpoint`]: where a request under `/api/` enters the layer;
+//!    [`http_api`]: `POST /api/send`, and short and long polling.
 //! 3. [`sse`] and [`event_stream`]: Server-Sent Events, `GET /api/events`.
 //!
 //! Read next: `src/push/catchup.rs`, then `feed.rs`.
 
 pub mod catchup;
+pub mod endpoint;
 pub mod event_stream;
 pub mod feed;
 pub mod http_api;

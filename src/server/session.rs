@@ -19,7 +19,7 @@
 //! 100-continue`, RFC 9110 §10.1.1; `Upgrade` as an offer the server may
 //! decline, RFC 9110 §7.8; `408`, RFC 9110 §15.5.9. Besides
 //! files and the two WebSocket endpoints there is the chat room's HTTP face
-//! under `/api/` (`src/push/http_api.rs`): ordinary requests, except that a
+//! under `/api/` (`src/push/endpoint.rs`): ordinary requests, except that a
 //! long poll may hold its answer for a while, and that `GET /api/events`
 //! (`src/push/event_stream.rs`) never finishes its response: it takes the
 //! connection over, as an upgrade does, until the stream ends.
@@ -35,17 +35,15 @@ use std::time::Instant;
 
 use super::shared::Shared;
 use super::stream::{close_gracefully, SharedStream, SocketReader};
-use crate::config::Limits;
-#[cfg(feature = "push")]
-use crate::http::read_request_body;
 use crate::http::{
-    discard_request_body, read_request, static_files, HttpError, Request, Response, Status, Version,
+    answer_expectation, discard_request_body, read_request, static_files, HttpError, Request,
+    Response, Status, Version,
 };
 use crate::log;
 #[cfg(feature = "push")]
-use crate::push::event_stream::{self, StreamEnd};
+use crate::push::endpoint::{self, Unanswered};
 #[cfg(feature = "push")]
-use crate::push::http_api;
+use crate::push::event_stream::StreamEnd;
 use crate::websocket::connection::is_timeout;
 use crate::websocket::handshake::{self, HandshakeError};
 use crate::websocket::trace::Tracer;
@@ -143,20 +141,10 @@ fn serve_requests(mut reader: ConnectionReader, stream: &SharedStream, shared: &
         if handshake::is_upgrade_request(&request) && is_websocket_endpoint(request.path()) {
             return upgrade(request, reader, stream, shared);
         }
-        if let Err(error) = answer_expectation(&request, stream, limits) {
-            return refuse(stream, error);
-        }
-        let body = match read_or_discard_body(&request, &mut reader, limits) {
-            Ok(body) => body,
-            Err(error) => return refuse(stream, error),
-        };
         let close = request.wants_close();
-        // Without the push layer, every route is a plain response.
-        #[cfg_attr(not(feature = "push"), allow(clippy::infallible_destructuring_match))]
-        let response = match route(&request, &body, stream, shared) {
-            Routed::Response(response) => response,
-            #[cfg(feature = "push")]
-            Routed::Streamed(end) => return Ending::EventStream(end),
+        let response = match answer(&request, &mut reader, stream, shared) {
+            Ok(response) => response,
+            Err(ending) => return ending,
         };
         log!("{} {} -> {}", request.method, request.target, response.status.code());
         if let Err(error) = write_response(stream, response, request.method == "HEAD", close) {
@@ -197,102 +185,49 @@ fn is_websocket_endpoint(path: &str) -> bool {
     matches!(path, "/echo" | "/chat")
 }
 
-/// A client that sent `Expect: 100-continue` waits for our go-ahead before
-/// sending its body (RFC 9110 §10.1.1; curl does this for bodies over 1 KiB
-/// and otherwise waits a second). We say `100 Continue` when the body will be
-/// accepted; when it will not, we say nothing and the final `413` follows
-/// without the body ever being sent.
-fn answer_expectation(
+/// Reads the rest of a plain HTTP request and answers it. Its body, if any,
+/// is read and thrown away, so the next request starts at the right byte:
+/// no endpoint of the minimal server wants one. With the push layer,
+/// `/api/` is that layer's (`src/push/endpoint.rs`), body and all.
+fn answer(
     request: &Request,
+    reader: &mut ConnectionReader,
     stream: &SharedStream,
-    limits: &Limits,
-) -> Result<(), HttpError> {
-    let accepted = body_limit(request, limits);
-    if !request.should_send_continue(accepted)? {
-        return Ok(());
+    shared: &Shared,
+) -> Result<Response, Ending> {
+    let limits = &shared.config.limits;
+    #[cfg(feature = "push")]
+    if endpoint::is_api(request) {
+        return endpoint::serve(request, reader, &stream.0, &shared.feed, limits).map_err(
+            |unanswered| match unanswered {
+                Unanswered::Refused(error) => refuse(stream, error),
+                Unanswered::Streamed(end) => Ending::EventStream(end),
+            },
+        );
     }
     let mut writer = stream.clone();
-    writer.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(HttpError::Io)
+    answer_expectation(request, &mut writer, limits.max_request_body)
+        .and_then(|()| discard_request_body(reader, request, limits))
+        .map_err(|error| refuse(stream, error))?;
+    Ok(route(request, shared))
 }
 
-/// Does this request carry a body we want to read? Only `POST /api/send`
-/// (with the push layer), whose body is the message; every other body is
-/// read and thrown away.
-fn takes_body(request: &Request) -> bool {
-    #[cfg(feature = "push")]
-    if http_api::takes_body(request) {
-        return true;
-    }
-    let _ = request;
-    false
-}
-
-/// The largest body accepted for `request`: the chat's text limit for the
-/// one that carries a message, the small discard limit for the rest.
-fn body_limit(request: &Request, limits: &Limits) -> usize {
-    if takes_body(request) {
-        limits.max_chat_text
-    } else {
-        limits.max_request_body
-    }
-}
-
-/// Reads the body of the one request that wants it, bounded by the chat's
-/// text limit, and reads and throws away any other, so the next request
-/// starts at the right byte.
-fn read_or_discard_body<R: BufRead>(
-    request: &Request,
-    reader: &mut R,
-    limits: &Limits,
-) -> Result<Vec<u8>, HttpError> {
-    #[cfg(feature = "push")]
-    if takes_body(request) {
-        return read_request_body(reader, request, limits.max_chat_text, limits);
-    }
-    discard_request_body(reader, request, limits).map(|()| Vec::new())
-}
-
-/// What routing a request produced.
-enum Routed {
-    /// A response to write; the connection may carry on.
-    Response(Response),
-    /// An event stream was served on the connection, and has ended.
-    #[cfg(feature = "push")]
-    Streamed(StreamEnd),
-}
-
-/// Plain HTTP: the WebSocket endpoints explain themselves, `/api/` is the
-/// chat room's HTTP face (with the push layer; without it, those paths are
-/// files like any other, and there are none), everything else is a file.
-fn route(request: &Request, body: &[u8], stream: &SharedStream, shared: &Shared) -> Routed {
-    #[cfg(not(feature = "push"))]
-    let _ = (body, stream);
-    let response = match request.path() {
+/// Plain HTTP: the WebSocket endpoints explain themselves, everything
+/// else is a file.
+fn route(request: &Request, shared: &Shared) -> Response {
+    match request.path() {
         "/echo" | "/chat" => {
             Response::error(Status::UPGRADE_REQUIRED, "this endpoint speaks WebSocket")
                 .header("Upgrade", "websocket")
                 .header("Connection", "Upgrade")
         }
-        #[cfg(feature = "push")]
-        _ if http_api::is_event_stream(request) => {
-            match event_stream::serve(request, &stream.0, &shared.feed, &shared.config.limits) {
-                Ok(end) => return Routed::Streamed(end),
-                Err(error) => error.response(),
-            }
-        }
         // Built without the push layer, its paths are not found, like any
         // other path this server does not serve (not "405" from the files).
-        #[cfg(not(feature = "push"))]
         path if path.starts_with("/api/") => {
             Response::error(Status::NOT_FOUND, "no such endpoint (built without `push`)")
         }
-        #[cfg(feature = "push")]
-        _ if http_api::is_api(request) => {
-            http_api::respond(request, body, &shared.feed, &shared.config.limits)
-        }
         _ => static_files::serve(&shared.config.root, request),
-    };
-    Routed::Response(response)
+    }
 }
 
 fn write_response(
