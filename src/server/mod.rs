@@ -47,7 +47,7 @@ use crate::log;
 #[cfg(feature = "push")]
 use crate::push::Feed;
 #[cfg(feature = "redis")]
-use crate::redis::{bus, bus::BusError, RedisAddress};
+use crate::redis::bus::{self, BusError};
 use crate::threads;
 use crate::websocket::handshake::Policy;
 
@@ -148,14 +148,7 @@ pub fn run(config: Config) -> Result<(), RunError> {
     #[cfg(feature = "redis")]
     if let Some(text) = &server.shared.config.redis {
         let limits = &server.shared.config.limits;
-        // `main.rs` has checked it; a library caller gets the error here.
-        let address = RedisAddress::parse_with_env(text).map_err(|error| {
-            RunError::Redis(BusError::Unreachable {
-                address: text.clone(),
-                reason: error.to_string(),
-            })
-        })?;
-        bus::start(&server.shared.chat, address, limits).map_err(RunError::Redis)?;
+        bus::start_from_flag(&server.shared.chat, text, limits).map_err(RunError::Redis)?;
     }
     let mut stdout = io::stdout().lock();
     writeln!(stdout, "listening on http://{}", server.local_addr()?)?;
