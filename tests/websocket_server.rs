@@ -343,3 +343,26 @@ fn a_frame_dribbled_byte_by_byte_is_cut_off() {
     assert!(cut_off, "a 10-second dribble of one frame was allowed");
     assert_eq!(peer.expect_close_code(), CloseCode::PolicyViolation);
 }
+
+#[test]
+fn pings_between_fragments_do_not_extend_the_message_deadline() {
+    let server = TestServer::start(&["--ping-interval", "0.2", "--idle-timeout", "0.6"]);
+    let mut peer = RawPeer::open(&server, "/echo");
+    // A message begins and never ends, but the peer answers every
+    // keepalive ping, so it is never silent. Each pong is a frame of its
+    // own between fragments; only a deadline for the whole message, which
+    // no pong moves, stops this.
+    peer.send_frame(false, Opcode::Text, b"a");
+    for _ in 0..50 {
+        match peer.read() {
+            Incoming::Ping(payload) => peer.send_frame(true, Opcode::Pong, &payload),
+            Incoming::Close(frame) => {
+                assert_eq!(frame.map(|frame| frame.code), Some(CloseCode::PolicyViolation));
+                server.wait_for_log("message too slow");
+                return;
+            }
+            other => panic!("expected a ping or a close, got {other:?}"),
+        }
+    }
+    panic!("50 ping intervals into a message it is still open; the deadline was 3 intervals");
+}

@@ -120,6 +120,9 @@ pub struct WebSocket<R, W> {
     keepalive: Option<Keepalive>,
     /// When the peer's last byte arrived.
     last_heard: Instant,
+    /// When the frame being read, with the rest of its message, must be
+    /// in (see [`Watched`]).
+    message_deadline: Option<Instant>,
 }
 
 /// The sending half: everything needed to put a frame on the wire. It is
@@ -180,6 +183,7 @@ impl<R: Read, W: Write> WebSocket<R, W> {
             },
             keepalive: None,
             last_heard: Instant::now(),
+            message_deadline: None,
         }
     }
 
@@ -213,14 +217,25 @@ impl<R: Read, W: Write> WebSocket<R, W> {
         loop {
             self.wait_for_input()?;
             // Once a frame has begun, the rest of it (and of its message)
-            // must follow within the idle timeout; see `Watched`.
-            let deadline = self.keepalive.map(|k| Instant::now() + k.idle_timeout);
+            // must follow within the idle timeout; see `Watched`. The
+            // clock starts with a message's first frame and keeps running
+            // across the control frames between its fragments: `read`
+            // returns after each of them, and restarting the clock there
+            // would let a peer that answers our pings hold a message open
+            // for ever. It is checked here as well as in `Watched`, which
+            // looks only before it waits for bytes: a pong that
+            // `wait_for_input` has already buffered is read without a wait.
+            if !self.incoming.in_message() {
+                self.message_deadline = self.keepalive.map(|k| Instant::now() + k.idle_timeout);
+            } else if self.message_deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Err(self.fail(message_too_slow()));
+            }
             let mut watched = Watched {
                 inner: &mut self.reader,
                 sender: &mut self.sender,
                 keepalive: self.keepalive,
                 last_heard: &mut self.last_heard,
-                deadline,
+                deadline: self.message_deadline,
                 stopped: None,
             };
             let item = self.incoming.read(&mut watched);
@@ -239,8 +254,7 @@ impl<R: Read, W: Write> WebSocket<R, W> {
                 Ok(Incoming::Close(frame)) => return Err(self.answer_close(frame)),
                 Err(ReadError::Protocol(error)) => return Err(self.fail(error)),
                 Err(ReadError::Io(_)) if stopped == Some(Stopped::TooSlow) => {
-                    let error = ProtocolError::new(CloseCode::PolicyViolation, "message too slow");
-                    return Err(self.fail(error));
+                    return Err(self.fail(message_too_slow()))
                 }
                 Err(ReadError::Io(_)) if stopped == Some(Stopped::Silent) => {
                     let _ = self.sender.send_close(CloseCode::GoingAway, "idle timeout");
@@ -534,6 +548,11 @@ fn write_all_gathered<W: Write>(writer: &mut W, slices: &mut [IoSlice<'_>]) -> i
     Ok(())
 }
 
+/// A message (or frame) that missed its deadline (see [`Watched`]).
+fn message_too_slow() -> ProtocolError {
+    ProtocolError::new(CloseCode::PolicyViolation, "message too slow")
+}
+
 /// Why [`Watched`] stopped a read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stopped {
@@ -562,7 +581,10 @@ enum Stopped {
 /// slowloris attack, one layer up from HTTP. So each frame, with the rest
 /// of its message, gets the idle timeout as a deadline, checked before
 /// every read (a clock read, no system call); past it the connection
-/// fails with 1008.
+/// fails with 1008. The deadline is set when a message's first frame
+/// begins and is not moved by the pings and pongs between its fragments:
+/// otherwise a peer that only answers our keepalive pings would hold a
+/// 16 MiB message buffer open for ever.
 struct Watched<'a, R, W> {
     inner: &'a mut InputBuffer<R>,
     sender: &'a mut Sender<W>,

@@ -174,6 +174,12 @@ impl MessageReader {
         self.tracer = Some(tracer);
     }
 
+    /// Is a fragmented message half-way through? (The connection keeps one
+    /// deadline for a whole message: see `Watched` in `connection.rs`.)
+    pub(super) fn in_message(&self) -> bool {
+        self.partial.is_some()
+    }
+
     /// Reads frames until there is something to hand back.
     ///
     /// On `Err(ReadError::Protocol(e))` the caller must fail the connection
