@@ -366,3 +366,29 @@ fn pings_between_fragments_do_not_extend_the_message_deadline() {
     }
     panic!("50 ping intervals into a message it is still open; the deadline was 3 intervals");
 }
+
+#[test]
+fn memory_follows_the_bytes_that_arrive_not_the_declared_length() {
+    let server = TestServer::start(&["--ping-interval", "0.5", "--idle-timeout", "30"]);
+    let rss_before = server.rss_kib();
+    // Each peer declares a frame just under the 16 MiB limit and sends
+    // 70,000 bytes of it: past the first 64 KiB growth step.
+    let mut peers: Vec<RawPeer> = (0..8).map(|_| RawPeer::open(&server, "/echo")).collect();
+    for peer in &mut peers {
+        let mut frame = vec![0x82, 0xFF];
+        frame.extend_from_slice(&((16u64 << 20) - 1).to_be_bytes());
+        frame.extend_from_slice(&[0xA1, 0xB2, 0xC3, 0xD4]);
+        frame.extend_from_slice(&[7; 70_000]);
+        peer.send_raw(&frame);
+    }
+    // The server pings a peer only after a read found nothing more to
+    // read: by then it has taken in all 70,000 bytes.
+    for peer in &mut peers {
+        assert!(matches!(peer.read(), Incoming::Ping(_)));
+    }
+    // Each buffer may be zeroed 1 MiB ahead of what came (`ZERO_AHEAD` in
+    // message.rs); had it been zeroed to its declared length, 8 × 16 MiB
+    // would be resident now.
+    let grown_kib = server.rss_kib().saturating_sub(rss_before);
+    assert!(grown_kib < 48 * 1024, "server grew by {grown_kib} KiB for 8 × 70,000 bytes");
+}

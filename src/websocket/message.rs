@@ -136,7 +136,8 @@ const GROWTH_STEP: usize = 64 * 1024;
 /// and `remaining` to come. After the first step, the rest of the declared
 /// length at once: growing by doubling would copy the message again at
 /// every step (a 1 MiB message: 1 MiB of extra copying). Reserved memory
-/// costs nothing until bytes are written into it.
+/// is only address space until bytes are written into it; zeroing it is
+/// writing, so `read_payload` zeroes it a piece at a time (`ZERO_AHEAD`).
 fn growth(received: usize, remaining: usize) -> usize {
     if received < GROWTH_STEP {
         remaining.min(GROWTH_STEP - received)
@@ -419,7 +420,11 @@ fn finish(partial: Partial) -> Result<Message, ReadError> {
 /// zeroes memory first, as reading into a fresh buffer would have to in
 /// safe Rust. The message's memory grows in steps as bytes arrive, not to
 /// the declared length at once, so a peer that *declares* 16 MiB and
-/// sends nothing holds only one step of our memory.
+/// sends nothing holds only one step of our memory. The trap is the
+/// direct read: its room must be zeroed first, and zeroed pages are
+/// resident pages. Zeroing the whole reservation would let a peer that
+/// declares 16 MiB and sends 64 KiB commit 16 MiB of real memory; so the
+/// zeroed room runs at most `ZERO_AHEAD` bytes ahead of what arrived.
 fn read_payload<R: BufRead>(
     reader: &mut R,
     buffer: &mut Vec<u8>,
@@ -439,8 +444,8 @@ fn read_payload<R: BufRead>(
             reader.read(&mut buffer[filled..])?
         } else if end - filled >= DIRECT_READ {
             let room = growth(filled - start, end - filled);
-            buffer.reserve_exact(room);
-            buffer.resize(filled + room, 0); // each byte zeroed once
+            buffer.reserve_exact(room); // address space only
+            buffer.resize(filled + room.min(ZERO_AHEAD), 0); // each byte zeroed once
             reader.read(&mut buffer[filled..])?
         } else {
             append_buffered(reader, buffer, end, filled - start)?
@@ -465,6 +470,13 @@ fn read_payload<R: BufRead>(
 /// but zeroing is one pass over memory where copying is two. Less than
 /// this is copied out of the read buffer, which costs no zeroing.
 const DIRECT_READ: usize = LARGE_INPUT;
+
+/// How much room, at most, is zeroed for direct reads ahead of the bytes
+/// that have arrived: what a peer can make us commit beyond what it sent.
+/// Smaller is not free: a direct read takes at most this much, and with
+/// 256 KiB large messages echoed measurably slower (docs/05-messages.md,
+/// "The size limit, judged from the header").
+const ZERO_AHEAD: usize = 1024 * 1024;
 
 /// Appends what the reader has buffered (reading more if it has none),
 /// up to `end`; returns how many bytes were appended.
