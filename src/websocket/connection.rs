@@ -478,6 +478,14 @@ impl<W: Write> Sender<W> {
         written.map_err(|error| self.break_down(error))
     }
 
+    /// Flushes, unless nothing is queued (then not even a system call).
+    fn flush_if_queued(&mut self) -> io::Result<()> {
+        if self.outgoing.is_empty() && self.payloads.is_empty() {
+            return Ok(());
+        }
+        self.flush()
+    }
+
     fn flush(&mut self) -> io::Result<()> {
         self.check_usable()?;
         if !self.payloads.is_empty() {
@@ -602,6 +610,11 @@ impl<R: Read, W: Write> Watched<'_, R, W> {
         &mut self,
         mut read: impl FnMut(&mut InputBuffer<R>) -> io::Result<T>,
     ) -> io::Result<T> {
+        // We are about to wait for the peer, so what is queued goes out
+        // first, as `wait_for_input` does between frames. A pong queued for
+        // a ping that came in with the start of a slow frame must go "as
+        // soon as is practical" (§5.5.2), not when that frame is complete.
+        self.sender.flush_if_queued()?;
         loop {
             // Silence is judged first: a peer that has sent nothing at all
             // gets the same 1001 inside a frame as between frames.
@@ -876,5 +889,18 @@ mod tests {
             let error = ws.queue_message(Message::Binary(vec![7; 300_000])).unwrap_err();
             assert_eq!(error.kind(), io::ErrorKind::WouldBlock);
         });
+    }
+
+    #[test]
+    fn a_pong_goes_out_before_waiting_for_the_rest_of_a_frame() {
+        // A ping, then the start of a frame, in one segment; then the
+        // peer pauses (here: for good, and there is no keepalive).
+        let mut segment = encode_frame(Opcode::Ping, b"now", Some(KEY));
+        segment.extend_from_slice(&encode_frame(Opcode::Text, b"Hello", Some(KEY))[..7]);
+        let input = Scripted([Some(segment), None].into_iter().collect());
+        let mut ws = WebSocket::server(BufReader::new(input), Vec::new(), 100);
+        assert!(matches!(ws.recv(), Err(Closed::Dropped(_))));
+        let written = ws.sender.writer;
+        assert_eq!(written, encode_frame(Opcode::Pong, b"now", None));
     }
 }
