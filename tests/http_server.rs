@@ -176,7 +176,7 @@ fn a_slow_client_is_dropped_at_the_header_deadline() {
     let mut reader = BufReader::new(stream);
     let response = read_response(&mut reader, false);
     assert_eq!(response.status, 408);
-    server.wait_for_log("request head too slow (408)");
+    server.wait_for_log("request too slow (408)");
     assert_eq!(get(&server, "/").status, 200);
 }
 

@@ -78,9 +78,7 @@ use crate::threads;
 use crate::websocket::extension::MessageCodec;
 use crate::websocket::frame::{encode_frame, Opcode};
 use crate::websocket::trace::{Direction, Tracer};
-use crate::websocket::{
-    CloseCode, CloseFrame, Closed, Hangup, Keepalive, Message, ProtocolError, WebSocket,
-};
+use crate::websocket::{CloseCode, Closed, Hangup, Keepalive, Message, ProtocolError, WebSocket};
 
 /// Serves one chat member on an upgraded connection, until it ends.
 ///
@@ -103,9 +101,13 @@ pub fn serve<R: Read + Hangup>(
     let writer = match writer {
         Ok(writer) => writer,
         Err(error) => {
-            // No writer, so this thread may write: 1013 "try again later".
-            let payload = CloseFrame::encode(CloseCode::Other(1013), "server busy");
-            let _ = (&*socket).write_all(&encode_frame(Opcode::Close, &payload, None));
+            // No writer, so this thread may write: 1013 "try again later",
+            // and then the same ending as every other (`WebSocket::end`),
+            // so that a client whose first frames we never read still gets
+            // the close frame instead of a reset.
+            let mut websocket = WebSocket::server(reader, &*socket, largest(limits));
+            let _ = websocket.close(CloseCode::Other(1013), "server busy");
+            websocket.end(limits.close_linger);
             return Closed::Dropped(error);
         }
     };

@@ -80,7 +80,7 @@ impl fmt::Display for Ending {
             Ending::KeepAliveIdle => f.write_str("idle between requests"),
             Ending::Answered => f.write_str("answered, connection: close"),
             Ending::Refused(HttpError::Io(error)) if is_timeout(error) => {
-                write!(f, "request head too slow (408): {error}")
+                write!(f, "request too slow (408): {error}")
             }
             Ending::Refused(error) => match error.status() {
                 Some(status) => write!(f, "bad request ({}): {error}", status.code()),
