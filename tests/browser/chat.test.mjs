@@ -35,7 +35,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { BASE, CHROMIUM_ARGS, EXECUTABLE, WAIT_MS } from './chromium.mjs';
+import { BASE, CHROMIUM_ARGS, Checklist, EXECUTABLE, WAIT_MS } from './chromium.mjs';
 
 const SCREENSHOT = process.env.DUPLEX_SCREENSHOT ?? '';
 const ARTIFACTS = process.env.DUPLEX_ARTIFACTS || fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-browser-'));
@@ -268,32 +268,8 @@ async function checkJsonRoundTrip(client) {
     }
 }
 
-const results = [];
-let stop = false;
-
-async function check(name, fn, { critical = false } = {}) {
-    if (stop) {
-        results.push('skipped');
-        console.log(`skip - ${name} (an earlier check it depends on failed)`);
-        return;
-    }
-    const start = Date.now();
-    try {
-        const note = await fn();
-        if (note?.skipped) {
-            results.push('skipped');
-            console.log(`skip - ${name}: ${note.skipped}`);
-            return;
-        }
-        results.push('passed');
-        console.log(`ok   - ${name} (${Date.now() - start} ms)`);
-    } catch (error) {
-        results.push('failed');
-        console.log(`FAIL - ${name} (${Date.now() - start} ms)\n       ${String(error.message || error).replace(/\n/g, '\n       ')}`);
-        await snapshot(name);
-        if (critical) stop = true;
-    }
-}
+const checklist = new Checklist({ onFailure: snapshot });
+const check = checklist.check.bind(checklist);
 
 /** After a failure: each open page's screenshot, DOM and console log. */
 async function snapshot(checkName) {
@@ -440,11 +416,8 @@ async function main() {
 try {
     await main();
 } catch (error) {
-    results.push('failed');
-    console.log(`FAIL - harness: ${error.stack || error}`);
+    checklist.fail('harness', error);
 } finally {
     for (const client of clients) await closeClient(client);
 }
-const count = (what) => results.filter((r) => r === what).length;
-console.log(`browser: ${count('passed')} passed, ${count('failed')} failed, ${count('skipped')} skipped`);
-process.exit(count('failed') === 0 && count('passed') > 0 ? 0 : 1);
+checklist.finish();

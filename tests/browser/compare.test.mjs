@@ -28,14 +28,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
 
-import { BASE, CHROMIUM_ARGS, EXECUTABLE, WAIT_MS } from './chromium.mjs';
+import { BASE, CHROMIUM_ARGS, Checklist, EXECUTABLE, WAIT_MS } from './chromium.mjs';
 
 const ARTIFACTS = process.env.DUPLEX_ARTIFACTS || fs.mkdtempSync(path.join(os.tmpdir(), 'duplex-browser-'));
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 const PANES = ['short', 'long', 'sse', 'ws'];
 
-const results = [];
-let stop = false;
+const checklist = new Checklist({ onFailure: snapshot });
+const check = checklist.check.bind(checklist);
 let context = null;
 let page = null;
 let profile = null;
@@ -54,25 +54,6 @@ async function requestHeadBytes(request) {
         bytes += Buffer.byteLength(`${name}: ${value}\r\n`);
     }
     return bytes;
-}
-
-async function check(name, fn, { critical = false } = {}) {
-    if (stop) {
-        results.push('skipped');
-        console.log(`skip - ${name} (an earlier check it depends on failed)`);
-        return;
-    }
-    const start = Date.now();
-    try {
-        await fn();
-        results.push('passed');
-        console.log(`ok   - ${name} (${Date.now() - start} ms)`);
-    } catch (error) {
-        results.push('failed');
-        console.log(`FAIL - ${name} (${Date.now() - start} ms)\n       ${String(error.message || error).replace(/\n/g, '\n       ')}`);
-        await snapshot(name);
-        if (critical) stop = true;
-    }
 }
 
 /** After a failure: the page's screenshot, DOM and console log. */
@@ -223,12 +204,9 @@ async function main() {
 try {
     await main();
 } catch (error) {
-    results.push('failed');
-    console.log(`FAIL - harness: ${error.stack || error}`);
+    checklist.fail('harness', error);
 } finally {
     await context?.close().catch(() => {});
     if (profile) fs.rmSync(profile, { recursive: true, force: true });
 }
-const count = (what) => results.filter((r) => r === what).length;
-console.log(`browser: ${count('passed')} passed, ${count('failed')} failed, ${count('skipped')} skipped`);
-process.exit(count('failed') === 0 && count('passed') > 0 ? 0 : 1);
+checklist.finish();

@@ -22,34 +22,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
-import { CHROMIUM_ARGS, EXECUTABLE, WAIT_MS } from './chromium.mjs';
+import { CHROMIUM_ARGS, Checklist, EXECUTABLE, WAIT_MS } from './chromium.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.DUPLEX_BIN;
 const WWW = process.env.DUPLEX_WWW || path.join(HERE, '..', '..', 'www');
 const AGREED = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
 
-const results = [];
-let stop = false;
+const checklist = new Checklist();
+const check = checklist.check.bind(checklist);
 const trace = []; // the server's stderr, line by line
-
-async function check(name, fn, { critical = false } = {}) {
-    if (stop) {
-        results.push('skipped');
-        console.log(`skip - ${name} (an earlier check it depends on failed)`);
-        return;
-    }
-    const start = Date.now();
-    try {
-        await fn();
-        results.push('passed');
-        console.log(`ok   - ${name} (${Date.now() - start} ms)`);
-    } catch (error) {
-        results.push('failed');
-        console.log(`FAIL - ${name} (${Date.now() - start} ms)\n       ${String(error.message || error).replace(/\n/g, '\n       ')}`);
-        if (critical) stop = true;
-    }
-}
 
 /** Starts `duplex --deflate --trace` on a free port; resolves to its URL. */
 function startServer() {
@@ -195,14 +177,11 @@ try {
         await waitForTrace(/-> send FIN=1 RSV=100 TEXT/, traceFrom);
     });
 } catch (error) {
-    results.push('failed');
-    console.log(`FAIL - setup: ${error.message || error}`);
+    checklist.fail('setup', error);
 } finally {
     if (context) await context.close().catch(() => {});
     if (profile) fs.rmSync(profile, { recursive: true, force: true });
     if (server) server.kill();
 }
 
-const count = (what) => results.filter((r) => r === what).length;
-console.log(`browser: ${count('passed')} passed, ${count('failed')} failed, ${count('skipped')} skipped`);
-process.exit(count('failed') === 0 && count('passed') > 0 ? 0 : 1);
+checklist.finish();
