@@ -63,7 +63,7 @@ pub struct Recorded {
 }
 
 /// Stamps events and keeps the recent messages, rendered as JSON.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct History {
     last_seq: u64,
     /// Rendered `message` events, oldest first.

@@ -122,7 +122,7 @@ pub fn serve<R: Read + Hangup>(
     // (`wakeups.rs`). In a storm of joins, a writer still busy with the
     // last one needs none.
     wakeups::defer_on_this_thread();
-    let joined = room.join_with_codec(requested, Arc::clone(&outbox), codec.clone());
+    let joined = room.join(requested, Arc::clone(&outbox), codec.clone());
     log!("chat: {} joined {}; {} here", joined.name, room.name(), joined.members);
     let mut membership = Membership {
         room,

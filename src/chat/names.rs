@@ -198,18 +198,6 @@ impl Suffixes {
     }
 }
 
-/// `guest-N` for the first N at or after `counter` whose name is free
-/// (someone may have chosen `guest-3` by hand). Advances the counter.
-pub fn guest_name(counter: &mut u64, is_taken: impl Fn(&str) -> bool) -> String {
-    loop {
-        let name = format!("guest-{counter}");
-        *counter += 1;
-        if !is_taken(&name) {
-            return name;
-        }
-    }
-}
-
 /// Is `name` one of the `wanted-N` that [`Suffixes::unique_name`] gives?
 fn is_suffixed(name: &str, wanted: &str) -> bool {
     let Some((_, digits)) = name.rsplit_once('-') else { return false };
@@ -333,13 +321,5 @@ mod tests {
         for bad in ["name=%ff", "name=%zz", "name=%", "name=ann%e2%82", "name=%ff&name=bob"] {
             assert_eq!(name_in_query(Some(bad)), Some(Err(NameError::Undecodable)), "{bad}");
         }
-    }
-
-    #[test]
-    fn guests_skip_names_taken_by_hand() {
-        let mut counter = 1;
-        assert_eq!(guest_name(&mut counter, |n| n == "guest-1"), "guest-2");
-        assert_eq!(guest_name(&mut counter, |_| false), "guest-3");
-        assert_eq!(counter, 4);
     }
 }

@@ -20,7 +20,7 @@
 //!    member's outbox, ann's included: her own copy is her acknowledgement.
 //!    Members whose connection agreed to permessage-deflate (`--deflate`)
 //!    get a compressed copy instead, also made once and shared
-//!    (`CompressedOnce`; `docs/11-compression.md`).
+//!    (`MessageCodec::encode_shared`; `docs/11-compression.md`).
 //!
 //! Then it lets go of the lock. Pushing under the lock is what gives every
 //! member the same order of events: two messages said at the same moment
@@ -85,13 +85,13 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use super::history::History;
-use super::names::{clean_name, guest_name, NameError, Suffixes};
+use super::names::{clean_name, NameError, Suffixes};
 use super::outbox::{push_or_abort, too_slow_goodbye, too_slow_reason, Encoded, Outbox, PushError};
 use super::protocol::{error_json, Change, FileInfo, Stamp, Welcome};
 use super::wakeups;
 use crate::config::Limits;
 use crate::log;
-use crate::websocket::extension::{encode_compressed_frame, MessageCodec};
+use crate::websocket::extension::{encoded_frame, MessageCodec};
 use crate::websocket::frame::{encode_frame, Opcode};
 
 /// A member's number, unique for the life of the room in this process
@@ -174,6 +174,7 @@ pub struct Locked {
 }
 
 /// The room itself: members, names, the record, who else hears.
+#[derive(Default)]
 pub struct Core {
     /// What every `welcome` says about the room: its name and limits.
     room_name: String,
@@ -187,8 +188,9 @@ pub struct Core {
     names_here: HashSet<String>,
     /// Where the search for a free `ann-N` starts, per contested name.
     suffixes: Suffixes,
-    next_member: u64,
-    next_guest: u64,
+    /// The last member number and `guest-N` handed out.
+    members_ever: u64,
+    guests_ever: u64,
     history: History,
     audience: Vec<Box<dyn Audience>>,
     /// Log lines noted under the lock, written by [`Room::unlock`].
@@ -228,16 +230,10 @@ impl Room {
             room_name: name.to_string(),
             max_text: limits.max_chat_text,
             max_file: limits.max_chat_file,
-            members: Vec::new(),
-            names_here: HashSet::new(),
-            suffixes: Suffixes::default(),
-            next_member: 1,
-            next_guest: 1,
             // Half an outbox, so that a newcomer's `welcome`, which carries
             // the whole history, always fits in its outbox.
             history: History::new(limits.outbox_soft_bytes / 2),
-            audience: Vec::new(),
-            notes: Vec::new(),
+            ..Core::default()
         };
         Room { name: name.to_string(), state: Mutex::new(Locked { core, numbering: None }) }
     }
@@ -270,18 +266,6 @@ impl Room {
         result
     }
 
-    /// Runs `f` under the lock with the room's [`Numbering`], if it is an
-    /// `N`; `None` otherwise.
-    pub fn with_numbering<N: Numbering, T>(
-        &self,
-        f: impl FnOnce(&mut N, &mut Core) -> T,
-    ) -> Option<T> {
-        self.with_lock(|Locked { core, numbering }| {
-            let numbering = numbering.as_deref_mut()? as &mut dyn Any;
-            Some(f(numbering.downcast_mut::<N>()?, core))
-        })
-    }
-
     /// Plugs in who numbers events. Call before anyone joins.
     pub fn set_numbering(&self, numbering: Box<dyn Numbering>) {
         self.lock().numbering = Some(numbering);
@@ -292,31 +276,15 @@ impl Room {
         self.lock().core.audience.push(audience);
     }
 
-    /// Adds a member. `requested` is the name from the URL, if any; a name
-    /// that breaks the rules of `names.rs` becomes `guest-N` and the
-    /// newcomer is told why. Everyone else gets a `join`, the newcomer a
-    /// `welcome`, both when the `join` is delivered.
-    pub fn join(&self, requested: Option<&str>, outbox: Arc<Outbox>) -> Joined {
-        self.join_from_url(requested.map(Ok), outbox)
-    }
-
-    /// [`join`](Self::join), with the name as it came out of the URL: none,
-    /// a decoded name, or one that could not be decoded
-    /// ([`name_in_query`](super::names::name_in_query)), refused like any
-    /// other bad name.
-    pub fn join_from_url(
-        &self,
-        requested: Option<Result<&str, NameError>>,
-        outbox: Arc<Outbox>,
-    ) -> Joined {
-        self.join_with_codec(requested, outbox, None)
-    }
-
-    /// [`join_from_url`](Self::join_from_url) for a member whose
-    /// connection agreed to a per-message extension (permessage-deflate,
-    /// `--deflate`): its events go out encoded by `codec` when that is
-    /// shorter, one encoding shared by every member with the same codec.
-    pub fn join_with_codec(
+    /// Adds a member. `requested` is the name from the URL, if any: a
+    /// decoded name, or one that could not be decoded
+    /// ([`name_in_query`](super::names::name_in_query)). A name that breaks
+    /// the rules of `names.rs` becomes `guest-N` and the newcomer is told
+    /// why. Everyone else gets a `join`, the newcomer a `welcome`, both when
+    /// the `join` is delivered. `codec` is the per-message extension its
+    /// connection agreed to (permessage-deflate, `--deflate`), if any: its
+    /// events go out encoded by it when that is shorter.
+    pub fn join(
         &self,
         requested: Option<Result<&str, NameError>>,
         outbox: Arc<Outbox>,
@@ -328,24 +296,12 @@ impl Room {
             refused => (state.guest_name(), refused.and_then(Result::err)),
         };
         let core = &mut state.core;
-        let id = MemberId(core.next_member);
-        core.next_member += 1;
-        let mut held = Vec::new();
-        if let Some(error) = refused {
-            let reason = format!("name refused: {error}; you are {name}");
-            held.push(text_frame(&error_json(&reason)));
-        }
-        let shown = name.clone();
-        let member = Member {
-            id,
-            name: name.clone(),
-            shown,
-            joined: 0,
-            outbox,
-            welcomed: false,
-            held,
-            codec,
-        };
+        core.members_ever += 1;
+        let id = MemberId(core.members_ever);
+        let refused = refused.map(|error| format!("name refused: {error}; you are {name}"));
+        let held = refused.iter().map(|reason| text_frame(&error_json(reason))).collect();
+        let (shown, joined, welcomed) = (name.clone(), 0, false);
+        let member = Member { id, name: name.clone(), shown, joined, outbox, welcomed, held, codec };
         core.names_here.insert(name.clone());
         core.members.push(member);
         let members = core.members.len();
@@ -477,12 +433,15 @@ impl Locked {
         core.suffixes.unique_name(wanted, mine, is_taken)
     }
 
-    /// The next free `guest-N`.
+    /// The next free `guest-N` (someone may have chosen `guest-3` by hand).
     fn guest_name(&mut self) -> String {
-        let mut counter = self.core.next_guest;
-        let name = guest_name(&mut counter, |n| self.is_taken(n));
-        self.core.next_guest = counter;
-        name
+        loop {
+            self.core.guests_ever += 1;
+            let name = format!("guest-{}", self.core.guests_ever);
+            if !self.is_taken(&name) {
+                return name;
+            }
+        }
     }
 }
 
@@ -529,16 +488,16 @@ impl Core {
     ///
     /// `frames` starts with the event's JSON, `json`, as a plain text
     /// frame. A member whose connection agreed to compression gets that
-    /// first frame compressed instead: compressed once per codec, the same
-    /// bytes for every member that shares it ([`CompressedOnce`]).
+    /// first frame compressed instead. Every member with the same terms
+    /// shares one codec, which compresses the event once and answers the
+    /// others with the same bytes (`MessageCodec::encode_shared`).
     fn broadcast(&mut self, json: &str, frames: &[Encoded], skip: Option<MemberId>) {
-        let mut compressed = CompressedOnce::new(json, frames);
         for member in self.members.iter().filter(|m| m.welcomed && Some(m.id) != skip) {
-            let frames = match &member.codec {
-                Some(codec) => compressed.frames_for(codec),
-                None => frames,
-            };
-            match wakeups::push_soon(&member.outbox, frames) {
+            let compressed = member.codec.as_ref().and_then(|codec| {
+                let first = codec.encode_shared(Opcode::Text, json.as_bytes())?;
+                Some([&[first], &frames[1..]].concat())
+            });
+            match wakeups::push_soon(&member.outbox, compressed.as_deref().unwrap_or(frames)) {
                 Err(why @ (PushError::Overflow | PushError::Behind)) => {
                     member.outbox.abort(too_slow_goodbye(why));
                     self.notes.push(too_slow(&member.name, why));
@@ -570,10 +529,9 @@ impl Core {
         // The welcome (with the history) is the largest event a member
         // gets, and it is its own: compressed for it alone.
         let json = welcome.to_json();
-        let compressed = member.codec.as_ref().and_then(|codec| {
-            encode_compressed_frame(codec.as_ref(), Opcode::Text, json.as_bytes())
-        });
-        let mut frames = vec![compressed.map_or_else(|| text_frame(&json), Arc::from)];
+        let compressed = member.codec.as_ref().and_then(|codec| codec.encode(json.as_bytes()));
+        let first = compressed.map(|encoded| encoded_frame(Opcode::Text, &encoded));
+        let mut frames = vec![first.unwrap_or_else(|| text_frame(&json))];
         frames.append(&mut member.held);
         // Nothing from the room has been pushed to this outbox yet, so this
         // one push fits however big the welcome is (an empty outbox takes
@@ -630,46 +588,6 @@ impl Core {
 
 fn too_slow(name: &str, why: PushError) -> String {
     format!("chat: {name} is {}: disconnecting with 1008", too_slow_reason(why))
-}
-
-/// One broadcast's first frame, compressed at most once per codec, and
-/// only for codecs some member uses: the chat's "shared compressor". With
-/// no context takeover a compressed message depends on nothing but its
-/// text and the codec's window, so every member that agreed on the same
-/// terms can be sent the very same bytes.
-struct CompressedOnce<'a> {
-    json: &'a str,
-    plain: &'a [Encoded],
-    /// Per codec met so far: the frames to send (the compressed first
-    /// frame and the rest), or `None` when compressing did not pay.
-    done: Vec<(Arc<dyn MessageCodec>, CompressedFrames)>,
-}
-
-/// A broadcast's frames with the first one compressed, if that paid.
-type CompressedFrames = Option<Vec<Encoded>>;
-
-impl<'a> CompressedOnce<'a> {
-    fn new(json: &'a str, plain: &'a [Encoded]) -> CompressedOnce<'a> {
-        CompressedOnce { json, plain, done: Vec::new() }
-    }
-
-    /// The frames for a member whose connection uses `codec`.
-    fn frames_for(&mut self, codec: &Arc<dyn MessageCodec>) -> &[Encoded] {
-        let index = match self.done.iter().position(|(seen, _)| Arc::ptr_eq(seen, codec)) {
-            Some(index) => index,
-            None => {
-                let compressed =
-                    encode_compressed_frame(codec.as_ref(), Opcode::Text, self.json.as_bytes());
-                let frames = compressed.map(|first| {
-                    let rest = self.plain.iter().skip(1).cloned();
-                    std::iter::once(Arc::from(first)).chain(rest).collect()
-                });
-                self.done.push((Arc::clone(codec), frames));
-                self.done.len() - 1
-            }
-        };
-        self.done[index].1.as_deref().unwrap_or(self.plain)
-    }
 }
 
 /// One JSON event as a WebSocket text frame, ready to share. (Building the

@@ -383,7 +383,7 @@ mod tests {
     fn posts_are_messages_with_the_next_seq_for_everyone() {
         let room = room();
         let member = outbox();
-        room.room().join(Some("ann"), Arc::clone(&member)); // seq 1
+        room.room().join(Some(Ok("ann")), Arc::clone(&member), None); // seq 1
         drain_text(&member);
         let stamp = room.post("  web ", "hello").unwrap();
         assert_eq!(stamp.seq, 2);
@@ -396,7 +396,7 @@ mod tests {
     #[test]
     fn posts_are_refused_for_bad_or_taken_names_and_bad_text() {
         let room = with(&Limits { max_chat_text: 5, ..Limits::default() });
-        room.room().join(Some("ann"), outbox());
+        room.room().join(Some(Ok("ann")), outbox(), None);
         assert_eq!(room.post("ann", "hi"), Err(PostError::NameTaken("ann".into())));
         assert_eq!(room.post(" ", "hi"), Err(PostError::Name(NameError::Empty)));
         assert_eq!(room.post("bob", ""), Err(PostError::Empty));

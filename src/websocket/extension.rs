@@ -21,14 +21,16 @@
 //!
 //! A codec with no context takeover is stateless, so one instance serves
 //! every connection that agreed on the same terms, and one message
-//! compressed once is valid on all of them: [`encode_compressed_frame`]
-//! builds such a frame, and the chat room sends the same bytes to every
-//! member that agreed (`src/chat/room.rs`).
+//! compressed once is valid on all of them. That is what
+//! [`MessageCodec::encode_shared`] is for: the chat room asks it for every
+//! member of a broadcast, and the codec compresses the message once and
+//! hands every member that agreed the same bytes (`src/chat/room.rs`).
 //!
 //! Read next: `src/websocket/negotiation.rs`, then
 //! `src/websocket/permessage_deflate.rs`.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::close::ProtocolError;
 use super::frame::{FrameHeader, Opcode};
@@ -46,20 +48,20 @@ pub trait MessageCodec: Send + Sync + fmt::Debug {
     /// An outgoing message's payload in its shorter form, to be sent with
     /// RSV1 set; `None` to send it as it is.
     fn encode(&self, payload: &[u8]) -> Option<Vec<u8>>;
+
+    /// The same message, as a whole server frame ready to share
+    /// ([`encoded_frame`]); `None` to send the plain frame instead. Asked
+    /// for the same message by every member of a broadcast in turn, a codec
+    /// that serves many connections answers them all with one encoding.
+    fn encode_shared(&self, opcode: Opcode, payload: &[u8]) -> Option<Arc<[u8]>>;
 }
 
-/// A whole server frame (unmasked, FIN set) carrying `payload` as
-/// `codec` encodes it, with RSV1 set (RFC 7692 §6); `None` when the codec
-/// finds compressing not worth it, and the plain frame should go instead.
-pub fn encode_compressed_frame(
-    codec: &dyn MessageCodec,
-    opcode: Opcode,
-    payload: &[u8],
-) -> Option<Vec<u8>> {
-    let encoded = codec.encode(payload)?;
+/// A whole server frame (unmasked, FIN set) carrying a payload a codec has
+/// encoded, with RSV1 set: "this message is compressed" (RFC 7692 §6).
+pub fn encoded_frame(opcode: Opcode, encoded: &[u8]) -> Arc<[u8]> {
     let header = FrameHeader { rsv1: true, ..FrameHeader::new(opcode, encoded.len()) };
     let (head, head_len) = header.encode();
-    Some([&head[..head_len], &encoded].concat())
+    Arc::from([&head[..head_len], encoded].concat())
 }
 
 /// The extension's registered name (RFC 7692 §7).

@@ -31,10 +31,11 @@
 //!
 //! Read next: `docs/11-compression.md`, the chapter on all of this.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use super::close::{CloseCode, ProtocolError};
-use super::extension::{DeflateAgreement, MessageCodec, PERMESSAGE_DEFLATE};
+use super::extension::{encoded_frame, DeflateAgreement, MessageCodec, PERMESSAGE_DEFLATE};
+use super::frame::Opcode;
 use crate::deflate::{compress, inflate, InflateError, SYNC_FLUSH_TAIL};
 
 /// Messages shorter than this are sent uncompressed.
@@ -42,12 +43,20 @@ pub const MIN_COMPRESSED_LEN: usize = 64;
 
 /// The codec for one agreement: stateless, so one instance can serve every
 /// connection that agreed on the same window, and a message compressed once
-/// can be sent to all of them (the chat room does this).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// can be sent to all of them (the chat room does this, through
+/// [`MessageCodec::encode_shared`]).
+#[derive(Debug)]
 pub struct PerMessageDeflate {
     /// Our matches reach at most `2^window_bits` bytes back (§7.1.2.1).
     window_bits: u8,
+    /// The last message [`encode_shared`](MessageCodec::encode_shared) was
+    /// asked for, and its answer: a broadcast asks once per member, and
+    /// all but the first are answered from here.
+    last_shared: Mutex<Option<Shared>>,
 }
+
+/// A message, and the frame it was compressed into (`None`: not worth it).
+type Shared = (Opcode, Vec<u8>, Option<Arc<[u8]>>);
 
 impl DeflateAgreement {
     /// The codec for this agreement. Every connection with the same window
@@ -65,7 +74,7 @@ impl DeflateAgreement {
 
 impl PerMessageDeflate {
     pub fn new(window_bits: u8) -> PerMessageDeflate {
-        PerMessageDeflate { window_bits }
+        PerMessageDeflate { window_bits, last_shared: Mutex::new(None) }
     }
 }
 
@@ -89,6 +98,22 @@ impl MessageCodec for PerMessageDeflate {
         let mut compressed = compress(payload, self.window_bits);
         compressed.truncate(compressed.len() - SYNC_FLUSH_TAIL.len()); // §7.2.1
         (compressed.len() < payload.len()).then_some(compressed)
+    }
+
+    /// Compares the message with the last one (a `memcmp`, far cheaper
+    /// than compressing it again). Only broadcasts come here, so what is
+    /// kept is one chat event per window size, at most a text message's
+    /// limit.
+    fn encode_shared(&self, opcode: Opcode, payload: &[u8]) -> Option<Arc<[u8]>> {
+        let mut last = self.last_shared.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*last {
+            Some((seen, message, frame)) if *seen == opcode && message == payload => frame.clone(),
+            _ => {
+                let frame = self.encode(payload).map(|encoded| encoded_frame(opcode, &encoded));
+                *last = Some((opcode, payload.to_vec(), frame.clone()));
+                frame
+            }
+        }
     }
 }
 
@@ -129,6 +154,22 @@ mod tests {
         assert_eq!(too_big.code, CloseCode::MessageTooBig);
         let garbage = codec.decode(vec![0xff; 10], 100).unwrap_err();
         assert_eq!(garbage.code, CloseCode::InvalidPayload);
+    }
+
+    #[test]
+    fn a_message_asked_for_again_is_compressed_once_and_shared() {
+        let codec = PerMessageDeflate::new(15);
+        let line = b"the same line, long enough to be worth compressing, for every member";
+        let first = codec.encode_shared(Opcode::Text, line).unwrap();
+        assert!(Arc::ptr_eq(&first, &codec.encode_shared(Opcode::Text, line).unwrap()));
+        let mut bytes = &first[..];
+        let header = crate::websocket::FrameHeader::read_with_extension(&mut bytes, true).unwrap();
+        assert!(header.rsv1 && header.fin && header.opcode == Opcode::Text);
+        assert_eq!(codec.decode(bytes.to_vec(), 1024), Ok(line.to_vec()));
+        // Another message, or the same bytes as another opcode, is new.
+        let other = codec.encode_shared(Opcode::Binary, line).unwrap();
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert_eq!(codec.encode_shared(Opcode::Text, b"short"), None);
     }
 
     #[test]

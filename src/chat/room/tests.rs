@@ -41,9 +41,9 @@ fn drain(outbox: &Outbox) -> Vec<String> {
 fn join_welcomes_the_newcomer_and_tells_the_others() {
     let room = room();
     let (a, b) = (outbox(), outbox());
-    let ann = room.join(Some("ann"), Arc::clone(&a));
+    let ann = room.join(Some(Ok("ann")), Arc::clone(&a), None);
     assert_eq!((ann.name.as_str(), ann.members), ("ann", 1));
-    room.join(Some("  bob "), Arc::clone(&b));
+    room.join(Some(Ok("  bob ")), Arc::clone(&b), None);
     let to_ann = drain(&a);
     assert!(to_ann[0].starts_with(r#"{"type":"welcome","room":"main","you":"ann","seq":1,"#));
     assert!(to_ann[1].starts_with(r#"{"type":"join","seq":2,"#), "{}", to_ann[1]);
@@ -57,7 +57,7 @@ fn join_welcomes_the_newcomer_and_tells_the_others() {
 fn a_message_is_encoded_once_and_shared_with_everyone() {
     let room = room();
     let boxes: Vec<_> = (0..3).map(|_| outbox()).collect();
-    let ids: Vec<_> = boxes.iter().map(|o| room.join(None, Arc::clone(o)).id).collect();
+    let ids: Vec<_> = boxes.iter().map(|o| room.join(None, Arc::clone(o), None).id).collect();
     boxes.iter().for_each(|o| drop(pending(o)));
     room.say(ids[1], "hello");
     let frames: Vec<Encoded> = boxes.iter().flat_map(|o| pending(o)).collect();
@@ -69,22 +69,25 @@ fn a_message_is_encoded_once_and_shared_with_everyone() {
 #[test]
 fn names_default_refused_and_taken() {
     let room = room();
-    assert_eq!(room.join(None, outbox()).name, "guest-1");
-    assert_eq!(room.join(Some("ann"), outbox()).name, "ann");
-    assert_eq!(room.join(Some("ann"), outbox()).name, "ann-2");
+    assert_eq!(room.join(None, outbox(), None).name, "guest-1");
+    assert_eq!(room.join(Some(Ok("ann")), outbox(), None).name, "ann");
+    assert_eq!(room.join(Some(Ok("ann")), outbox(), None).name, "ann-2");
     let told = outbox();
-    assert_eq!(room.join(Some("a\u{1b}[31mred"), Arc::clone(&told)).name, "guest-2");
+    assert_eq!(room.join(Some(Ok("a\u{1b}[31mred")), Arc::clone(&told), None).name, "guest-2");
     let events = drain(&told);
     assert!(events[1].starts_with(r#"{"type":"error","reason":"name refused: "#));
     assert_eq!(room.member_names(), ["guest-1", "ann", "ann-2", "guest-2"]);
+    // A guest name someone chose by hand is skipped.
+    assert_eq!(room.join(Some(Ok("guest-3")), outbox(), None).name, "guest-3");
+    assert_eq!(room.join(None, outbox(), None).name, "guest-4");
 }
 
 #[test]
 fn rename_is_checked_and_broadcast() {
     let room = room();
     let a = outbox();
-    let ann = room.join(Some("ann"), Arc::clone(&a)).id;
-    let bob = room.join(Some("bob"), outbox()).id;
+    let ann = room.join(Some(Ok("ann")), Arc::clone(&a), None).id;
+    let bob = room.join(Some(Ok("bob")), outbox(), None).id;
     drop(pending(&a));
     assert_eq!(room.rename(bob, "ann"), Ok(()));
     assert_eq!(room.rename(ann, "ann"), Ok(()), "no-op");
@@ -99,8 +102,8 @@ fn rename_is_checked_and_broadcast() {
 fn leave_is_broadcast_exactly_once() {
     let room = room();
     let a = outbox();
-    room.join(Some("ann"), Arc::clone(&a));
-    let bob = room.join(Some("bob"), outbox()).id;
+    room.join(Some(Ok("ann")), Arc::clone(&a), None);
+    let bob = room.join(Some(Ok("bob")), outbox(), None).id;
     assert_eq!(room.leave(bob, "left"), Some(("bob".to_string(), 1)));
     assert_eq!(room.leave(bob, "left"), None);
     let leaves: Vec<_> = drain(&a).into_iter().filter(|e| e.contains("leave")).collect();
@@ -112,8 +115,8 @@ fn leave_is_broadcast_exactly_once() {
 fn files_go_to_the_others_with_their_announcement() {
     let room = room();
     let (a, b) = (outbox(), outbox());
-    let ann = room.join(Some("ann"), Arc::clone(&a)).id;
-    room.join(Some("bob"), Arc::clone(&b));
+    let ann = room.join(Some(Ok("ann")), Arc::clone(&a), None).id;
+    room.join(Some(Ok("bob")), Arc::clone(&b), None);
     drop((pending(&a), pending(&b)));
     let info = FileInfo { mime: "image/png".into(), name: Some("x.png".into()) };
     room.share_file(ann, &info, 3, Arc::from(encode_frame(Opcode::Binary, b"png", None)));
@@ -128,8 +131,8 @@ fn a_slow_member_is_cut_off_and_nobody_else_notices() {
     let limits = Limits { outbox_soft_bytes: 64 * 1024, ..Limits::default() };
     let room = Room::new("main", &limits);
     let (fast, slow) = (outbox(), Arc::new(Outbox::new(limits.outbox_soft_bytes)));
-    let ann = room.join(Some("ann"), Arc::clone(&fast)).id;
-    room.join(Some("sloth"), Arc::clone(&slow));
+    let ann = room.join(Some(Ok("ann")), Arc::clone(&fast), None).id;
+    room.join(Some(Ok("sloth")), Arc::clone(&slow), None);
     drop(pending(&fast)); // welcome and join
     let mut received = 0;
     for i in 0..100 {
@@ -153,7 +156,7 @@ fn a_crowd_asking_for_one_name_costs_two_tries_a_join() {
     let room = room();
     let mut given = std::collections::HashSet::new();
     for _ in 0..1000 {
-        let name = room.join(Some("ann"), outbox()).name;
+        let name = room.join(Some(Ok("ann")), outbox(), None).name;
         assert!(given.insert(name.clone()), "{name} given twice");
     }
     // Each join tried `ann`, then the one suffix the hint pointed at. Trying
@@ -165,8 +168,8 @@ fn a_crowd_asking_for_one_name_costs_two_tries_a_join() {
 #[test]
 fn the_name_index_follows_joins_renames_and_leaves() {
     let room = room();
-    let ann = room.join(Some("ann"), outbox()).id;
-    let bob = room.join(Some("bob"), outbox()).id;
+    let ann = room.join(Some(Ok("ann")), outbox(), None).id;
+    let bob = room.join(Some(Ok("bob")), outbox(), None).id;
     room.rename(bob, "rob").unwrap();
     room.leave(ann, "left");
     let state = room.lock();
@@ -175,16 +178,16 @@ fn the_name_index_follows_joins_renames_and_leaves() {
     assert!(!state.is_taken("ann"), "left");
     drop(state);
     // Both free again, so taken by the next to ask, without a suffix.
-    assert_eq!(room.join(Some("ann"), outbox()).name, "ann");
-    assert_eq!(room.join(Some("bob"), outbox()).name, "bob");
-    assert_eq!(room.join(Some("rob"), outbox()).name, "rob-2");
+    assert_eq!(room.join(Some(Ok("ann")), outbox(), None).name, "ann");
+    assert_eq!(room.join(Some(Ok("bob")), outbox(), None).name, "bob");
+    assert_eq!(room.join(Some(Ok("rob")), outbox(), None).name, "rob-2");
 }
 
 #[test]
 fn an_undecodable_name_is_refused_with_an_error_like_any_other() {
     let room = room();
     let told = outbox();
-    let joined = room.join_from_url(Some(Err(NameError::Undecodable)), Arc::clone(&told));
+    let joined = room.join(Some(Err(NameError::Undecodable)), Arc::clone(&told), None);
     assert_eq!(joined.name, "guest-1");
     let events = drain(&told);
     assert!(events[0].contains(r#""you":"guest-1""#), "{events:?}");

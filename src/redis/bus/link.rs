@@ -55,11 +55,13 @@
 //! numbered at or below the snapshot's `as_of`.
 //!
 //! The bus's threads reach the link through the room's lock, with
-//! `Room::with_numbering`; [`LinkedRoom`] wraps each such visit in a
-//! method named for what it does.
+//! `Room::with_lock` ([`with_link`] finds the link among what the lock
+//! guards); [`LinkedRoom`] wraps each such visit in a method named for what
+//! it does.
 //!
 //! Read next: `src/redis/bus/roster.rs`, the other processes' members.
 
+use std::any::Any;
 use std::collections::VecDeque;
 use std::sync::mpsc::SyncSender;
 use std::sync::Arc;
@@ -70,7 +72,7 @@ use super::queue::{Job, PublishQueue, QueueFull};
 use super::roster::{describe, Roster, RosterEntry};
 use crate::chat::history::{now_millis, Recorded};
 use crate::chat::protocol::{Change, Stamp};
-use crate::chat::room::{Core, Decided, Emitted, Numbering, Room, Route};
+use crate::chat::room::{Core, Decided, Emitted, Locked, Numbering, Room, Route};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -253,6 +255,17 @@ impl Link {
     }
 }
 
+/// Runs `f` under the room's lock with its [`Link`]; `None` if the room's
+/// [`Numbering`] is not one (or it has none). The room stores it as a
+/// `dyn Numbering`, and only this layer knows what it really is, so it
+/// asks: `Any` turns the trait object back into a `Link`.
+fn with_link<T>(room: &Room, f: impl FnOnce(&mut Link, &mut Core) -> T) -> Option<T> {
+    room.with_lock(|Locked { core, numbering }| {
+        let numbering = numbering.as_deref_mut()? as &mut dyn Any;
+        Some(f(numbering.downcast_mut::<Link>()?, core))
+    })
+}
+
 /// What the bus's threads ask of a room whose [`Numbering`] is a [`Link`].
 /// Each method is one visit under the room's lock.
 pub trait LinkedRoom {
@@ -277,7 +290,7 @@ pub trait LinkedRoom {
 
 impl LinkedRoom for Room {
     fn link_epoch(&self) -> Option<u64> {
-        self.with_numbering(|link: &mut Link, _| (link.mode == Mode::Shared).then_some(link.epoch))
+        with_link(self, |link: &mut Link, _| (link.mode == Mode::Shared).then_some(link.epoch))
             .flatten()
     }
 
@@ -287,7 +300,7 @@ impl LinkedRoom for Room {
             floor: core.history().last_seq(),
             ours: link.ours(core),
         };
-        self.with_numbering(point).unwrap_or(SyncPoint { epoch: 0, floor: 0, ours: Vec::new() })
+        with_link(self, point).unwrap_or(SyncPoint { epoch: 0, floor: 0, ours: Vec::new() })
     }
 
     fn go_shared(&self, point: &SyncPoint, snapshot: Snapshot) -> bool {
@@ -306,13 +319,13 @@ impl LinkedRoom for Room {
             }
             unchanged
         };
-        self.with_numbering(switch).unwrap_or(false)
+        with_link(self, switch).unwrap_or(false)
     }
 
     /// Delivered here, unless it is stale (another epoch), already known
     /// (in the snapshot), or ours and already delivered while alone.
     fn deliver_from_bus(&self, epoch: u64, seq: u64, envelope: Envelope) {
-        self.with_numbering(|link: &mut Link, core| {
+        with_link(self, |link: &mut Link, core| {
             if !link.is_current(epoch) || seq <= core.history().last_seq() {
                 return;
             }
@@ -340,7 +353,7 @@ impl LinkedRoom for Room {
     /// A second report of the same loss (both threads noticed) changes
     /// nothing.
     fn link_lost(&self, epoch: u64, reason: &str) {
-        self.with_numbering(|link: &mut Link, core| {
+        with_link(self, |link: &mut Link, core| {
             if link.epoch == epoch {
                 link.go_alone(reason, core);
             }
@@ -353,7 +366,7 @@ impl LinkedRoom for Room {
     /// rewrote its entries after Redis came back). Returns whether it was
     /// applied; if not, the next refresh will be.
     fn refresh_roster(&self, epoch: u64, as_of: u64, others: Vec<RosterEntry>) -> bool {
-        self.with_numbering(|link: &mut Link, core| {
+        with_link(self, |link: &mut Link, core| {
             let in_step = link.is_current(epoch) && core.history().last_seq() == as_of;
             if in_step {
                 let changes = link.roster.replace_others(&link.origin, others);
@@ -370,14 +383,14 @@ impl LinkedRoom for Room {
     /// is on its way to Redis (then Redis holds exactly this); `None` if
     /// some are, or the room is not shared under `epoch`.
     fn settled_roster(&self, epoch: u64) -> Option<Vec<RosterEntry>> {
-        self.with_numbering(|link: &mut Link, core| {
+        with_link(self, |link: &mut Link, core| {
             (link.is_current(epoch) && link.pending.is_empty()).then(|| link.ours(core))
         })
         .flatten()
     }
 
     fn pending_events(&self) -> usize {
-        self.with_numbering(|link: &mut Link, _| link.pending.len()).unwrap_or(0)
+        with_link(self, |link: &mut Link, _| link.pending.len()).unwrap_or(0)
     }
 }
 

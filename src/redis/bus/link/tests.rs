@@ -80,7 +80,7 @@ fn from_elsewhere(member: u64, change: Change) -> Envelope {
 fn our_events_are_delivered_when_they_come_back_numbered() {
     let (room, queue, epoch) = shared_room(1 << 20);
     let ann = outbox();
-    let id = room.join(Some("ann"), Arc::clone(&ann)).id;
+    let id = room.join(Some(Ok("ann")), Arc::clone(&ann), None).id;
     assert_eq!(drain(&ann), Vec::<String>::new(), "no welcome before the join is back");
     round_trip(&room, &queue, epoch, 41);
     let welcome = drain(&ann);
@@ -106,7 +106,7 @@ fn our_events_are_delivered_when_they_come_back_numbered() {
 fn losing_the_link_delivers_what_is_pending_here_exactly_once() {
     let (room, queue, epoch) = shared_room(1 << 20);
     let ann = outbox();
-    let id = room.join(Some("ann"), Arc::clone(&ann)).id;
+    let id = room.join(Some(Ok("ann")), Arc::clone(&ann), None).id;
     round_trip(&room, &queue, epoch, 1);
     drain(&ann);
     room.say(id, "one");
@@ -151,7 +151,7 @@ fn a_rejoin_is_refused_if_something_happened_here_meanwhile() {
 fn a_full_queue_refuses_a_message_but_never_a_join() {
     let (room, queue, epoch) = shared_room(300);
     let ann = outbox();
-    let id = room.join(Some("ann"), Arc::clone(&ann)).id;
+    let id = room.join(Some(Ok("ann")), Arc::clone(&ann), None).id;
     round_trip(&room, &queue, epoch, 1);
     drain(&ann);
     room.say(id, "fits"); // an empty queue takes anything
@@ -161,7 +161,7 @@ fn a_full_queue_refuses_a_message_but_never_a_join() {
     assert!(told[0].starts_with(r#"{"type":"error","reason":"the room is busy"#));
     // A join cannot be dropped: the room goes alone and delivers it here.
     let bob = outbox();
-    room.join(Some("bob"), Arc::clone(&bob));
+    room.join(Some(Ok("bob")), Arc::clone(&bob), None);
     assert_eq!(room.link_epoch(), None);
     assert!(drain(&bob)[0].contains(r#""members":["ann","bob"]"#));
     let to_ann = drain(&ann);
@@ -172,7 +172,7 @@ fn a_full_queue_refuses_a_message_but_never_a_join() {
 fn a_file_skips_its_sender_only_on_the_senders_process() {
     let (room, queue, epoch) = shared_room(1 << 20);
     let ann = outbox();
-    let id = room.join(Some("ann"), Arc::clone(&ann)).id;
+    let id = room.join(Some(Ok("ann")), Arc::clone(&ann), None).id;
     round_trip(&room, &queue, epoch, 1);
     drain(&ann);
     let change = Change::File { from: "eve".into(), size: 3, mime: "x/y".into(), name: None };
@@ -209,7 +209,7 @@ fn a_post_answers_once_its_message_is_back() {
 #[test]
 fn a_refresh_applies_only_when_redis_and_the_room_are_in_step() {
     let (room, queue, epoch) = shared_room(1 << 20);
-    room.join(Some("ann"), outbox());
+    room.join(Some(Ok("ann")), outbox(), None);
     round_trip(&room, &queue, epoch, 1);
     room.deliver_from_bus(epoch, 2, from_elsewhere(7, Change::Join { name: "bob".into() }));
     assert_eq!(room.member_names(), ["ann", "bob"]);
@@ -227,15 +227,15 @@ fn names_held_elsewhere_are_taken_here_until_they_change() {
     let (room, queue, epoch) = shared_room(1 << 20);
     let ann = Change::Join { name: "ann".into() };
     room.deliver_from_bus(epoch, 1, from_elsewhere(1, ann));
-    assert_eq!(room.join(Some("ann"), outbox()).name, "ann-2");
+    assert_eq!(room.join(Some(Ok("ann")), outbox(), None).name, "ann-2");
     round_trip(&room, &queue, epoch, 2);
     let rename = Change::Rename { from: "ann".into(), to: "anna".into() };
     room.deliver_from_bus(epoch, 3, from_elsewhere(1, rename));
-    assert_eq!(room.join(Some("anna"), outbox()).name, "anna-2");
+    assert_eq!(room.join(Some(Ok("anna")), outbox(), None).name, "anna-2");
     round_trip(&room, &queue, epoch, 4);
-    assert_eq!(room.join(Some("ann"), outbox()).name, "ann", "renamed away: free");
+    assert_eq!(room.join(Some(Ok("ann")), outbox(), None).name, "ann", "renamed away: free");
     round_trip(&room, &queue, epoch, 5);
     let leave = Change::Leave { name: "anna".into(), reason: "left".into() };
     room.deliver_from_bus(epoch, 6, from_elsewhere(1, leave));
-    assert_eq!(room.join(Some("anna"), outbox()).name, "anna", "left: free");
+    assert_eq!(room.join(Some(Ok("anna")), outbox(), None).name, "anna", "left: free");
 }
