@@ -57,15 +57,13 @@ use crate::http::percent::percent_decode;
 /// The longest name, in characters.
 pub const MAX_NAME_CHARS: usize = 32;
 
-/// Why a requested name was refused.
+/// Why a requested name was refused. `Undecodable`: the `name` in the URL
+/// is not percent-encoded UTF-8 (`%zz`, `%ff`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NameError {
-    /// The `name` in the URL is not percent-encoded UTF-8 (`%zz`, `%ff`).
     Undecodable,
     Empty,
-    TooLong {
-        chars: usize,
-    },
+    TooLong { chars: usize },
     Forbidden(char),
 }
 

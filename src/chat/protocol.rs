@@ -37,31 +37,17 @@ pub struct Stamp {
 /// shows to everyone. Owned, so that it can wait in a queue or cross a
 /// thread. (That is the one copy of a message's text between the reader's
 /// buffer and the wire: once per message, not once per member.)
+///
+/// A `Leave`'s `reason` is short and human: "left", "connection lost",
+/// "too slow"... A `File` announces the binary frame that follows it, and
+/// nothing else.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    Join {
-        name: String,
-    },
-    /// `reason` is short and human: "left", "connection lost", "too slow"...
-    Leave {
-        name: String,
-        reason: String,
-    },
-    Rename {
-        from: String,
-        to: String,
-    },
-    Message {
-        from: String,
-        text: String,
-    },
-    /// Announces the binary frame that follows it, and nothing else.
-    File {
-        from: String,
-        size: usize,
-        mime: String,
-        name: Option<String>,
-    },
+    Join { name: String },
+    Leave { name: String, reason: String },
+    Rename { from: String, to: String },
+    Message { from: String, text: String },
+    File { from: String, size: usize, mime: String, name: Option<String> },
 }
 
 impl Change {

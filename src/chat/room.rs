@@ -86,7 +86,7 @@ use std::time::Duration;
 
 use super::history::History;
 use super::names::{clean_name, NameError, Suffixes};
-use super::outbox::{push_or_abort, too_slow_goodbye, too_slow_reason, Encoded, Outbox, PushError};
+use super::outbox::{too_slow_goodbye, too_slow_reason, Encoded, Outbox, PushError};
 use super::protocol::{error_json, Change, FileInfo, Stamp, Welcome};
 use super::wakeups;
 use crate::config::Limits;
@@ -191,10 +191,13 @@ pub struct Core {
     /// The last member number and `guest-N` handed out.
     members_ever: u64,
     guests_ever: u64,
-    history: History,
+    /// The numbers and the record (`history.rs`). A layer that numbers
+    /// events elsewhere keeps it in step.
+    pub history: History,
     audience: Vec<Box<dyn Audience>>,
-    /// Log lines noted under the lock, written by [`Room::unlock`].
-    notes: Vec<String>,
+    /// Log lines noted under the lock, written by [`Room::unlock`] once
+    /// it is released. A layer adds its own here.
+    pub notes: Vec<String>,
 }
 
 struct Member {
@@ -301,7 +304,8 @@ impl Room {
         let refused = refused.map(|error| format!("name refused: {error}; you are {name}"));
         let held = refused.iter().map(|reason| text_frame(&error_json(reason))).collect();
         let (shown, joined, welcomed) = (name.clone(), 0, false);
-        let member = Member { id, name: name.clone(), shown, joined, outbox, welcomed, held, codec };
+        let member =
+            Member { id, name: name.clone(), shown, joined, outbox, welcomed, held, codec };
         core.names_here.insert(name.clone());
         core.members.push(member);
         let members = core.members.len();
@@ -424,13 +428,11 @@ impl Locked {
     /// `wanted`, or `wanted-N` if it is taken (`names.rs`). `mine` is the
     /// renaming member's current name, which does not count as taken.
     fn unique_name(&mut self, wanted: &str, mine: Option<&str>) -> String {
-        let Locked { core, numbering } = self;
-        let (here, elsewhere) = (&core.names_here, numbering.as_deref());
-        let is_taken = |name: &str| {
-            Some(name) != mine
-                && (here.contains(name) || elsewhere.is_some_and(|n| n.held_elsewhere(name)))
-        };
-        core.suffixes.unique_name(wanted, mine, is_taken)
+        // Taken out for the call, so that `is_taken` may look at the rest.
+        let mut suffixes = std::mem::take(&mut self.core.suffixes);
+        let name = suffixes.unique_name(wanted, mine, |n| Some(n) != mine && self.is_taken(n));
+        self.core.suffixes = suffixes;
+        name
     }
 
     /// The next free `guest-N` (someone may have chosen `guest-3` by hand).
@@ -497,13 +499,7 @@ impl Core {
                 let first = codec.encode_shared(Opcode::Text, json.as_bytes())?;
                 Some([&[first], &frames[1..]].concat())
             });
-            match wakeups::push_soon(&member.outbox, compressed.as_deref().unwrap_or(frames)) {
-                Err(why @ (PushError::Overflow | PushError::Behind)) => {
-                    member.outbox.abort(too_slow_goodbye(why));
-                    self.notes.push(too_slow(&member.name, why));
-                }
-                Ok(()) | Err(PushError::Closed) => {}
-            }
+            push_to(member, compressed.as_deref().unwrap_or(frames), &mut self.notes);
         }
     }
 
@@ -536,9 +532,7 @@ impl Core {
         // Nothing from the room has been pushed to this outbox yet, so this
         // one push fits however big the welcome is (an empty outbox takes
         // any push; at most a pong is ahead of it).
-        if let Some(why) = push_or_abort(&member.outbox, &frames, too_slow_goodbye) {
-            self.notes.push(too_slow(&member.name, why));
-        }
+        push_to(member, &frames, &mut self.notes);
     }
 
     /// Everyone in the room as the delivered events tell it, in order of
@@ -558,12 +552,10 @@ impl Core {
     fn tell(&mut self, to: MemberId, reason: &str) {
         let frame = text_frame(&error_json(reason));
         let Some(member) = self.members.iter_mut().find(|m| m.id == to) else { return };
-        if !member.welcomed {
-            if member.held.len() < MAX_HELD {
-                member.held.push(frame);
-            }
-        } else if let Some(why) = push_or_abort(&member.outbox, &[frame], too_slow_goodbye) {
-            self.notes.push(too_slow(&member.name, why));
+        if member.welcomed {
+            push_to(member, &[frame], &mut self.notes);
+        } else if member.held.len() < MAX_HELD {
+            member.held.push(frame);
         }
     }
 
@@ -575,19 +567,20 @@ impl Core {
     pub fn ours(&self) -> impl Iterator<Item = (MemberId, &str, u64)> {
         self.members.iter().filter(|m| m.welcomed).map(|m| (m.id, m.shown.as_str(), m.joined))
     }
-
-    pub fn history(&mut self) -> &mut History {
-        &mut self.history
-    }
-
-    /// A line for the log, written once the lock is released.
-    pub fn note(&mut self, line: String) {
-        self.notes.push(line);
-    }
 }
 
-fn too_slow(name: &str, why: PushError) -> String {
-    format!("chat: {name} is {}: disconnecting with 1008", too_slow_reason(why))
+/// Every push the room makes: `frames` for one member, or, if it is too
+/// slow to take them (`outbox.rs`), the 1008 close in place of its backlog.
+/// Its writer is woken now or after the burst (`wakeups.rs`). A member
+/// already leaving refuses them (`Closed`): they have no one to go to.
+fn push_to(member: &Member, frames: &[Encoded], notes: &mut Vec<String>) {
+    if let Err(why @ (PushError::Overflow | PushError::Behind)) =
+        wakeups::push_soon(&member.outbox, frames)
+    {
+        member.outbox.abort(too_slow_goodbye(why));
+        let reason = too_slow_reason(why);
+        notes.push(format!("chat: {} is {reason}: disconnecting with 1008", member.name));
+    }
 }
 
 /// One JSON event as a WebSocket text frame, ready to share. (Building the

@@ -283,7 +283,11 @@ mod tests {
     #[test]
     fn every_mistake_has_its_status() {
         let room = feed();
-        room.room().join(Some(Ok("ann")), std::sync::Arc::new(crate::chat::Outbox::new(1 << 20)), None);
+        room.room().join(
+            Some(Ok("ann")),
+            std::sync::Arc::new(crate::chat::Outbox::new(1 << 20)),
+            None,
+        );
         let cases: [(&str, &str, &[u8], u16); 9] = [
             ("POST", "/api/send", b"hi", 400),
             ("POST", "/api/send?name=ann", b"hi", 409),

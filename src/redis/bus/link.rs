@@ -164,7 +164,7 @@ impl Link {
         let pending = std::mem::take(&mut self.pending);
         let delivered_here = pending.len();
         for pending in pending {
-            let stamp = core.history().stamp();
+            let stamp = core.history.stamp();
             core.deliver(stamp, pending.into_decided(), Some(&*self));
         }
         let mut line = format!("redis: link lost ({reason}); members here keep chatting locally");
@@ -172,7 +172,7 @@ impl Link {
             line +=
                 &format!("; {delivered_here} event(s) on their way to Redis delivered here only");
         }
-        core.note(line);
+        core.notes.push(line);
     }
 
     /// Our members as the room has told them, as roster entries.
@@ -240,7 +240,7 @@ impl Link {
     fn queue_full(&mut self, pending: Pending, core: &mut Core) -> Route {
         match &pending.envelope.change {
             Change::Message { from, .. } | Change::File { from, .. } => {
-                core.note(format!(
+                core.notes.push(format!(
                     "redis: the publish queue is full (Redis is slow or unreachable); \
                      {from}'s message was refused"
                 ));
@@ -297,7 +297,7 @@ impl LinkedRoom for Room {
     fn sync_point(&self) -> SyncPoint {
         let point = |link: &mut Link, core: &mut Core| SyncPoint {
             epoch: link.epoch,
-            floor: core.history().last_seq(),
+            floor: core.history.last_seq(),
             ours: link.ours(core),
         };
         with_link(self, point).unwrap_or(SyncPoint { epoch: 0, floor: 0, ours: Vec::new() })
@@ -305,7 +305,7 @@ impl LinkedRoom for Room {
 
     fn go_shared(&self, point: &SyncPoint, snapshot: Snapshot) -> bool {
         let switch = |link: &mut Link, core: &mut Core| {
-            let history = core.history();
+            let history = &mut core.history;
             let unchanged = link.mode == Mode::Alone
                 && link.epoch == point.epoch
                 && history.last_seq() == point.floor;
@@ -313,7 +313,7 @@ impl LinkedRoom for Room {
                 history.replace(snapshot.history, snapshot.as_of, snapshot.trimmed_through);
                 let changes = link.roster.replace_others(&link.origin, snapshot.others);
                 if !changes.gone.is_empty() {
-                    core.note(describe(&changes));
+                    core.notes.push(describe(&changes));
                 }
                 link.mode = Mode::Shared;
             }
@@ -326,7 +326,7 @@ impl LinkedRoom for Room {
     /// (in the snapshot), or ours and already delivered while alone.
     fn deliver_from_bus(&self, epoch: u64, seq: u64, envelope: Envelope) {
         with_link(self, |link: &mut Link, core| {
-            if !link.is_current(epoch) || seq <= core.history().last_seq() {
+            if !link.is_current(epoch) || seq <= core.history.last_seq() {
                 return;
             }
             let stamp = Stamp { seq, time: envelope.time };
@@ -344,7 +344,7 @@ impl LinkedRoom for Room {
                 // Delivered here while alone: record it, so the history
                 // agrees with the other processes', but do not repeat it.
                 None => {
-                    core.history().record(stamp, &envelope.change);
+                    core.history.record(stamp, &envelope.change);
                 }
             }
         });
@@ -367,11 +367,11 @@ impl LinkedRoom for Room {
     /// applied; if not, the next refresh will be.
     fn refresh_roster(&self, epoch: u64, as_of: u64, others: Vec<RosterEntry>) -> bool {
         with_link(self, |link: &mut Link, core| {
-            let in_step = link.is_current(epoch) && core.history().last_seq() == as_of;
+            let in_step = link.is_current(epoch) && core.history.last_seq() == as_of;
             if in_step {
                 let changes = link.roster.replace_others(&link.origin, others);
                 if !changes.gone.is_empty() || !changes.found.is_empty() {
-                    core.note(describe(&changes));
+                    core.notes.push(describe(&changes));
                 }
             }
             in_step

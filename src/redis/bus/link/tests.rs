@@ -132,7 +132,7 @@ fn losing_the_link_delivers_what_is_pending_here_exactly_once() {
     // "one" reached Redis after all, and comes back on the new link.
     room.deliver_from_bus(epoch, 10, (*late.envelope).clone());
     assert_eq!(drain(&ann), Vec::<String>::new(), "ann has it already");
-    let recorded = room.with_lock(|locked| locked.core.history().recorded().clone());
+    let recorded = room.with_lock(|locked| locked.core.history.recorded().clone());
     let after_nine: Vec<u64> = recorded.iter().map(|r| r.seq).filter(|&seq| seq > 9).collect();
     assert_eq!(after_nine, [10], "but the history has it, as everyone's does");
 }
