@@ -333,14 +333,8 @@ impl Room {
     /// A chat message, to everyone including its sender. The caller has
     /// checked its length against [`Limits::max_chat_text`].
     pub fn say(&self, from: MemberId, text: &str) {
-        let mut state = self.lock();
-        if let Some(name) = state.core.name_of(from) {
-            let change = Change::Message { from: name, text: text.to_string() };
-            if let Emitted::Refused(why) = state.emit(decided(from, change)) {
-                state.core.tell(from, &format!("{why}: message not sent"));
-            }
-        }
-        self.unlock(state);
+        let text = text.to_string();
+        self.send(from, |from| Change::Message { from, text }, None);
     }
 
     /// Renames a member, applying the same rules as on joining (a taken
@@ -368,13 +362,18 @@ impl Room {
     /// the binary frame, encoded by the caller outside the lock (a file is
     /// large, and its frame does not depend on anything the lock guards).
     pub fn share_file(&self, from: MemberId, info: &FileInfo, size: usize, frame: Encoded) {
+        let (mime, name) = (info.mime.clone(), info.name.clone());
+        self.send(from, |from| Change::File { from, size, mime, name }, Some(frame));
+    }
+
+    /// A message or a file from a member, under its current name; if it
+    /// cannot be sent (the way out is backed up), the sender is told.
+    fn send(&self, id: MemberId, change: impl FnOnce(String) -> Change, file: Option<Encoded>) {
         let mut state = self.lock();
-        if let Some(name) = state.core.name_of(from) {
-            let (mime, file_name) = (info.mime.clone(), info.name.clone());
-            let change = Change::File { from: name, size, mime, name: file_name };
-            let event = Decided { file: Some(frame), ..decided(from, change) };
+        if let Some(name) = state.core.name_of(id) {
+            let event = Decided { file, ..decided(id, change(name)) };
             if let Emitted::Refused(why) = state.emit(event) {
-                state.core.tell(from, &format!("{why}: file not sent"));
+                state.core.tell(id, &format!("{why}: not sent"));
             }
         }
         self.unlock(state);
