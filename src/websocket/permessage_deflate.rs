@@ -52,11 +52,11 @@ pub struct PerMessageDeflate {
     /// The last message [`encode_shared`](MessageCodec::encode_shared) was
     /// asked for, and its answer: a broadcast asks once per member, and
     /// all but the first are answered from here.
-    last_shared: Mutex<Option<Shared>>,
+    last_shared: Mutex<Option<Remembered>>,
 }
 
 /// A message, and the frame it was compressed into (`None`: not worth it).
-type Shared = (Opcode, Vec<u8>, Option<Arc<[u8]>>);
+type Remembered = (Opcode, Vec<u8>, Option<Arc<[u8]>>);
 
 impl DeflateAgreement {
     /// The codec for this agreement. Every connection with the same window
