@@ -6,7 +6,9 @@
 use std::process::ExitCode;
 
 use duplex::config::{usage, Action, Config};
-use duplex::server::RunError;
+#[cfg(feature = "redis")]
+use duplex::redis::{bus, RedisAddress};
+use duplex::server::Server;
 
 /// Exit statuses: 0 never (a server runs until killed), 1 when it cannot
 /// listen, 2 for a command line it cannot understand, and this one when
@@ -32,25 +34,36 @@ fn main() -> ExitCode {
     // `--redis`'s value is the Redis layer's to read; a bad one is a
     // command line we cannot understand, like any other.
     #[cfg(feature = "redis")]
-    if let Some(Err(error)) =
-        config.redis.as_deref().map(duplex::redis::RedisAddress::parse_with_env)
-    {
-        eprintln!("duplex: --redis: {error}\n\n{}", usage());
-        return ExitCode::from(2);
-    }
+    let redis = match config.redis.as_deref().map(RedisAddress::parse_with_env).transpose() {
+        Ok(redis) => redis,
+        Err(error) => {
+            eprintln!("duplex: --redis: {error}\n\n{}", usage());
+            return ExitCode::from(2);
+        }
+    };
     let addr = config.addr;
-    match duplex::server::run(*config) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(RunError::Io(error)) => {
-            eprintln!("duplex: cannot serve on {addr}: {error}");
-            ExitCode::FAILURE
-        }
-        // Its own status, so a script (or a supervisor deciding whether to
-        // restart) can tell "Redis is down" from "the port is taken".
-        #[cfg(feature = "redis")]
-        Err(RunError::Redis(error)) => {
+    let cannot_serve = |error| {
+        eprintln!("duplex: cannot serve on {addr}: {error}");
+        ExitCode::FAILURE
+    };
+    let server = match Server::bind(*config) {
+        Ok(server) => server,
+        Err(error) => return cannot_serve(error),
+    };
+    // With `--redis`, the room is shared before the first member can
+    // arrive, and a Redis that cannot be reached stops the server at once,
+    // with its own status: a script (or a supervisor deciding whether to
+    // restart) can tell "Redis is down" from "the port is taken".
+    #[cfg(feature = "redis")]
+    if let Some(address) = redis {
+        let shared = &server.shared;
+        if let Err(error) = bus::start(&shared.chat, address, &shared.config.limits) {
             eprintln!("duplex: {error}");
-            ExitCode::from(EXIT_REDIS_UNREACHABLE)
+            return ExitCode::from(EXIT_REDIS_UNREACHABLE);
         }
+    }
+    match server.serve() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => cannot_serve(error),
     }
 }

@@ -20,10 +20,10 @@
 //! Connection management is RFC 9112 §9; the cap's `503` and `Retry-After`
 //! are RFC 9110 §15.6.4 and §10.2.3.
 //!
-//! It is also where the optional layers are plugged into the chat room,
-//! each only when its Cargo feature is built: the HTTP push layer's feed
-//! (`src/push/`) always, and the Redis link (`src/redis/bus/`) when
-//! `--redis` is given.
+//! It is also where the HTTP push layer's feed (`src/push/`) is plugged
+//! into the chat room, when that Cargo feature is built. The server names
+//! nothing of Redis: with `--redis`, `main.rs` shares the room through it
+//! (`src/redis/bus/`) between [`Server::bind`] and [`Server::serve`].
 //!
 //! Read next: `src/server/session.rs`, what one connection's thread does.
 
@@ -31,7 +31,6 @@ pub mod session;
 pub mod shared;
 pub mod stream;
 
-use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,15 +45,15 @@ use crate::http::{Response, Status};
 use crate::log;
 #[cfg(feature = "push")]
 use crate::push::Feed;
-#[cfg(feature = "redis")]
-use crate::redis::bus::{self, BusError};
 use crate::threads;
 use crate::websocket::handshake::Policy;
 
 /// A listening server, bound but not yet serving.
 pub struct Server {
     listener: TcpListener,
-    shared: Arc<Shared>,
+    /// What every connection shares; a layer started before
+    /// [`serve`](Self::serve) plugs into its room (`main.rs`).
+    pub shared: Arc<Shared>,
 }
 
 impl Server {
@@ -62,17 +61,14 @@ impl Server {
     /// a free port; [`local_addr`](Self::local_addr) tells which.
     pub fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(config.addr)?;
+        // Neither endpoint speaks a subprotocol yet (the chat's is
+        // docs/protocol.md §1): both start from the same policy.
         let echo_policy = Policy {
             allowed_origins: config.allowed_origins.clone(),
             subprotocols: vec![],
             deflate: config.deflate,
         };
-        // The chat speaks no subprotocol (docs/protocol.md §1).
-        let chat_policy = Policy {
-            allowed_origins: config.allowed_origins.clone(),
-            subprotocols: vec![],
-            deflate: config.deflate,
-        };
+        let chat_policy = echo_policy.clone();
         let chat = Arc::new(Room::new("main", &config.limits));
         let shared = Shared {
             #[cfg(feature = "push")]
@@ -91,8 +87,14 @@ impl Server {
         self.listener.local_addr()
     }
 
-    /// Accepts connections forever, one thread each.
+    /// Prints the one line scripts wait for, then accepts connections
+    /// forever, one thread each.
     pub fn serve(self) -> io::Result<()> {
+        let mut stdout = io::stdout().lock();
+        writeln!(stdout, "listening on http://{}", self.local_addr()?)?;
+        stdout.flush()?;
+        drop(stdout);
+        log!("thread budget: {} threads (from vm.max_map_count)", threads::process_budget().limit());
         let mut next_id: u64 = 1;
         for incoming in self.listener.incoming() {
             match incoming {
@@ -110,52 +112,6 @@ impl Server {
         }
         Ok(())
     }
-}
-
-/// Why [`run`] stopped. Each has its own exit status in `main.rs`.
-#[derive(Debug)]
-pub enum RunError {
-    /// Binding, accepting or printing failed.
-    Io(io::Error),
-    /// `--redis` was given and the room could not be shared at start.
-    #[cfg(feature = "redis")]
-    Redis(BusError),
-}
-
-impl fmt::Display for RunError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            RunError::Io(error) => write!(f, "{error}"),
-            #[cfg(feature = "redis")]
-            RunError::Redis(error) => write!(f, "{error}"),
-        }
-    }
-}
-
-impl std::error::Error for RunError {}
-
-impl From<io::Error> for RunError {
-    fn from(error: io::Error) -> Self {
-        RunError::Io(error)
-    }
-}
-
-/// Binds; with `--redis`, joins the shared room (before the first member
-/// can arrive, and failing at once if Redis cannot be reached); prints the
-/// one line scripts wait for; and serves.
-pub fn run(config: Config) -> Result<(), RunError> {
-    let server = Server::bind(config)?;
-    #[cfg(feature = "redis")]
-    if let Some(text) = &server.shared.config.redis {
-        let limits = &server.shared.config.limits;
-        bus::start_from_flag(&server.shared.chat, text, limits).map_err(RunError::Redis)?;
-    }
-    let mut stdout = io::stdout().lock();
-    writeln!(stdout, "listening on http://{}", server.local_addr()?)?;
-    stdout.flush()?;
-    drop(stdout);
-    log!("thread budget: {} threads (from vm.max_map_count)", threads::process_budget().limit());
-    Ok(server.serve()?)
 }
 
 /// Counts a connection while it lives; dropping it frees the place.

@@ -91,18 +91,6 @@ impl Opcode {
     pub fn is_control(self) -> bool {
         self.bits() & 0x8 != 0
     }
-
-    /// The name used in logs and traces.
-    pub fn name(self) -> &'static str {
-        match self {
-            Opcode::Continuation => "CONTINUATION",
-            Opcode::Text => "TEXT",
-            Opcode::Binary => "BINARY",
-            Opcode::Close => "CLOSE",
-            Opcode::Ping => "PING",
-            Opcode::Pong => "PONG",
-        }
-    }
 }
 
 /// Longest payload of a control frame (§5.5): it must fit the 7-bit length.

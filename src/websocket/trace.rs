@@ -120,7 +120,8 @@ pub fn describe_frame(direction: Direction, header: &FrameHeader, payload: &[u8]
         u8::from(header.rsv1),
         u8::from(header.rsv2),
         u8::from(header.rsv3),
-        header.opcode.name(),
+        // `Text` is printed `TEXT`, so that the opcode stands out.
+        format!("{:?}", header.opcode).to_uppercase(),
         header.opcode.bits(),
         u8::from(header.mask.is_some()),
         header.payload_len,

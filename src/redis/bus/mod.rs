@@ -89,21 +89,6 @@ impl fmt::Display for BusError {
 
 impl std::error::Error for BusError {}
 
-/// [`start`] with `--redis` as given (`Config::redis`): `HOST:PORT` or a
-/// `redis://` URL. `main.rs` has checked it; a library caller gets the
-/// error here, as a Redis that cannot be reached.
-pub fn start_from_flag(
-    room: &Arc<Room>,
-    text: &str,
-    limits: &Limits,
-) -> Result<ProcessId, BusError> {
-    let address = RedisAddress::parse_with_env(text).map_err(|error| BusError::Unreachable {
-        address: text.to_string(),
-        reason: error.to_string(),
-    })?;
-    start(room, address, limits)
-}
-
 /// Shares `room` through the Redis at `address`: connects, joins the
 /// shared room, and starts the publisher and subscriber threads. Returns
 /// this process's id.
