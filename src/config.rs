@@ -288,78 +288,50 @@ impl Config {
     {
         let mut config = Config::default();
         let mut args = args.into_iter();
-        while let Some(flag) = args.next() {
+        while let Some(arg) = args.next() {
             // `--flag=value` and `--flag value` are both accepted.
-            let (flag, inline_value) = match flag.split_once('=') {
-                Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-                _ => (flag, None),
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) if name.starts_with("--") => {
+                    (name.to_string(), Some(value.to_string()))
+                }
+                _ => (arg, None),
             };
-            let mut value = |name: &str| -> Result<String, ArgError> {
-                inline_value
-                    .clone()
-                    .or_else(|| args.next())
-                    .ok_or_else(|| ArgError(format!("{name} needs a value")))
-            };
+            let mut flag = Flag { name: &name, inline, rest: &mut args };
             let limits = &mut config.limits;
-            match flag.as_str() {
+            match name.as_str() {
                 "--help" | "-h" => return Ok(Action::Help),
                 "--trace" => config.trace = true,
                 "--deflate" if cfg!(feature = "deflate") => config.deflate = true,
                 "--deflate" => {
                     return Err(ArgError("--deflate needs the Cargo feature `deflate`".into()))
                 }
-                "--addr" => {
-                    let text = value("--addr")?;
-                    config.addr = parse_addr(&text)?;
-                }
-                "--root" => config.root = PathBuf::from(value("--root")?),
-                "--allow-origin" => config.allowed_origins.push(value("--allow-origin")?),
-                "--max-connections" => {
-                    limits.max_connections = parse_number(&flag, &value(&flag)?)?
-                }
-                "--max-message" => limits.max_message = parse_number(&flag, &value(&flag)?)?,
-                "--max-chat-text" => limits.max_chat_text = parse_number(&flag, &value(&flag)?)?,
-                "--max-chat-file" => limits.max_chat_file = parse_number(&flag, &value(&flag)?)?,
-                "--outbox-soft-bytes" => {
-                    limits.outbox_soft_bytes = parse_number(&flag, &value(&flag)?)?;
-                }
-                "--outbox-hard-bytes" => {
-                    limits.outbox_hard_bytes = parse_number(&flag, &value(&flag)?)?;
-                }
-                "--outbox-grace" => limits.outbox_grace = parse_seconds(&flag, &value(&flag)?)?,
-                "--header-timeout" => {
-                    limits.header_deadline = parse_seconds(&flag, &value(&flag)?)?;
-                }
-                "--keep-alive-timeout" => {
-                    limits.keep_alive_idle = parse_seconds(&flag, &value(&flag)?)?;
-                }
-                "--ping-interval" => {
-                    limits.ping_interval = parse_seconds(&flag, &value(&flag)?)?;
-                }
-                "--idle-timeout" => limits.idle_timeout = parse_seconds(&flag, &value(&flag)?)?,
-                "--write-timeout" => limits.write_timeout = parse_seconds(&flag, &value(&flag)?)?,
+                "--addr" => config.addr = parse_addr(&flag.text()?)?,
+                "--root" => config.root = PathBuf::from(flag.text()?),
+                "--allow-origin" => config.allowed_origins.push(flag.text()?),
+                "--max-connections" => limits.max_connections = flag.number()?,
+                "--max-message" => limits.max_message = flag.number()?,
+                "--max-chat-text" => limits.max_chat_text = flag.number()?,
+                "--max-chat-file" => limits.max_chat_file = flag.number()?,
+                "--outbox-soft-bytes" => limits.outbox_soft_bytes = flag.number()?,
+                "--outbox-hard-bytes" => limits.outbox_hard_bytes = flag.number()?,
+                "--outbox-grace" => limits.outbox_grace = flag.seconds()?,
+                "--header-timeout" => limits.header_deadline = flag.seconds()?,
+                "--keep-alive-timeout" => limits.keep_alive_idle = flag.seconds()?,
+                "--ping-interval" => limits.ping_interval = flag.seconds()?,
+                "--idle-timeout" => limits.idle_timeout = flag.seconds()?,
+                "--write-timeout" => limits.write_timeout = flag.seconds()?,
                 #[cfg(feature = "push")]
-                "--long-poll-max" => {
-                    limits.push.long_poll_max = parse_seconds(&flag, &value(&flag)?)?
-                }
+                "--long-poll-max" => limits.push.long_poll_max = flag.seconds()?,
                 #[cfg(feature = "push")]
-                "--heartbeat" => {
-                    limits.push.event_stream_heartbeat = parse_seconds(&flag, &value(&flag)?)?;
-                }
+                "--heartbeat" => limits.push.event_stream_heartbeat = flag.seconds()?,
                 #[cfg(feature = "redis")]
-                "--redis" => config.redis = Some(value("--redis")?),
+                "--redis" => config.redis = Some(flag.text()?),
                 #[cfg(feature = "redis")]
-                "--redis-heartbeat" => {
-                    limits.redis.heartbeat = parse_seconds(&flag, &value(&flag)?)?;
-                }
+                "--redis-heartbeat" => limits.redis.heartbeat = flag.seconds()?,
                 #[cfg(feature = "redis")]
-                "--redis-queue-bytes" => {
-                    limits.redis.queue_bytes = parse_number(&flag, &value(&flag)?)?;
-                }
+                "--redis-queue-bytes" => limits.redis.queue_bytes = flag.number()?,
                 #[cfg(feature = "redis")]
-                "--redis-backoff-max" => {
-                    limits.redis.backoff_max = parse_seconds(&flag, &value(&flag)?)?;
-                }
+                "--redis-backoff-max" => limits.redis.backoff_max = flag.seconds()?,
                 other => return Err(ArgError(format!("unknown option {other:?}"))),
             }
         }
@@ -371,6 +343,45 @@ impl Config {
     }
 }
 
+/// One flag being read, and where its value comes from: after its `=`, or
+/// else the next argument.
+struct Flag<'a> {
+    name: &'a str,
+    inline: Option<String>,
+    rest: &'a mut dyn Iterator<Item = String>,
+}
+
+impl Flag<'_> {
+    fn text(&mut self) -> Result<String, ArgError> {
+        let value = self.inline.take().or_else(|| self.rest.next());
+        value.ok_or_else(|| ArgError(format!("{} needs a value", self.name)))
+    }
+
+    fn number(&mut self) -> Result<usize, ArgError> {
+        let text = self.text()?;
+        match text.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => Err(ArgError(format!("{}: {text:?} is not a positive number", self.name))),
+        }
+    }
+
+    /// Seconds, as a positive number between a millisecond and a year: a
+    /// smaller timeout would round to zero (which sockets refuse), a larger
+    /// one would overflow a `Duration` (`1e30` would panic in
+    /// `from_secs_f64`).
+    fn seconds(&mut self) -> Result<Duration, ArgError> {
+        const YEAR: f64 = 365.0 * 24.0 * 3600.0;
+        let text = self.text()?;
+        match text.parse::<f64>() {
+            Ok(s) if (0.001..=YEAR).contains(&s) => Ok(Duration::from_secs_f64(s)),
+            _ => Err(ArgError(format!(
+                "{}: {text:?} is not a number of seconds between 0.001 and a year",
+                self.name
+            ))),
+        }
+    }
+}
+
 fn parse_addr(text: &str) -> Result<SocketAddr, ArgError> {
     use std::net::ToSocketAddrs;
     // ToSocketAddrs accepts names such as `localhost:8080` as well as
@@ -379,26 +390,6 @@ fn parse_addr(text: &str) -> Result<SocketAddr, ArgError> {
         .ok()
         .and_then(|mut addrs| addrs.next())
         .ok_or_else(|| ArgError(format!("--addr: {text:?} is not HOST:PORT")))
-}
-
-fn parse_number(flag: &str, text: &str) -> Result<usize, ArgError> {
-    match text.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(ArgError(format!("{flag}: {text:?} is not a positive number"))),
-    }
-}
-
-/// Seconds, as a positive number between a millisecond and a year: a
-/// smaller timeout would round to zero (which sockets refuse), a larger one
-/// would overflow a `Duration` (`1e30` would panic in `from_secs_f64`).
-fn parse_seconds(flag: &str, text: &str) -> Result<Duration, ArgError> {
-    const YEAR: f64 = 365.0 * 24.0 * 3600.0;
-    match text.parse::<f64>() {
-        Ok(s) if (0.001..=YEAR).contains(&s) => Ok(Duration::from_secs_f64(s)),
-        _ => Err(ArgError(format!(
-            "{flag}: {text:?} is not a number of seconds between 0.001 and a year"
-        ))),
-    }
 }
 
 #[cfg(test)]

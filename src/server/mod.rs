@@ -94,7 +94,8 @@ impl Server {
         writeln!(stdout, "listening on http://{}", self.local_addr()?)?;
         stdout.flush()?;
         drop(stdout);
-        log!("thread budget: {} threads (from vm.max_map_count)", threads::process_budget().limit());
+        let budget = threads::process_budget().limit();
+        log!("thread budget: {budget} threads (from vm.max_map_count)");
         let mut next_id: u64 = 1;
         for incoming in self.listener.incoming() {
             match incoming {
