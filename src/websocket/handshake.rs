@@ -45,8 +45,6 @@
 use base64::Engine;
 
 use super::extension::DeflateAgreement;
-#[cfg(feature = "deflate")]
-use super::negotiation::{negotiate_deflate, parse_offers};
 use crate::http::{Request, Response, Status, Version};
 
 /// The GUID every server appends to the client's key (RFC 6455 §1.3).
@@ -196,32 +194,19 @@ pub fn validate(request: &Request, policy: &Policy) -> Result<Upgrade, Handshake
     }
     let key = single_key(request).ok_or(HandshakeError::BadKey)?;
     check_origin(request, policy)?;
+    // permessage-deflate, only if the policy allows it (`negotiation.rs`).
+    // Built without `deflate`, the server has no codec, so it accepts no
+    // extension and need not read the offers: a server answers only the
+    // extensions it accepts, and may ignore the rest (RFC 6455 §9.1).
+    #[cfg(feature = "deflate")]
+    let compression = policy.deflate.then(|| super::negotiation::agreement_for(request)).flatten();
+    #[cfg(not(feature = "deflate"))]
+    let compression = None;
     Ok(Upgrade {
         accept: accept_key(key),
         subprotocol: choose_subprotocol(request, policy),
-        compression: choose_compression(request, policy),
+        compression,
     })
-}
-
-/// RFC 6455 §9.1, RFC 7692 §5: the first acceptable permessage-deflate
-/// offer, if the policy allows compression. A header that does not parse,
-/// like an offer with unknown parameters, is declined, not refused: the
-/// handshake goes on without the extension.
-#[cfg(feature = "deflate")]
-fn choose_compression(request: &Request, policy: &Policy) -> Option<DeflateAgreement> {
-    if !policy.deflate {
-        return None;
-    }
-    let offers = parse_offers(request.headers.get_all("Sec-WebSocket-Extensions")).ok()?;
-    negotiate_deflate(&offers)
-}
-
-/// Built without `deflate`, the server has no codec, so it accepts no
-/// extension and need not read the offers: a server answers only the
-/// extensions it accepts, and may ignore the rest (RFC 6455 §9.1).
-#[cfg(not(feature = "deflate"))]
-fn choose_compression(_: &Request, _: &Policy) -> Option<DeflateAgreement> {
-    None
 }
 
 /// The key must be present once and decode to exactly 16 bytes (§4.1).

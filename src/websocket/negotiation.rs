@@ -27,6 +27,7 @@
 //! Read next: `src/websocket/permessage_deflate.rs`.
 
 use super::extension::{DeflateAgreement, PERMESSAGE_DEFLATE};
+use crate::http::Request;
 
 /// One extension as offered: its name and parameters, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +156,16 @@ impl Scanner<'_> {
 
 fn is_token_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
+/// The handshake's choice (RFC 6455 §9.1, RFC 7692 §5): the first
+/// acceptable permessage-deflate offer in the request's
+/// `Sec-WebSocket-Extensions`. A header that does not parse, like an offer
+/// with unknown parameters, is declined, not refused: the handshake goes
+/// on without the extension.
+pub fn agreement_for(request: &Request) -> Option<DeflateAgreement> {
+    let offers = parse_offers(request.headers.get_all("Sec-WebSocket-Extensions")).ok()?;
+    negotiate_deflate(&offers)
 }
 
 /// Accepts the first acceptable permessage-deflate offer (RFC 7692 §5).
