@@ -43,29 +43,20 @@ pub fn write_string(out: &mut String, text: &str) {
     out.push('"');
     let mut clean_from = 0;
     for (at, c) in text.char_indices() {
-        let escape = match c {
-            '"' => Escape::Short("\\\""),
-            '\\' => Escape::Short("\\\\"),
-            '\u{0}'..='\u{1f}' | '\u{2028}' | '\u{2029}' => Escape::Unicode(c as u32),
-            _ => continue,
-        };
-        out.push_str(&text[clean_from..at]);
-        match escape {
-            Escape::Short(escaped) => out.push_str(escaped),
-            // `{:04x}` pads to four hex digits: U+0007 becomes \u0007.
-            Escape::Unicode(code) => {
-                let _ = write!(out, "\\u{code:04x}");
-            }
+        if !matches!(c, '"' | '\\' | '\u{0}'..='\u{1f}' | '\u{2028}' | '\u{2029}') {
+            continue;
         }
+        out.push_str(&text[clean_from..at]);
+        // Writing to a String cannot fail. `{:04x}` pads to four hex
+        // digits: U+0007 becomes \u0007.
+        let _ = match c {
+            '"' | '\\' => write!(out, "\\{c}"),
+            _ => write!(out, "\\u{:04x}", u32::from(c)),
+        };
         clean_from = at + c.len_utf8();
     }
     out.push_str(&text[clean_from..]);
     out.push('"');
-}
-
-enum Escape {
-    Short(&'static str),
-    Unicode(u32),
 }
 
 /// Appends `[a,b,...]`, each item written by `write_item` (escaped as a
