@@ -103,7 +103,7 @@ impl fmt::Display for HttpError {
 /// A read that gave up waiting. A socket with a read timeout reports
 /// `WouldBlock` on Unix and `TimedOut` on Windows; a deadline reader may
 /// say `TimedOut` itself.
-fn is_timeout(error: &io::Error) -> bool {
+pub fn is_timeout(error: &io::Error) -> bool {
     matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 

@@ -29,11 +29,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::close::{CloseCode, CloseFrame, ProtocolError};
+// A read timeout means the same here as for HTTP: `WouldBlock` or `TimedOut`.
 use super::extension::MessageCodec;
 use super::frame::{apply_mask, FrameHeader, Opcode, ReadError};
 use super::input::InputBuffer;
 use super::message::{Discarded, Incoming, Message, MessageReader, Role};
 use super::trace::{Direction, Tracer};
+pub use crate::http::error::is_timeout;
 
 // The client's side of a connection (`src/client.rs` builds on it): only
 // with the `client` layer.
@@ -137,8 +139,8 @@ struct Sender<W> {
     /// `outgoing` when it was queued: it goes out right after those bytes.
     payloads: Vec<(usize, Vec<u8>)>,
     payload_bytes: usize,
-    role: Role,
-    /// Where client frames get their masking keys (client role only).
+    /// Where the client end gets a masking key for each frame. `None` on
+    /// the server end: a server never masks (§5.1).
     mask_keys: Option<Box<dyn FnMut() -> [u8; 4] + Send>>,
     /// We have sent Close (with this code); nothing may follow it.
     close_sent: Option<CloseCode>,
@@ -174,7 +176,6 @@ impl<R: Read, W: Write> WebSocket<R, W> {
                 outgoing: Vec::new(),
                 payloads: Vec::new(),
                 payload_bytes: 0,
-                role,
                 mask_keys,
                 close_sent: None,
                 broken: None,
@@ -430,7 +431,7 @@ impl<W: Write> Sender<W> {
 
     /// Like `queue_frame`, keeping a large payload instead of copying it.
     fn queue_owned(&mut self, opcode: Opcode, payload: Vec<u8>) -> io::Result<()> {
-        if self.role == Role::Client || payload.len() < GATHER_WRITE {
+        if self.mask_keys.is_some() || payload.len() < GATHER_WRITE {
             return self.queue_frame(opcode, &payload);
         }
         self.check_usable()?;
@@ -446,10 +447,7 @@ impl<W: Write> Sender<W> {
     /// Appends a frame header to `outgoing`; returns the masking key the
     /// payload must be masked with, if any.
     fn queue_header(&mut self, opcode: Opcode, payload: &[u8], rsv1: bool) -> Option<[u8; 4]> {
-        let mask = match (self.role, &mut self.mask_keys) {
-            (Role::Client, Some(next_key)) => Some(next_key()),
-            _ => None,
-        };
+        let mask = self.mask_keys.as_mut().map(|next_key| next_key());
         let header = FrameHeader { mask, rsv1, ..FrameHeader::new(opcode, payload.len()) };
         if let Some(tracer) = &self.tracer {
             tracer.frame(Direction::Sent, &header, payload);
@@ -676,12 +674,6 @@ impl<R: Read, W: Write> BufRead for Watched<'_, R, W> {
     fn consume(&mut self, amount: usize) {
         self.inner.consume(amount);
     }
-}
-
-/// A blocking read that gave up after the transport's timeout. Unix
-/// reports it as `WouldBlock`, Windows as `TimedOut`.
-pub fn is_timeout(error: &io::Error) -> bool {
-    matches!(error.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
 }
 
 #[cfg(test)]
