@@ -61,14 +61,14 @@ impl Server {
     /// a free port; [`local_addr`](Self::local_addr) tells which.
     pub fn bind(config: Config) -> io::Result<Server> {
         let listener = TcpListener::bind(config.addr)?;
-        // Neither endpoint speaks a subprotocol yet (the chat's is
-        // docs/protocol.md §1): both start from the same policy.
         let echo_policy = Policy {
             allowed_origins: config.allowed_origins.clone(),
             subprotocols: vec![],
             deflate: config.deflate,
         };
-        let chat_policy = echo_policy.clone();
+        // The chat speaks no subprotocol (docs/protocol.md §1), whatever
+        // `/echo` does.
+        let chat_policy = Policy { subprotocols: vec![], ..echo_policy.clone() };
         let chat = Arc::new(Room::new("main", &config.limits));
         let shared = Shared {
             #[cfg(feature = "push")]
