@@ -27,7 +27,7 @@
 //! processes through Redis (`--redis`, `src/redis/bus/link.rs`) gets the
 //! numbers from Redis, and this record becomes a *mirror* of the history
 //! list kept there: loaded whole when the process joins the shared room
-//! ([`History::replace`]), then kept up to date by recording, in order,
+//! (`load_history` in that file), then kept up to date by recording, in order,
 //! every message that arrives from the subscription. A `welcome` is still
 //! built from memory, under the room's lock, and every process shows a
 //! newcomer the same history.
@@ -36,7 +36,7 @@
 //!
 //! A record that forgets must say *when* it has forgotten something a
 //! client asks for, or the client would take a gap for silence. The record
-//! remembers the newest `seq` it has dropped ([`History::dropped_through`]):
+//! remembers the newest `seq` it has dropped (`History::dropped_through`):
 //! a client that last saw seq 41 while message 45 has already
 //! been dropped is told `truncated`. Sequence numbers alone could not tell
 //! it, because `seq` counts joins, leaves and renames too: a jump from 41
@@ -63,23 +63,31 @@ pub struct Recorded {
 }
 
 /// Stamps events and keeps the recent messages, rendered as JSON.
+///
+/// The layers read its fields: the HTTP push layer answers "what came
+/// after seq 41?" from `recorded` (`src/push/catchup.rs`), and a room
+/// shared through Redis reloads the whole record from there
+/// (`src/redis/bus/link.rs`). Only [`record`](Self::record) and such a
+/// reload change it.
 #[derive(Debug, Default)]
 pub struct History {
-    last_seq: u64,
-    /// Rendered `message` events, oldest first.
-    messages: VecDeque<Recorded>,
+    /// The newest sequence number handed out (0 before the first event).
+    pub last_seq: u64,
+    /// Rendered `message` events with their `seq`, oldest first.
+    pub recorded: VecDeque<Recorded>,
+    /// The bytes of JSON in `recorded`, and their bound.
     bytes: usize,
     max_bytes: usize,
     /// The `seq` of the newest message dropped from the record (0: none).
     /// Every message after it is still here.
-    dropped_through: u64,
+    pub dropped_through: u64,
 }
 
 impl History {
     /// A record of at most [`HISTORY_MESSAGES`] messages and `max_bytes`
     /// bytes of JSON.
     pub fn new(max_bytes: usize) -> History {
-        History { last_seq: 0, messages: VecDeque::new(), bytes: 0, max_bytes, dropped_through: 0 }
+        History { max_bytes, ..History::default() }
     }
 
     /// The next number, and the time: numbering done in this process, as
@@ -95,7 +103,7 @@ impl History {
     ///
     /// Stamps must come in increasing order; the room makes sure of it
     /// (`src/redis/bus/link.rs` skips anything not newer than
-    /// [`last_seq`](Self::last_seq)).
+    /// `last_seq`).
     pub fn record(&mut self, stamp: Stamp, event: &Change) -> String {
         debug_assert!(stamp.seq > self.last_seq, "stamps go up");
         self.last_seq = self.last_seq.max(stamp.seq);
@@ -106,58 +114,30 @@ impl History {
         json
     }
 
-    fn keep(&mut self, recorded: Recorded) {
+    /// Adds a rendered message at the end, dropping the oldest ones past
+    /// either bound.
+    pub fn keep(&mut self, recorded: Recorded) {
         self.bytes += recorded.json.len();
-        self.messages.push_back(recorded);
+        self.recorded.push_back(recorded);
         // Oldest out first. A single message bigger than the whole byte
         // bound is not kept at all.
-        while self.messages.len() > HISTORY_MESSAGES || self.bytes > self.max_bytes {
-            let Some(oldest) = self.messages.pop_front() else { break };
+        while self.recorded.len() > HISTORY_MESSAGES || self.bytes > self.max_bytes {
+            let Some(oldest) = self.recorded.pop_front() else { break };
             self.bytes -= oldest.json.len();
             self.dropped_through = oldest.seq;
         }
     }
 
-    /// Replaces the record with one loaded from elsewhere: the history list
-    /// in Redis, when a process (re)joins the shared room. `messages` are
-    /// oldest first; `last_seq` is the newest number handed out anywhere;
-    /// `trimmed_through` is the newest `seq` the list itself no longer
-    /// holds (0: it never dropped anything).
-    ///
-    /// What this record held and the new one does not (messages said here
-    /// while Redis was away) counts as dropped, so a poll from before them
-    /// is told `truncated` rather than silently given less.
-    pub fn replace(&mut self, messages: Vec<Recorded>, last_seq: u64, trimmed_through: u64) {
-        let forgotten = self.messages.iter().filter(|old| !messages.contains(old));
-        let forgotten_through = forgotten.map(|old| old.seq).max().unwrap_or(0);
-        self.dropped_through = self.dropped_through.max(forgotten_through).max(trimmed_through);
-        self.messages.clear();
+    /// Empties the record, returning what it held: the first step of
+    /// loading one from elsewhere.
+    pub fn clear(&mut self) -> VecDeque<Recorded> {
         self.bytes = 0;
-        self.last_seq = self.last_seq.max(last_seq);
-        for recorded in messages {
-            self.keep(recorded);
-        }
+        std::mem::take(&mut self.recorded)
     }
 
     /// The recorded messages, oldest first, each one JSON object.
     pub fn messages(&self) -> impl Iterator<Item = &str> {
-        self.messages.iter().map(|recorded| &*recorded.json)
-    }
-
-    /// The newest sequence number handed out (0 before the first event).
-    pub fn last_seq(&self) -> u64 {
-        self.last_seq
-    }
-
-    /// The recorded messages, with their `seq`, oldest first.
-    pub fn recorded(&self) -> &VecDeque<Recorded> {
-        &self.messages
-    }
-
-    /// The `seq` of the newest message dropped from the record (0: none):
-    /// every recorded message after it is still here.
-    pub fn dropped_through(&self) -> u64 {
-        self.dropped_through
+        self.recorded.iter().map(|recorded| &*recorded.json)
     }
 }
 
@@ -190,7 +170,7 @@ mod tests {
         assert!(json.starts_with(r#"{"type":"join","seq":1,"time":"#));
         assert!(join.time > 1_600_000_000_000, "milliseconds since 1970");
         assert_eq!(say(&mut history, "hi").seq, 2);
-        assert_eq!(history.last_seq(), 2);
+        assert_eq!(history.last_seq, 2);
         let kept: Vec<&str> = history.messages().collect();
         assert_eq!(kept.len(), 1);
         assert!(kept[0].contains(r#""seq":2,"#) && kept[0].ends_with(r#""text":"hi"}"#));

@@ -70,7 +70,7 @@ use std::time::Duration;
 use super::envelope::{Envelope, ProcessId};
 use super::queue::{Job, PublishQueue, QueueFull};
 use super::roster::{describe, Roster, RosterEntry};
-use crate::chat::history::{now_millis, Recorded};
+use crate::chat::history::{now_millis, History, Recorded};
 use crate::chat::protocol::{Change, Stamp};
 use crate::chat::room::{Core, Decided, Emitted, Locked, Numbering, Room, Route};
 
@@ -255,6 +255,30 @@ impl Link {
     }
 }
 
+/// Replaces the room's record with the history list Redis holds, when the
+/// process (re)joins the shared room: `messages` oldest first, `last_seq`
+/// the newest number handed out anywhere, `trimmed_through` the newest
+/// `seq` the list itself no longer holds (0: it never dropped anything).
+///
+/// What the record held and the list does not (messages said here while
+/// Redis was away) counts as dropped, so a poll from before them is told
+/// `truncated` rather than silently given less (`src/push/catchup.rs`).
+pub fn load_history(
+    history: &mut History,
+    messages: Vec<Recorded>,
+    last_seq: u64,
+    trimmed_through: u64,
+) {
+    let held = history.clear();
+    let forgotten = held.iter().filter(|old| !messages.contains(old)).map(|old| old.seq);
+    let forgotten_through = forgotten.max().unwrap_or(0);
+    history.dropped_through = history.dropped_through.max(forgotten_through).max(trimmed_through);
+    history.last_seq = history.last_seq.max(last_seq);
+    for recorded in messages {
+        history.keep(recorded);
+    }
+}
+
 /// Runs `f` under the room's lock with its [`Link`]; `None` if the room's
 /// [`Numbering`] is not one (or it has none). The room stores it as a
 /// `dyn Numbering`, and only this layer knows what it really is, so it
@@ -297,7 +321,7 @@ impl LinkedRoom for Room {
     fn sync_point(&self) -> SyncPoint {
         let point = |link: &mut Link, core: &mut Core| SyncPoint {
             epoch: link.epoch,
-            floor: core.history.last_seq(),
+            floor: core.history.last_seq,
             ours: link.ours(core),
         };
         with_link(self, point).unwrap_or(SyncPoint { epoch: 0, floor: 0, ours: Vec::new() })
@@ -308,9 +332,9 @@ impl LinkedRoom for Room {
             let history = &mut core.history;
             let unchanged = link.mode == Mode::Alone
                 && link.epoch == point.epoch
-                && history.last_seq() == point.floor;
+                && history.last_seq == point.floor;
             if unchanged {
-                history.replace(snapshot.history, snapshot.as_of, snapshot.trimmed_through);
+                load_history(history, snapshot.history, snapshot.as_of, snapshot.trimmed_through);
                 let changes = link.roster.replace_others(&link.origin, snapshot.others);
                 if !changes.gone.is_empty() {
                     core.notes.push(describe(&changes));
@@ -326,7 +350,7 @@ impl LinkedRoom for Room {
     /// (in the snapshot), or ours and already delivered while alone.
     fn deliver_from_bus(&self, epoch: u64, seq: u64, envelope: Envelope) {
         with_link(self, |link: &mut Link, core| {
-            if !link.is_current(epoch) || seq <= core.history.last_seq() {
+            if !link.is_current(epoch) || seq <= core.history.last_seq {
                 return;
             }
             let stamp = Stamp { seq, time: envelope.time };
@@ -367,7 +391,7 @@ impl LinkedRoom for Room {
     /// applied; if not, the next refresh will be.
     fn refresh_roster(&self, epoch: u64, as_of: u64, others: Vec<RosterEntry>) -> bool {
         with_link(self, |link: &mut Link, core| {
-            let in_step = link.is_current(epoch) && core.history.last_seq() == as_of;
+            let in_step = link.is_current(epoch) && core.history.last_seq == as_of;
             if in_step {
                 let changes = link.roster.replace_others(&link.origin, others);
                 if !changes.gone.is_empty() || !changes.found.is_empty() {

@@ -132,7 +132,7 @@ fn losing_the_link_delivers_what_is_pending_here_exactly_once() {
     // "one" reached Redis after all, and comes back on the new link.
     room.deliver_from_bus(epoch, 10, (*late.envelope).clone());
     assert_eq!(drain(&ann), Vec::<String>::new(), "ann has it already");
-    let recorded = room.with_lock(|locked| locked.core.history.recorded().clone());
+    let recorded = room.with_lock(|locked| locked.core.history.recorded.clone());
     let after_nine: Vec<u64> = recorded.iter().map(|r| r.seq).filter(|&seq| seq > 9).collect();
     assert_eq!(after_nine, [10], "but the history has it, as everyone's does");
 }
@@ -238,4 +238,27 @@ fn names_held_elsewhere_are_taken_here_until_they_change() {
     let leave = Change::Leave { name: "anna".into(), reason: "left".into() };
     room.deliver_from_bus(epoch, 6, from_elsewhere(1, leave));
     assert_eq!(room.join(Some(Ok("anna")), outbox(), None).name, "anna", "left: free");
+}
+
+#[test]
+fn a_reloaded_record_counts_what_it_forgot_as_dropped() {
+    let mut history = History::new(1 << 20);
+    let said = |seq: u64| {
+        let change = Change::Message { from: "ann".into(), text: format!("m{seq}") };
+        Recorded { seq, json: Arc::from(change.to_json(Some(Stamp { seq, time: 1 }))) }
+    };
+    history.keep(said(7));
+    // Seq 8, said here while Redis was away...
+    history.record(
+        Stamp { seq: 8, time: 1 },
+        &Change::Message { from: "ann".into(), text: "alone".into() },
+    );
+    // ...and back with Redis, whose history lacks 8 and holds 9 from elsewhere.
+    load_history(&mut history, vec![said(7), said(9)], 12, 0);
+    assert_eq!(history.last_seq, 12);
+    assert_eq!(history.messages().count(), 2, "a welcome shows Redis's history");
+    assert_eq!(history.dropped_through, 8, "8 is gone for good, and a poll is told so");
+    // What the list itself had trimmed counts too, and nothing goes back.
+    load_history(&mut history, vec![said(9)], 12, 8);
+    assert_eq!((history.dropped_through, history.recorded.len()), (8, 1));
 }
