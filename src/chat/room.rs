@@ -143,8 +143,9 @@ pub trait Numbering: Any + Send {
     fn route(&mut self, decided: Decided, core: &mut Core) -> Route;
     /// Does a member somewhere else (another process) hold `name`?
     fn held_elsewhere(&self, name: &str) -> bool;
-    /// The members somewhere else, each with the `seq` of its `join`.
-    fn others(&self) -> Vec<(u64, String)>;
+    /// Everyone in the room, on every process, in order of their `join`,
+    /// as the delivered events tell it (a newcomer's own `join` included).
+    fn roster(&self) -> Vec<String>;
 }
 
 /// What [`Numbering::route`] did with an event.
@@ -203,13 +204,10 @@ pub struct Core {
 struct Member {
     id: MemberId,
     /// The name as the room decided it: what its next message is sent
-    /// under, and what another newcomer may not take.
+    /// under, and what another newcomer may not take. (When events are
+    /// numbered elsewhere, a rename is decided before it is told; the
+    /// [`Numbering`] keeps the roster as told.)
     name: String,
-    /// The name as the delivered events have told it, and the `seq` of its
-    /// `join` (0 until delivered). Alone, `shown` is always `name`; when
-    /// events are numbered elsewhere, a rename is decided before it is told.
-    shown: String,
-    joined: u64,
     outbox: Arc<Outbox>,
     /// Has its `welcome` been sent? Until then nothing else is delivered
     /// to it: the welcome covers everything before it.
@@ -303,9 +301,7 @@ impl Room {
         let id = MemberId(core.members_ever);
         let refused = refused.map(|error| format!("name refused: {error}; you are {name}"));
         let held = refused.iter().map(|reason| text_frame(&error_json(reason))).collect();
-        let (shown, joined, welcomed) = (name.clone(), 0, false);
-        let member =
-            Member { id, name: name.clone(), shown, joined, outbox, welcomed, held, codec };
+        let member = Member { id, name: name.clone(), outbox, welcomed: false, held, codec };
         core.names_here.insert(name.clone());
         core.members.push(member);
         let members = core.members.len();
@@ -468,12 +464,6 @@ impl Core {
                 self.broadcast(&json, &[frame], None);
                 self.welcome(id, name, stamp.seq, numbering);
             }
-            (Change::Rename { to, .. }, Some(id), _) => {
-                self.broadcast(&json, &[frame], None);
-                if let Some(member) = self.members.iter_mut().find(|m| m.id == id) {
-                    member.shown = to.clone();
-                }
-            }
             _ => self.broadcast(&json, &[frame], None),
         }
         if let Some(confirm) = decided.confirm {
@@ -509,7 +499,7 @@ impl Core {
         let Some(member) = self.members.iter_mut().find(|m| m.id == id) else {
             return; // it left before its join was delivered
         };
-        (member.welcomed, member.joined, member.shown) = (true, seq, you.to_string());
+        member.welcomed = true;
         let members = self.roster(numbering);
         let welcome = Welcome {
             room: &self.room_name,
@@ -535,15 +525,13 @@ impl Core {
     }
 
     /// Everyone in the room as the delivered events tell it, in order of
-    /// their `join`: the welcomed members here, and those elsewhere.
+    /// their `join`: the welcomed members here, or, when events are
+    /// numbered elsewhere, the [`Numbering`]'s roster of every process.
     fn roster(&self, numbering: Option<&dyn Numbering>) -> Vec<String> {
-        let here = self.members.iter().filter(|m| m.welcomed);
-        let mut everyone: Vec<(u64, String)> = here.map(|m| (m.joined, m.shown.clone())).collect();
-        if let Some(numbering) = numbering {
-            everyone.extend(numbering.others());
-            everyone.sort_by_key(|(joined, _)| *joined); // stable: ties keep their order
+        match numbering {
+            Some(numbering) => numbering.roster(),
+            None => self.members.iter().filter(|m| m.welcomed).map(|m| m.name.clone()).collect(),
         }
-        everyone.into_iter().map(|(_, name)| name).collect()
     }
 
     /// An `error` event for one member, after its `welcome` if that has
@@ -560,11 +548,6 @@ impl Core {
 
     fn name_of(&self, id: MemberId) -> Option<String> {
         self.members.iter().find(|m| m.id == id).map(|m| m.name.clone())
-    }
-
-    /// Our welcomed members: number, name as told, `seq` of their `join`.
-    pub fn ours(&self) -> impl Iterator<Item = (MemberId, &str, u64)> {
-        self.members.iter().filter(|m| m.welcomed).map(|m| (m.id, m.shown.as_str(), m.joined))
     }
 }
 

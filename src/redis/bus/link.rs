@@ -165,7 +165,9 @@ impl Link {
         let delivered_here = pending.len();
         for pending in pending {
             let stamp = core.history.stamp();
-            core.deliver(stamp, pending.into_decided(), Some(&*self));
+            let decided = pending.into_decided();
+            self.roster.follow(stamp.seq, &self.origin, decided.member, &decided.change);
+            core.deliver(stamp, decided, Some(&*self));
         }
         let mut line = format!("redis: link lost ({reason}); members here keep chatting locally");
         if delivered_here > 0 {
@@ -175,15 +177,18 @@ impl Link {
         core.notes.push(line);
     }
 
-    /// Our members as the room has told them, as roster entries.
-    fn ours(&self, core: &Core) -> Vec<RosterEntry> {
-        let entry = |(member, name, joined): (_, &str, u64)| RosterEntry {
-            origin: self.origin.clone(),
-            member,
-            name: name.to_string(),
-            joined,
-        };
-        core.ours().map(entry).collect()
+    /// Our members as the delivered events have told them.
+    fn ours(&self) -> Vec<RosterEntry> {
+        self.roster.entries().filter(|e| e.origin == self.origin).cloned().collect()
+    }
+
+    /// An event the room is about to number and deliver itself: its number
+    /// will be the next one (`History::stamp`), and the roster follows it
+    /// now, so that the `welcome` a `join` brings already lists its member.
+    fn here(&mut self, decided: Decided, core: &Core) -> Route {
+        let seq = core.history.last_seq + 1;
+        self.roster.follow(seq, &self.origin, decided.member, &decided.change);
+        Route::Here(decided)
     }
 
     fn is_current(&self, epoch: u64) -> bool {
@@ -196,7 +201,7 @@ impl Numbering for Link {
     /// publish queue, never waiting.
     fn route(&mut self, decided: Decided, core: &mut Core) -> Route {
         if self.mode == Mode::Alone {
-            return Route::Here(decided);
+            return self.here(decided, core);
         }
         let Decided { member, change, file, confirm } = decided;
         let envelope = Envelope {
@@ -222,12 +227,8 @@ impl Numbering for Link {
         self.roster.taken_elsewhere(&self.origin, name)
     }
 
-    fn others(&self) -> Vec<(u64, String)> {
-        self.roster
-            .entries()
-            .filter(|e| e.origin != self.origin)
-            .map(|e| (e.joined, e.name.clone()))
-            .collect()
+    fn roster(&self) -> Vec<String> {
+        self.roster.entries().map(|e| e.name.clone()).collect()
     }
 }
 
@@ -249,7 +250,7 @@ impl Link {
             }
             _ => {
                 self.go_alone("the publish queue is full", core);
-                Route::Here(pending.into_decided())
+                self.here(pending.into_decided(), core)
             }
         }
     }
@@ -322,7 +323,7 @@ impl LinkedRoom for Room {
         let point = |link: &mut Link, core: &mut Core| SyncPoint {
             epoch: link.epoch,
             floor: core.history.last_seq,
-            ours: link.ours(core),
+            ours: link.ours(),
         };
         with_link(self, point).unwrap_or(SyncPoint { epoch: 0, floor: 0, ours: Vec::new() })
     }
@@ -355,7 +356,7 @@ impl LinkedRoom for Room {
             }
             let stamp = Stamp { seq, time: envelope.time };
             if envelope.origin != link.origin {
-                link.roster.follow(seq, &envelope);
+                link.roster.follow(seq, &envelope.origin, envelope.member, &envelope.change);
                 let Envelope { change, file, .. } = envelope;
                 // `member: None`: not one of ours, whatever its number there.
                 let decided = Decided { member: None, change, file, confirm: None };
@@ -364,7 +365,11 @@ impl LinkedRoom for Room {
             }
             let at = link.pending.iter().position(|p| p.envelope.id == envelope.id);
             match at.and_then(|at| link.pending.remove(at)) {
-                Some(pending) => core.deliver(stamp, pending.into_decided(), Some(&*link)),
+                Some(pending) => {
+                    let decided = pending.into_decided();
+                    link.roster.follow(seq, &link.origin, decided.member, &decided.change);
+                    core.deliver(stamp, decided, Some(&*link));
+                }
                 // Delivered here while alone: record it, so the history
                 // agrees with the other processes', but do not repeat it.
                 None => {
@@ -407,8 +412,8 @@ impl LinkedRoom for Room {
     /// is on its way to Redis (then Redis holds exactly this); `None` if
     /// some are, or the room is not shared under `epoch`.
     fn settled_roster(&self, epoch: u64) -> Option<Vec<RosterEntry>> {
-        with_link(self, |link: &mut Link, core| {
-            (link.is_current(epoch) && link.pending.is_empty()).then(|| link.ours(core))
+        with_link(self, |link: &mut Link, _| {
+            (link.is_current(epoch) && link.pending.is_empty()).then(|| link.ours())
         })
         .flatten()
     }

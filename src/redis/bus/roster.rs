@@ -38,7 +38,7 @@
 
 use std::collections::HashMap;
 
-use super::envelope::{Envelope, ProcessId};
+use super::envelope::ProcessId;
 use crate::chat::protocol::Change;
 use crate::chat::room::MemberId;
 
@@ -104,11 +104,18 @@ impl Roster {
         self.entries.iter()
     }
 
-    /// Follows one delivered event of another process: a `join` adds, a
-    /// `leave` removes, a `rename` renames.
-    pub(super) fn follow(&mut self, seq: u64, envelope: &Envelope) {
-        let (origin, Some(member)) = (&envelope.origin, envelope.member) else { return };
-        match &envelope.change {
+    /// Follows one delivered event, numbered `seq`, of member `member` of
+    /// process `origin` (ours included): a `join` adds, a `leave` removes,
+    /// a `rename` renames.
+    pub(super) fn follow(
+        &mut self,
+        seq: u64,
+        origin: &ProcessId,
+        member: Option<MemberId>,
+        change: &Change,
+    ) {
+        let Some(member) = member else { return };
+        match change {
             Change::Join { name } => {
                 let entry =
                     RosterEntry { origin: origin.clone(), member, name: name.clone(), joined: seq };
