@@ -315,7 +315,7 @@ fn read_response_head<R: BufRead>(reader: &mut R) -> Result<Headers, ClientError
     let Some(status) = status.filter(|_| version == Some("HTTP/1.1")) else {
         return Err(ClientError::BadHandshake("not an HTTP/1.1 status line"));
     };
-    let mut headers = Headers::new();
+    let mut headers = Headers::default();
     loop {
         let mut line = String::new();
         if limited.read_line(&mut line)? == 0 {

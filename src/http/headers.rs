@@ -34,10 +34,6 @@ pub struct Headers {
 }
 
 impl Headers {
-    pub fn new() -> Headers {
-        Headers::default()
-    }
-
     /// Appends a field (for building requests in tests and tools).
     pub fn push(&mut self, name: &str, value: &str) {
         self.fields.push((name.to_string(), trim_whitespace(value).to_string()));
@@ -80,14 +76,6 @@ impl Headers {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
         self.fields.iter().map(|(name, value)| (name.as_str(), value.as_str()))
     }
-
-    pub fn len(&self) -> usize {
-        self.fields.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.fields.is_empty()
-    }
 }
 
 /// Reads field lines up to the empty line that ends them: a head's
@@ -100,7 +88,7 @@ pub(super) fn read_fields<R: BufRead>(
     max_lines: usize,
     ending: LineEnding,
 ) -> Result<Headers, HttpError> {
-    let mut headers = Headers::new();
+    let mut headers = Headers::default();
     let mut bytes_left = max_bytes;
     loop {
         let line = match read_line(reader, bytes_left, ending)? {
@@ -111,7 +99,7 @@ pub(super) fn read_fields<R: BufRead>(
         if line.is_empty() {
             return Ok(headers);
         }
-        if headers.len() == max_lines {
+        if headers.fields.len() == max_lines {
             return Err(HttpError::TooManyHeaders);
         }
         bytes_left = bytes_left.saturating_sub(line.len());

@@ -216,7 +216,7 @@ mod tests {
     use crate::push::sse::{message_event, too_slow_goodbye, truncated_event};
 
     fn request(target: &str, last_event_id: Option<&str>) -> Request {
-        let mut headers = Headers::new();
+        let mut headers = Headers::default();
         headers.push("Host", "x");
         if let Some(id) = last_event_id {
             headers.push("Last-Event-ID", id);

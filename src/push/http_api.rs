@@ -226,7 +226,7 @@ mod tests {
     use crate::http::{Body, Headers, Version};
 
     fn request(method: &str, target: &str, headers: &[(&str, &str)]) -> Request {
-        let mut fields = Headers::new();
+        let mut fields = Headers::default();
         fields.push("Host", "x");
         for (name, value) in headers {
             fields.push(name, value);
