@@ -70,17 +70,6 @@ impl Utf8Validator {
             }
         }
     }
-
-    /// The message is over: a character still unfinished makes it invalid.
-    pub fn finish(&mut self) -> Result<(), InvalidUtf8> {
-        let complete = self.pending_len == 0;
-        self.pending_len = 0;
-        if complete {
-            Ok(())
-        } else {
-            Err(InvalidUtf8)
-        }
-    }
 }
 
 #[cfg(test)]
@@ -92,7 +81,13 @@ mod tests {
         for piece in bytes.chunks(cut.max(1)) {
             validator.feed(piece)?;
         }
-        validator.finish()
+        // The message is over: a character still unfinished makes it
+        // invalid. (The server learns this from `String::from_utf8`, which
+        // checks the whole message once more: `finish` in `message.rs`.)
+        match validator.pending_len {
+            0 => Ok(()),
+            _ => Err(InvalidUtf8),
+        }
     }
 
     #[test]
