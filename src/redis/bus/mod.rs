@@ -38,9 +38,11 @@
 //! `link.rs`, and `docs/10-beyond-one-process.md` for what is
 //! and is not lost meanwhile).
 //!
-//! [`start`] does the first connection on the caller's thread, so that a
-//! Redis that cannot be reached stops the server at once with a clear
-//! error, rather than leaving it to retry in the background forever.
+//! [`start`] does the first connection on the caller's thread (`main.rs`
+//! calls it between `Server::bind` and `Server::serve`, before the first
+//! member can arrive), so that a Redis that cannot be reached stops the
+//! server at once with a clear error, rather than leaving it to retry in
+//! the background forever.
 //!
 //! Read next: `src/redis/bus/link.rs`, the room's side.
 
