@@ -1,6 +1,7 @@
 //! # `duplex`: the command line
 //!
-//! Flags become a [`Config`]; the config becomes a running server. That is
+//! Flags become a [`Config`]; the config becomes a running server, whose
+//! room, with `--redis`, is shared through Redis before it serves. That is
 //! all this file does. Start reading the code in `src/lib.rs`.
 
 use std::process::ExitCode;
