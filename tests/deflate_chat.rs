@@ -9,8 +9,10 @@ mod common;
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::{client_frame, read_response, TestServer, UPGRADE_HEADERS};
+use duplex::chat::outbox::too_slow_goodbye;
 use duplex::chat::{Encoded, Outbox, Room};
 use duplex::config::Limits;
 use duplex::deflate::{compress, inflate};
@@ -24,14 +26,12 @@ fn codec(bits: u8) -> Option<Arc<dyn MessageCodec>> {
 }
 
 fn outbox() -> Arc<Outbox> {
-    Arc::new(Outbox::new(Limits::default().outbox_soft_bytes))
+    Arc::new(Outbox::new(&Limits::default(), too_slow_goodbye))
 }
 
 fn take(outbox: &Outbox) -> Vec<Encoded> {
     let mut batch = Vec::new();
-    if outbox.queued_bytes() > 0 {
-        outbox.take_all(&mut batch);
-    }
+    outbox.take_all_within(&mut batch, Duration::ZERO);
     batch
 }
 

@@ -66,7 +66,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use super::names::name_in_query;
-use super::outbox::{Encoded, Outbox, OutboxLimits};
+use super::outbox::{too_slow_goodbye, Encoded, Outbox};
 use super::outbox_writer::OutboxWriter;
 use super::protocol::{Command, FileInfo};
 use super::room::{MemberId, Room};
@@ -96,7 +96,7 @@ pub fn serve<R: Read + Hangup>(
     tracer: Option<Arc<Tracer>>,
     codec: Option<Arc<dyn MessageCodec>>,
 ) -> Closed {
-    let outbox = Arc::new(Outbox::with_limits(OutboxLimits::from(limits)));
+    let outbox = Arc::new(Outbox::new(limits, too_slow_goodbye));
     let writer = spawn_writer(Arc::clone(&outbox), Arc::clone(&socket), tracer.clone(), limits);
     let writer = match writer {
         Ok(writer) => writer,
@@ -121,7 +121,7 @@ pub fn serve<R: Read + Hangup>(
     // (`WakeBeforeBlocking`), so a burst costs each writer one wake-up
     // (`wakeups.rs`). In a storm of joins, a writer still busy with the
     // last one needs none.
-    wakeups::defer_on_this_thread();
+    let deferring = wakeups::defer_on_this_thread();
     let joined = room.join(requested, Arc::clone(&outbox), codec.clone());
     log!("chat: {} joined {}; {} here", joined.name, room.name(), joined.members);
     let mut membership = Membership {
@@ -135,7 +135,7 @@ pub fn serve<R: Read + Hangup>(
     // Reads from the connection, writes into the outbox (see the top).
     let writes_to_outbox = OutboxWriter(Arc::clone(&outbox));
     let mut websocket =
-        WebSocket::server(wake_before_blocking(reader), writes_to_outbox, largest(limits));
+        WebSocket::server(WakeBeforeBlocking::around(reader), writes_to_outbox, largest(limits));
     websocket.set_keepalive(Keepalive {
         ping_interval: limits.ping_interval,
         idle_timeout: limits.idle_timeout,
@@ -147,7 +147,7 @@ pub fn serve<R: Read + Hangup>(
         websocket.set_message_codec(codec);
     }
     let mut closed = converse(&mut websocket, room, joined.id, limits);
-    wakeups::stop_deferring();
+    drop(deferring);
     if outbox.was_aborted() {
         // The reader saw only end-of-file, once the writer hung up; say
         // what really happened.
@@ -160,16 +160,6 @@ pub fn serve<R: Read + Hangup>(
     // that is still sending (`WebSocket::end`).
     websocket.end(limits.close_linger);
     closed
-}
-
-/// The connection's reader, rebuilt around [`WakeBeforeBlocking`]: the
-/// bytes it already holds (frames sent right behind the handshake) come
-/// first, then the socket.
-fn wake_before_blocking<R: Read>(reader: BufReader<R>) -> BufReader<WakeBeforeBlocking<R>> {
-    let (capacity, leftover) = (reader.capacity(), reader.buffer().to_vec());
-    let socket = reader.into_inner();
-    let leftover = io::Cursor::new(leftover);
-    BufReader::with_capacity(capacity, WakeBeforeBlocking { leftover, socket })
 }
 
 /// The largest message worth reading: a text or a file at their limits.
@@ -319,15 +309,20 @@ fn write_until_closed(
     drain_time: Duration,
 ) -> io::Result<()> {
     let mut batch = Vec::new();
-    let check = drain_deadline(outbox, socket, drain_time);
+    let check = move || drain_deadline(outbox, socket, drain_time);
     while outbox.take_all(&mut batch) {
         if let Some(tracer) = tracer {
-            trace_data_frames(tracer, &batch);
+            // `--trace` for what the room sends. Control frames (pong,
+            // close, ping) were traced by the member's `WebSocket` when it
+            // queued them.
+            for frame in batch.iter().filter(|frame| frame.first().is_some_and(|b| b & 0x08 == 0)) {
+                tracer.frames_in(Direction::Sent, frame);
+            }
         }
-        if let Err(error) = write_batch(&mut socket, &batch, &check) {
+        if let Err(error) = write_batch(&mut socket, &batch, check) {
             // A write cut short at the deadline fails as "would block";
             // say what really happened.
-            return Err(drain_time_left(outbox, drain_time).err().unwrap_or(error));
+            return Err(check().err().unwrap_or(error));
         }
         batch.clear();
         // After a burst of thousands of frames, give the memory back.
@@ -338,34 +333,21 @@ fn write_until_closed(
     Ok(())
 }
 
-/// How long a writer whose outbox may be closing has left: `None` while
-/// the outbox is open (no limit but the socket's, per write); once it has
-/// stopped taking pushes, what remains of `drain_time`; an error when
-/// nothing remains.
-pub fn drain_time_left(outbox: &Outbox, drain_time: Duration) -> io::Result<Option<Duration>> {
-    let Some(since) = outbox.draining_since() else { return Ok(None) };
+/// The check a writer runs before each write ([`write_batch`]'s `check`).
+/// While the outbox is open, there is no limit but the socket's write
+/// timeout, per write. Once it has stopped taking pushes, the rest must be
+/// written within `drain_time` of that moment: past it, stop; before it,
+/// let the write about to start block no longer than the time left. (The
+/// socket's write timeout counts per call, so without this the call under
+/// way could outlast the deadline by a whole write timeout.)
+pub fn drain_deadline(outbox: &Outbox, socket: &TcpStream, drain_time: Duration) -> io::Result<()> {
+    let Some(since) = outbox.draining_since() else { return Ok(()) };
     match drain_time.checked_sub(since.elapsed()) {
-        Some(left) if !left.is_zero() => Ok(Some(left)),
+        Some(left) if !left.is_zero() => socket.set_write_timeout(Some(left)),
         _ => Err(io::Error::new(
             io::ErrorKind::TimedOut,
             format!("still writing {drain_time:?} after the close: gave up"),
         )),
-    }
-}
-
-/// The check a writer runs before each write ([`write_batch`]'s `check`):
-/// past the drain deadline, stop; before it, let the write about to start
-/// block no longer than the time left. (The socket's write timeout counts
-/// per call, so without this the call under way could outlast the
-/// deadline by a whole write timeout.)
-pub fn drain_deadline<'a>(
-    outbox: &'a Outbox,
-    socket: &'a TcpStream,
-    drain_time: Duration,
-) -> impl Fn() -> io::Result<()> + 'a {
-    move || match drain_time_left(outbox, drain_time)? {
-        Some(left) => socket.set_write_timeout(Some(left)),
-        None => Ok(()),
     }
 }
 
@@ -394,14 +376,6 @@ pub fn write_batch<W: Write>(
         }
     }
     Ok(())
-}
-
-/// `--trace` for what the room sends. Control frames (pong, close, ping)
-/// were already traced by the member's `WebSocket` when it queued them.
-fn trace_data_frames(tracer: &Tracer, batch: &[Encoded]) {
-    for frame in batch.iter().filter(|frame| frame.first().is_some_and(|b| b & 0x08 == 0)) {
-        tracer.frames_in(Direction::Sent, frame);
-    }
 }
 
 #[cfg(test)]
@@ -447,18 +421,23 @@ mod tests {
 
     #[test]
     fn a_drain_has_a_deadline_and_a_check_can_stop_a_batch() {
-        let outbox = Outbox::new(1024);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let socket = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let outbox = Outbox::new(&Limits::default(), too_slow_goodbye);
         // Open: no deadline at all, however long the writing takes.
-        assert_eq!(drain_time_left(&outbox, Duration::ZERO).unwrap(), None);
+        drain_deadline(&outbox, &socket, Duration::ZERO).unwrap();
+        assert_eq!(socket.write_timeout().unwrap(), None);
         outbox.close();
-        let left = drain_time_left(&outbox, Duration::from_secs(3600)).unwrap();
-        assert!(left.is_some_and(|left| left <= Duration::from_secs(3600)));
-        let error = drain_time_left(&outbox, Duration::ZERO).unwrap_err();
+        let hour = Duration::from_secs(3600);
+        drain_deadline(&outbox, &socket, hour).unwrap();
+        let left = socket.write_timeout().unwrap();
+        assert!(left.is_some_and(|left| left <= hour), "{left:?}");
+        let error = drain_deadline(&outbox, &socket, Duration::ZERO).unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
         // A check that fails stops the batch before the next write.
         let batch = vec![Arc::from(encode_frame(Opcode::Text, &[b'z'; 40], None))];
         let mut out = TrickleWriter { written: Vec::new(), calls: 0 };
-        let stop = || drain_time_left(&outbox, Duration::ZERO).map(|_| ());
+        let stop = || drain_deadline(&outbox, &socket, Duration::ZERO);
         let result = write_batch(&mut out, &batch, stop);
         assert_eq!(result.map_err(|e| e.kind()), Err(io::ErrorKind::TimedOut));
         assert_eq!((out.calls, out.written.len()), (0, 0));

@@ -11,55 +11,60 @@
 //! is one or more whole WebSocket frames; the HTTP push layer reuses this
 //! queue unchanged for Server-Sent Events (`src/push/event_stream.rs`).
 //!
+//! ## The slow-consumer policy lives here
+//!
 //! The queue is bounded in **bytes**, not in frames: a bound of "100
 //! frames" holds 100 short lines in a few KiB but 100 images in 800 MiB.
-//! And it is judged **over time**, not at one instant ([`OutboxLimits`],
-//! as Redis judges a client's output buffer): one sender can fill every
-//! outbox in a millisecond, before a busy machine has scheduled the writers
-//! that would empty them, and a member that keeps up perfectly must not be
-//! dropped for that. So there are two limits:
+//! And it is judged **over time**, not at one instant (as Redis judges a
+//! client's output buffer): one sender can fill every outbox in a
+//! millisecond, before a busy machine has scheduled the writers that would
+//! empty them, and a member that keeps up perfectly must not be dropped
+//! for that. So there are two limits (`--outbox-soft-bytes`,
+//! `--outbox-hard-bytes`, `--outbox-grace`; the defaults and their reasons
+//! are in `src/config.rs`):
 //!
 //! - a **soft** limit (1 MiB by default), which the backlog may pass for a
 //!   while: a push that finds it above the soft limit for longer than the
-//!   **grace** (3 s) is refused ([`PushError::Behind`]);
+//!   **grace** (3 s) finds the member too slow ([`PushError::Behind`]);
 //! - a **hard** limit (8 MiB), the memory bound, which it may not pass at
 //!   all ([`PushError::Overflow`]).
 //!
-//! Either way the member is judged too slow: its backlog is thrown away and
-//! replaced by one close frame, code 1008, "policy violation" (RFC 6455
-//! §7.4.1; see [`Outbox::abort`]). Nobody else waits for it. The backlog is
-//! what waits *behind* the writer: taking a batch empties it, and a
-//! backlog that falls back under the soft limit starts its grace afresh.
+//! Either way that push *cuts the member off*, in the same step under the
+//! outbox's lock: the backlog is thrown away and replaced by one goodbye,
+//! for a WebSocket member a close frame with code 1008, "policy violation"
+//! (RFC 6455 §7.4.1; [`too_slow_goodbye`]). Nobody else waits for it. The
+//! backlog is what waits *behind* the writer: taking a batch empties it,
+//! and a backlog that falls back under the soft limit starts its grace
+//! afresh.
 //!
 //! Three details that matter:
 //!
 //! - **A wake-up only when the queue was empty.** The writer sleeps on a
 //!   `Condvar` while the queue is empty. A push signals it only when the
 //!   queue goes from empty to non-empty: if the queue already held
-//!   something, the writer is either awake or already signalled. (The room
-//!   goes one step further and puts the signal off until a burst is over,
-//!   with [`push_all_quietly`](Outbox::push_all_quietly) and `wakeups.rs`.)
+//!   something, the writer is either awake or already signalled. (A thread
+//!   may put even that signal off until its burst is over: `wakeups.rs`.)
 //! - **The writer takes everything at once** ([`Outbox::take_all`]) and
 //!   writes it with one `writev` call. A member who fell behind by fifty
 //!   messages catches up in one system call, not fifty. The queue's `Vec` is
 //!   *swapped* with the writer's empty one, so after warm-up no batch
 //!   allocates.
 //! - **An empty outbox accepts any one push**, however large. Files may be
-//!   bigger than the bound (8 MiB against 1 MiB by default); refusing them
-//!   would make every file a disconnection. So the bound limits the
+//!   bigger than the soft limit (8 MiB against 1 MiB by default); refusing
+//!   them would make every file a disconnection. So the limits bound the
 //!   *backlog behind* whatever is being written, and a member holds at most
-//!   about twice the bound (or twice the largest frame) in memory: one batch
-//!   in flight and one queued. The frames themselves are shared `Arc`s, so
-//!   a file queued for a hundred members is in memory once.
+//!   about twice the hard limit (or twice the largest frame) in memory: one
+//!   batch in flight and one queued. The frames themselves are shared
+//!   `Arc`s, so a file queued for a hundred members is in memory once.
 //!
 //! ## The close frame is the last frame
 //!
 //! RFC 6455 §5.5.1: after sending a Close frame, an endpoint "MUST NOT
 //! send any more data frames". Here that is a property of the queue, not of
 //! good timing: the pushes that queue a close frame ([`Outbox::push_last`]
-//! for the member's own close, [`Outbox::abort`] for the 1008 one) also stop
-//! the outbox taking anything else, *under the same lock*. A broadcast that
-//! arrives a microsecond later finds the outbox closed
+//! for the member's own close, and cutting a member off for the 1008 one)
+//! also stop the outbox taking anything else, *under the same lock*. A
+//! broadcast that arrives a microsecond later finds the outbox closed
 //! ([`PushError::Closed`]) and is skipped; it cannot slip in behind the
 //! close frame while the member is still on its way out of the room.
 //!
@@ -73,6 +78,8 @@
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::wakeups;
+use crate::config::Limits;
 use crate::websocket::frame::{encode_frame, Opcode};
 use crate::websocket::{CloseCode, CloseFrame};
 
@@ -81,37 +88,33 @@ use crate::websocket::{CloseCode, CloseFrame};
 /// chat member, whole Server-Sent Events for an event-stream listener.
 pub type Encoded = Arc<[u8]>;
 
-/// What [`Outbox::take_all_within`] found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Taken {
-    /// Frames were moved into the batch.
-    Frames,
-    /// Nothing arrived in time; the outbox is still open.
-    TimedOut,
-    /// The outbox is closed and empty: the writer's cue to stop.
-    Finished,
-}
-
 /// Why a push was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushError {
-    /// The backlog would pass the hard limit: the member is too slow.
+    /// The backlog would pass the hard limit: the member is too slow, and
+    /// this push cut it off.
     Overflow,
     /// The backlog has been above the soft limit for longer than the grace:
-    /// the member is too slow.
+    /// the member is too slow, and this push cut it off.
     Behind,
-    /// The outbox is closing or finished; nothing more goes out.
+    /// The outbox is closed (the member is leaving, or was cut off);
+    /// nothing more goes out.
     Closed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    /// Accepting pushes.
-    Open,
-    /// No more pushes; the writer sends what is queued, then stops.
-    Draining,
-    /// The writer has stopped; the queue stays empty.
-    Finished,
+/// A byte-bounded queue of frames for one member.
+#[derive(Debug)]
+pub struct Outbox {
+    soft: usize,
+    hard: usize,
+    grace: Duration,
+    /// What a member found too slow gets instead of its backlog.
+    goodbye: fn(PushError) -> Encoded,
+    queue: Mutex<Queue>,
+    /// Signalled when the queue becomes non-empty or closes. Shared, so
+    /// that a thread that puts its wake-ups off can hold on to it until it
+    /// pays them (`wakeups.rs`).
+    ready: Arc<Condvar>,
 }
 
 /// What the outbox's lock guards.
@@ -120,66 +123,36 @@ struct Queue {
     waiting: Vec<Encoded>,
     /// Bytes in `waiting`. What the writer has taken is no longer counted.
     bytes: usize,
-    phase: Phase,
-    /// When the phase left `Open`: the start of the drain, which the
-    /// writer gives a deadline.
-    draining_since: Option<Instant>,
-    /// Set by [`Outbox::abort`]: the member was disconnected as too slow.
-    aborted: bool,
-    /// How many pushes found the queue empty, and so owed the writer a
-    /// wake-up (for tests and teaching).
-    wakeups: u64,
     /// Since when the backlog has been above the soft limit, if it is.
     above_soft_since: Option<Instant>,
-}
-
-/// The two limits and the grace of one outbox (see the top of this file;
-/// the defaults and their reasons are in `src/config.rs`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OutboxLimits {
-    pub soft: usize,
-    pub hard: usize,
-    pub grace: Duration,
-}
-
-impl OutboxLimits {
-    pub fn from(limits: &crate::config::Limits) -> OutboxLimits {
-        OutboxLimits {
-            soft: limits.outbox_soft_bytes,
-            hard: limits.outbox_hard_bytes,
-            grace: limits.outbox_grace,
-        }
-    }
-}
-
-/// A byte-bounded queue of frames for one member.
-#[derive(Debug)]
-pub struct Outbox {
-    limits: OutboxLimits,
-    queue: Mutex<Queue>,
-    /// Signalled when the queue becomes non-empty or the phase changes.
-    ready: Condvar,
+    /// When the outbox stopped taking pushes, if it has: the start of the
+    /// drain, which the writer gives a deadline.
+    draining_since: Option<Instant>,
+    /// The member was cut off as too slow.
+    aborted: bool,
 }
 
 impl Outbox {
-    /// An outbox that holds at most `limit` bytes of backlog, at any
-    /// instant: one limit, no grace.
-    pub fn new(limit: usize) -> Outbox {
-        Outbox::with_limits(OutboxLimits { soft: limit, hard: limit, grace: Duration::ZERO })
-    }
-
-    /// An outbox judged over time, as a chat member's is.
-    pub fn with_limits(limits: OutboxLimits) -> Outbox {
+    /// An empty outbox with the limits in `limits`. `goodbye` is what it
+    /// holds instead of its backlog once its reader is found too slow: the
+    /// 1008 close frame for a WebSocket member ([`too_slow_goodbye`]), an
+    /// event for an event stream.
+    pub fn new(limits: &Limits, goodbye: fn(PushError) -> Encoded) -> Outbox {
         let queue = Queue {
             waiting: Vec::new(),
             bytes: 0,
-            phase: Phase::Open,
+            above_soft_since: None,
             draining_since: None,
             aborted: false,
-            wakeups: 0,
-            above_soft_since: None,
         };
-        Outbox { limits, queue: Mutex::new(queue), ready: Condvar::new() }
+        Outbox {
+            soft: limits.outbox_soft_bytes,
+            hard: limits.outbox_hard_bytes,
+            grace: limits.outbox_grace,
+            goodbye,
+            queue: Mutex::new(queue),
+            ready: Arc::new(Condvar::new()),
+        }
     }
 
     /// A panic on another thread while it held this lock leaves the queue
@@ -189,93 +162,91 @@ impl Outbox {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues one frame; see [`push_all`](Self::push_all).
-    pub fn push(&self, frame: Encoded) -> Result<(), PushError> {
-        self.push_all(&[frame])
-    }
-
     /// Queues `frames` together: all of them or none. A `file` event and the
     /// file's bytes go in one call, so a member never gets the announcement
-    /// without the file. Never blocks; wakes the writer if it was idle.
-    pub fn push_all(&self, frames: &[Encoded]) -> Result<(), PushError> {
-        let mut queue = self.lock();
-        self.enqueue(&mut queue, frames)
-    }
-
-    /// Queues `frames` like [`push_all`](Self::push_all), but does not
-    /// signal the writer. `Ok(true)`: the queue was empty, so the writer
-    /// may be asleep and the caller owes it a [`wake`](Self::wake). The
-    /// room's broadcasts use this to wake writers once per burst
-    /// (`room.rs`, `wakeups.rs`).
-    pub fn push_all_quietly(&self, frames: &[Encoded]) -> Result<bool, PushError> {
-        let mut queue = self.lock();
-        self.enqueue_quietly(&mut queue, frames)
-    }
-
-    /// Signals the writer that frames are waiting.
-    pub fn wake(&self) {
-        self.ready.notify_one();
+    /// without the file. Never blocks. If the writer was idle, it is woken:
+    /// at once, or, on a thread that puts its wake-ups off, before that
+    /// thread next waits for input (`wakeups.rs`).
+    ///
+    /// `Overflow` or `Behind`: this push found the member too slow and cut
+    /// it off (see the top of this file). `Closed`: the frames have no one
+    /// to go to.
+    pub fn push(&self, frames: &[Encoded]) -> Result<(), PushError> {
+        let was_empty = self.enqueue(&mut self.lock(), frames)?;
+        if was_empty {
+            wakeups::wake_soon(&self.ready);
+        }
+        Ok(())
     }
 
     /// Queues `frames`, which end with a close frame, and closes the outbox
     /// in the same step: every later push is refused, so nothing can follow
     /// the close frame onto the wire (RFC 6455 §5.5.1). What is already
-    /// queued still goes out first, then the writer stops. Refused like any
-    /// push if the outbox is closed or the frames do not fit.
+    /// queued still goes out first, then the writer stops. A member too
+    /// slow even for this is cut off, and the 1008 close is its last frame.
     pub fn push_last(&self, frames: &[Encoded]) -> Result<(), PushError> {
         let mut queue = self.lock();
         self.enqueue(&mut queue, frames)?;
-        self.start_draining(&mut queue);
+        self.stop_taking(&mut queue);
         Ok(())
     }
 
-    /// The push itself, with the lock held, and the wake-up it owes.
-    fn enqueue(&self, queue: &mut Queue, frames: &[Encoded]) -> Result<(), PushError> {
-        if self.enqueue_quietly(queue, frames)? {
-            self.ready.notify_one();
-        }
-        Ok(())
-    }
-
-    /// The phase, the limits, and whether the queue was empty. (An empty
-    /// queue takes any one push: see the top of this file.)
-    fn enqueue_quietly(&self, queue: &mut Queue, frames: &[Encoded]) -> Result<bool, PushError> {
-        if queue.phase != Phase::Open {
+    /// The push itself, with the lock held. `Ok(true)`: the queue was
+    /// empty, so the writer may be asleep. (An empty queue takes any one
+    /// push: see the top of this file.)
+    fn enqueue(&self, queue: &mut Queue, frames: &[Encoded]) -> Result<bool, PushError> {
+        if queue.draining_since.is_some() {
             return Err(PushError::Closed);
         }
         let size: usize = frames.iter().map(|frame| frame.len()).sum();
         let was_empty = queue.waiting.is_empty();
         let backlog = queue.bytes + size;
-        if !was_empty && backlog > self.limits.hard {
-            return Err(PushError::Overflow);
+        if let Some(why) = self.too_slow(queue, backlog) {
+            self.cut_off(queue, why);
+            return Err(why);
         }
-        if !was_empty && backlog > self.limits.soft {
+        queue.waiting.extend(frames.iter().cloned());
+        queue.bytes = backlog;
+        Ok(was_empty)
+    }
+
+    /// Does a push that makes the backlog `backlog` bytes find this member
+    /// too slow? Never when the queue is empty: it takes any one push.
+    fn too_slow(&self, queue: &mut Queue, backlog: usize) -> Option<PushError> {
+        if queue.waiting.is_empty() {
+            return None;
+        }
+        if backlog > self.hard {
+            return Some(PushError::Overflow);
+        }
+        if backlog > self.soft {
             // The grace starts at the first push above the soft limit. The
             // clock is read only while the backlog is above it: a member
             // that keeps up never pays for it.
             match queue.above_soft_since {
                 None => queue.above_soft_since = Some(Instant::now()),
-                Some(since) if since.elapsed() >= self.limits.grace => {
-                    return Err(PushError::Behind);
-                }
+                Some(since) if since.elapsed() >= self.grace => return Some(PushError::Behind),
                 Some(_) => {}
             }
         }
-        queue.waiting.extend(frames.iter().cloned());
-        queue.bytes += size;
-        if was_empty {
-            queue.wakeups += 1;
-        }
-        Ok(was_empty)
+        None
+    }
+
+    /// Gives up on this member: drops the backlog, queues the goodbye in
+    /// its place, and stops taking pushes, in one step, so the goodbye is
+    /// the last thing the member receives. What the writer has already
+    /// taken is still written whole, so the goodbye never lands in the
+    /// middle of a frame.
+    fn cut_off(&self, queue: &mut Queue, why: PushError) {
+        queue.waiting = vec![(self.goodbye)(why)];
+        queue.aborted = true;
+        self.stop_taking(queue);
     }
 
     /// No more pushes from now on; the writer sends what is queued, then
-    /// stops. Only the first call counts (the drain starts once).
-    fn start_draining(&self, queue: &mut Queue) {
-        if queue.phase == Phase::Open {
-            queue.phase = Phase::Draining;
-            queue.draining_since = Some(Instant::now());
-        }
+    /// stops. The drain starts once: later calls keep its start.
+    fn stop_taking(&self, queue: &mut Queue) {
+        queue.draining_since.get_or_insert_with(Instant::now);
         self.ready.notify_one();
     }
 
@@ -283,73 +254,24 @@ impl Outbox {
     /// `batch` (which must be empty). Returns `false` when the outbox is
     /// closed and everything has been taken: the writer's cue to stop.
     pub fn take_all(&self, batch: &mut Vec<Encoded>) -> bool {
-        self.take(batch, None) == Taken::Frames
+        // `wait_while` releases the lock while asleep, and checks the queue
+        // again after every wake-up, including the "spurious" ones a
+        // `Condvar` is allowed to have for no reason at all.
+        let queue = self.ready.wait_while(self.lock(), |queue| queue.is_idle());
+        queue.unwrap_or_else(PoisonError::into_inner).take_into(batch)
     }
 
-    /// The same, but waits at most `wait`. An event-stream writer uses the
-    /// quiet time to send a heartbeat (`src/push/event_stream.rs`).
-    pub fn take_all_within(&self, batch: &mut Vec<Encoded>, wait: Duration) -> Taken {
-        self.take(batch, Some(Instant::now() + wait))
-    }
-
-    fn take(&self, batch: &mut Vec<Encoded>, deadline: Option<Instant>) -> Taken {
-        debug_assert!(batch.is_empty());
-        let mut queue = self.lock();
-        loop {
-            if !queue.waiting.is_empty() {
-                std::mem::swap(&mut queue.waiting, batch);
-                queue.bytes = 0;
-                queue.above_soft_since = None;
-                return Taken::Frames;
-            }
-            if queue.phase != Phase::Open {
-                queue.phase = Phase::Finished;
-                return Taken::Finished;
-            }
-            // `wait` releases the lock while asleep. It may also return for
-            // no reason at all (a "spurious wake-up"), which is why it sits
-            // in a loop that checks the queue again.
-            queue = match deadline {
-                None => self.ready.wait(queue).unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Taken::TimedOut;
-                    }
-                    let waited = self.ready.wait_timeout(queue, left);
-                    waited.unwrap_or_else(PoisonError::into_inner).0
-                }
-            };
-        }
+    /// The same, but waits at most `wait`: an empty `batch` and `true` mean
+    /// nothing came. An event-stream writer uses the quiet time to send a
+    /// heartbeat (`src/push/event_stream.rs`).
+    pub fn take_all_within(&self, batch: &mut Vec<Encoded>, wait: Duration) -> bool {
+        let waited = self.ready.wait_timeout_while(self.lock(), wait, |queue| queue.is_idle());
+        waited.unwrap_or_else(PoisonError::into_inner).0.take_into(batch)
     }
 
     /// No more pushes; the writer finishes what is queued, then stops.
     pub fn close(&self) {
-        let mut queue = self.lock();
-        self.start_draining(&mut queue);
-    }
-
-    /// Gives up on this member: drops the backlog, queues `goodbye` (a close
-    /// frame) in its place, and refuses everything after it, in one step,
-    /// as [`push_last`](Self::push_last) does: the goodbye is the last thing
-    /// the member receives. What the writer has already taken is still
-    /// written whole, so the goodbye never lands in the middle of a frame.
-    ///
-    /// An outbox that is already draining is left alone: whatever it ends
-    /// with (the member's own close frame, queued by `push_last`) stays its
-    /// last frame.
-    pub fn abort(&self, goodbye: Encoded) {
-        let mut queue = self.lock();
-        if queue.phase != Phase::Open {
-            return;
-        }
-        queue.waiting.clear();
-        queue.bytes = 0;
-        queue.above_soft_since = None;
-        // An empty, open outbox takes any one push, so this cannot fail.
-        let _ = self.enqueue(&mut queue, &[goodbye]);
-        queue.aborted = true;
-        self.start_draining(&mut queue);
+        self.stop_taking(&mut self.lock());
     }
 
     /// The writer has stopped (or failed): drop whatever is left and refuse
@@ -357,30 +279,39 @@ impl Outbox {
     pub fn finish(&self) {
         let mut queue = self.lock();
         queue.waiting = Vec::new();
-        queue.bytes = 0;
-        queue.phase = Phase::Finished;
-        self.ready.notify_one();
+        self.stop_taking(&mut queue);
     }
 
-    /// When the outbox stopped taking pushes (`close`, `push_last` or
-    /// `abort`), if it has: the writer's drain deadline counts from here.
+    /// When the outbox stopped taking pushes (`close`, `push_last`, or the
+    /// member being cut off), if it has: the writer's drain deadline counts
+    /// from here.
     pub fn draining_since(&self) -> Option<Instant> {
         self.lock().draining_since
     }
 
-    /// Was this member disconnected as too slow?
+    /// Was this member cut off as too slow?
     pub fn was_aborted(&self) -> bool {
         self.lock().aborted
     }
+}
 
-    /// Bytes queued and not yet taken by the writer.
-    pub fn queued_bytes(&self) -> usize {
-        self.lock().bytes
+impl Queue {
+    /// Nothing to write, and more may come: the writer's time to sleep.
+    fn is_idle(&self) -> bool {
+        self.waiting.is_empty() && self.draining_since.is_none()
     }
 
-    /// How many pushes found the queue empty (and owed a wake-up).
-    pub fn wakeups(&self) -> u64 {
-        self.lock().wakeups
+    /// Moves everything waiting into `batch`. `false` once the outbox is
+    /// closed and empty.
+    fn take_into(&mut self, batch: &mut Vec<Encoded>) -> bool {
+        debug_assert!(batch.is_empty());
+        if self.waiting.is_empty() {
+            return self.draining_since.is_none();
+        }
+        std::mem::swap(&mut self.waiting, batch);
+        self.bytes = 0;
+        self.above_soft_since = None;
+        true
     }
 }
 
@@ -400,28 +331,21 @@ pub fn too_slow_reason(why: PushError) -> &'static str {
     }
 }
 
-/// Pushes `frames`, and applies the slow-consumer rule if they do not fit:
-/// the backlog is replaced by `goodbye` (a close frame for a WebSocket
-/// member; the push layer passes an event for an event stream). Returns
-/// why, when this push is the one that cut the member off. A member that
-/// is leaving refuses the frames (`Closed`): they have no one to go to.
-pub fn push_or_abort(
-    outbox: &Outbox,
-    frames: &[Encoded],
-    goodbye: fn(PushError) -> Encoded,
-) -> Option<PushError> {
-    match outbox.push_all(frames) {
-        Err(why @ (PushError::Overflow | PushError::Behind)) => {
-            outbox.abort(goodbye(why));
-            Some(why)
-        }
-        Ok(()) | Err(PushError::Closed) => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn limited(soft: usize, hard: usize, grace: Duration) -> Outbox {
+        let (outbox_soft_bytes, outbox_hard_bytes, outbox_grace) = (soft, hard, grace);
+        let limits =
+            Limits { outbox_soft_bytes, outbox_hard_bytes, outbox_grace, ..Limits::default() };
+        Outbox::new(&limits, too_slow_goodbye)
+    }
+
+    /// One limit, at any instant: no grace.
+    fn bounded(limit: usize) -> Outbox {
+        limited(limit, limit, Duration::ZERO)
+    }
 
     fn frame(text: &str) -> Encoded {
         Arc::from(encode_frame(Opcode::Text, text.as_bytes(), None))
@@ -439,27 +363,25 @@ mod tests {
 
     #[test]
     fn above_the_soft_limit_a_backlog_has_its_grace_and_no_more() {
-        let limits = OutboxLimits { soft: 10, hard: 1000, grace: Duration::ZERO };
-        let outbox = Outbox::with_limits(limits);
-        outbox.push(bytes(8)).unwrap();
-        outbox.push(bytes(8)).unwrap(); // 16 > 10: the grace starts now
-        assert_eq!(outbox.push(bytes(1)), Err(PushError::Behind), "a zero grace is over");
-        // A backlog the writer takes starts afresh.
+        let outbox = limited(10, 1000, Duration::ZERO);
+        outbox.push(&[bytes(8)]).unwrap();
+        outbox.push(&[bytes(8)]).unwrap(); // 16 > 10: the grace starts now
+                                           // A backlog the writer takes starts afresh.
         assert_eq!(take(&outbox).len(), 2);
-        outbox.push(bytes(8)).unwrap();
-        outbox.push(bytes(8)).unwrap();
-        assert_eq!(outbox.queued_bytes(), 16);
+        outbox.push(&[bytes(8)]).unwrap();
+        outbox.push(&[bytes(8)]).unwrap();
+        assert_eq!(outbox.push(&[bytes(1)]), Err(PushError::Behind), "a zero grace is over");
+        assert_eq!(take(&outbox), vec![too_slow_goodbye(PushError::Behind)]);
     }
 
     #[test]
     fn within_its_grace_a_backlog_may_grow_to_the_hard_limit_only() {
-        let hour = Duration::from_secs(3600);
-        let outbox = Outbox::with_limits(OutboxLimits { soft: 10, hard: 100, grace: hour });
+        let outbox = limited(10, 100, Duration::from_secs(3600));
         for _ in 0..10 {
-            outbox.push(bytes(10)).unwrap(); // up to 100: over soft, in its grace
+            outbox.push(&[bytes(10)]).unwrap(); // up to 100: over soft, in its grace
         }
-        assert_eq!(outbox.push(bytes(1)), Err(PushError::Overflow));
-        assert_eq!(outbox.queued_bytes(), 100);
+        assert_eq!(outbox.push(&[bytes(1)]), Err(PushError::Overflow));
+        assert!(outbox.was_aborted());
         let reason = |why| {
             let frame = too_slow_goodbye(why);
             String::from_utf8_lossy(&frame[4..]).into_owned()
@@ -470,63 +392,42 @@ mod tests {
 
     #[test]
     fn frames_come_out_in_order_all_at_once() {
-        let outbox = Outbox::new(1024);
+        let outbox = bounded(1024);
         let frames: Vec<Encoded> = ["a", "b", "c"].into_iter().map(frame).collect();
         for f in &frames {
-            outbox.push(Arc::clone(f)).unwrap();
+            outbox.push(&[Arc::clone(f)]).unwrap();
         }
-        assert_eq!(outbox.queued_bytes(), 9);
         let batch = take(&outbox);
         assert_eq!(batch, frames);
         // The same allocations: a push shares the frame, it does not copy it.
         assert!(batch.iter().zip(&frames).all(|(a, b)| Arc::ptr_eq(a, b)));
-        assert_eq!(outbox.queued_bytes(), 0);
-    }
-
-    #[test]
-    fn one_wakeup_per_burst() {
-        let outbox = Outbox::new(1024);
-        for _ in 0..10 {
-            outbox.push(frame("x")).unwrap();
-        }
-        assert_eq!(outbox.wakeups(), 1);
-        take(&outbox);
-        for _ in 0..5 {
-            outbox.push(frame("y")).unwrap();
-        }
-        assert_eq!(outbox.wakeups(), 2);
+        let mut empty = Vec::new();
+        assert!(outbox.take_all_within(&mut empty, Duration::ZERO));
+        assert!(empty.is_empty(), "all of it was taken");
     }
 
     #[test]
     fn the_bound_is_in_bytes_and_an_empty_outbox_takes_anything() {
-        let outbox = Outbox::new(10);
-        let big = frame(&"z".repeat(100)); // 102 bytes, ten times the bound
-        outbox.push(Arc::clone(&big)).unwrap();
-        assert_eq!(outbox.push(frame("a")), Err(PushError::Overflow));
-        assert_eq!(take(&outbox), vec![big]);
-        outbox.push(frame("1234")).unwrap(); // 6 bytes
-        assert_eq!(outbox.push(frame("12345")), Err(PushError::Overflow)); // 6 + 7 > 10
-        outbox.push(frame("12")).unwrap(); // 6 + 4 = 10: exactly at the bound is fine
-
-        // All or nothing: a pair that does not fit leaves the queue as it was.
-        assert_eq!(outbox.push_all(&[frame(""), frame("")]), Err(PushError::Overflow));
+        let outbox = bounded(10);
+        outbox.push(&[frame("1234")]).unwrap(); // 6 bytes
+        outbox.push(&[frame("12")]).unwrap(); // 6 + 4 = 10: exactly at the bound is fine
         assert_eq!(take(&outbox).len(), 2);
+        let big = frame(&"z".repeat(100)); // 102 bytes, ten times the bound
+        outbox.push(&[Arc::clone(&big)]).unwrap();
+        assert_eq!(take(&outbox), vec![big]);
     }
 
     #[test]
     fn overflow_drops_the_backlog_for_one_close_frame() {
-        let outbox = Outbox::new(8);
-        outbox.push(frame("hello")).unwrap();
-        assert!(push_or_abort(&outbox, &[frame("world")], too_slow_goodbye).is_some());
+        let outbox = bounded(8);
+        outbox.push(&[frame("hello")]).unwrap();
+        assert_eq!(outbox.push(&[frame("world")]), Err(PushError::Overflow));
         assert!(outbox.was_aborted());
-        assert!(
-            push_or_abort(&outbox, &[frame("again")], too_slow_goodbye).is_none(),
-            "cut off once"
-        );
+        assert!(outbox.draining_since().is_some());
+        assert_eq!(outbox.push(&[frame("again")]), Err(PushError::Closed), "cut off once");
         let batch = take(&outbox);
         assert_eq!(batch, vec![too_slow_goodbye(PushError::Overflow)]);
         assert_eq!(&batch[0][2..4], &1008u16.to_be_bytes());
-        assert_eq!(outbox.push(frame("late")), Err(PushError::Closed));
         assert!(!outbox.take_all(&mut Vec::new()), "the writer is told to stop");
     }
 
@@ -536,64 +437,65 @@ mod tests {
 
     #[test]
     fn nothing_can_follow_a_frame_pushed_last() {
-        let outbox = Outbox::new(1024);
-        outbox.push(frame("before")).unwrap();
+        let outbox = bounded(1024);
+        outbox.push(&[frame("before")]).unwrap();
         assert_eq!(outbox.draining_since(), None);
         outbox.push_last(&[close_frame()]).unwrap();
         assert!(outbox.draining_since().is_some(), "the drain has started");
         // The room's next broadcast, a microsecond too late: refused, not
         // queued behind the close frame (RFC 6455 §5.5.1).
-        assert_eq!(outbox.push(frame("after")), Err(PushError::Closed));
+        assert_eq!(outbox.push(&[frame("after")]), Err(PushError::Closed));
         assert_eq!(outbox.push_last(&[close_frame()]), Err(PushError::Closed));
-        // Being found too slow now changes nothing: the close is still last.
-        outbox.abort(too_slow_goodbye(PushError::Overflow));
         assert!(!outbox.was_aborted());
         assert_eq!(take(&outbox), vec![frame("before"), close_frame()]);
         assert!(!outbox.take_all(&mut Vec::new()), "then the writer is told to stop");
     }
 
     #[test]
-    fn a_last_frame_that_does_not_fit_is_refused_and_closes_nothing() {
-        let outbox = Outbox::new(8);
-        outbox.push(frame("hello")).unwrap();
+    fn a_last_frame_that_does_not_fit_gives_way_to_the_1008_close() {
+        let outbox = bounded(8);
+        outbox.push(&[frame("hello")]).unwrap();
         assert_eq!(outbox.push_last(&[close_frame()]), Err(PushError::Overflow));
-        assert_eq!(outbox.draining_since(), None, "still open: the caller decides");
-        // What the caller (`OutboxWriter`) then does: the 1008 close, which
-        // is just as final.
-        assert!(push_or_abort(&outbox, &[close_frame()], too_slow_goodbye).is_some());
-        assert!(outbox.draining_since().is_some());
-        assert_eq!(outbox.push(frame("late")), Err(PushError::Closed));
+        assert!(outbox.was_aborted());
+        assert_eq!(outbox.push(&[frame("late")]), Err(PushError::Closed));
         assert_eq!(take(&outbox), vec![too_slow_goodbye(PushError::Overflow)]);
     }
 
     #[test]
-    fn close_lets_the_writer_finish_the_queue() {
-        let outbox = Outbox::new(1024);
-        outbox.push(frame("last words")).unwrap();
+    fn close_lets_the_writer_finish_the_queue_and_finish_drops_it() {
+        let outbox = bounded(1024);
+        outbox.push(&[frame("last words")]).unwrap();
         outbox.close();
-        assert_eq!(outbox.push(frame("too late")), Err(PushError::Closed));
+        assert_eq!(outbox.push(&[frame("too late")]), Err(PushError::Closed));
         assert_eq!(take(&outbox).len(), 1);
         assert!(!outbox.take_all(&mut Vec::new()));
         assert!(!outbox.was_aborted());
+
+        let dead = bounded(1024);
+        dead.push(&[frame("never written")]).unwrap();
+        dead.finish();
+        assert_eq!(dead.push(&[frame("too late")]), Err(PushError::Closed));
+        assert!(!dead.take_all(&mut Vec::new()), "nothing is left");
     }
 
     #[test]
     fn take_within_times_out_on_an_empty_outbox_and_sees_the_end() {
-        let outbox = Outbox::new(1024);
+        let outbox = bounded(1024);
         let mut batch = Vec::new();
         let quick = Duration::from_millis(1);
-        assert_eq!(outbox.take_all_within(&mut batch, quick), Taken::TimedOut);
-        outbox.push(frame("x")).unwrap();
-        assert_eq!(outbox.take_all_within(&mut batch, quick), Taken::Frames);
+        assert!(outbox.take_all_within(&mut batch, quick));
+        assert!(batch.is_empty(), "nothing came in time");
+        outbox.push(&[frame("x")]).unwrap();
+        assert!(outbox.take_all_within(&mut batch, quick));
         assert_eq!(batch.len(), 1);
         batch.clear();
         outbox.close();
-        assert_eq!(outbox.take_all_within(&mut batch, quick), Taken::Finished);
+        assert!(!outbox.take_all_within(&mut batch, quick));
     }
 
     #[test]
     fn a_waiting_writer_is_woken() {
-        let outbox = Arc::new(Outbox::new(1024));
+        let outbox = Arc::new(bounded(1024));
         let writer = {
             let outbox = Arc::clone(&outbox);
             std::thread::spawn(move || {
@@ -607,7 +509,7 @@ mod tests {
             })
         };
         for _ in 0..100 {
-            outbox.push(frame("m")).unwrap();
+            outbox.push(&[frame("m")]).unwrap();
         }
         outbox.close();
         assert_eq!(writer.join().unwrap(), 100);

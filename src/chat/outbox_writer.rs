@@ -29,7 +29,7 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use super::outbox::{too_slow_goodbye, too_slow_reason, Encoded, Outbox, PushError};
+use super::outbox::{too_slow_reason, Encoded, Outbox, PushError};
 use crate::websocket::frame::{FrameHeader, Opcode};
 
 /// A `Write` that pushes into an outbox: the writer half handed to a
@@ -58,17 +58,14 @@ impl Write for OutboxWriter {
         let pushed = if last_opcode(buf) == Some(Opcode::Close) {
             self.0.push_last(&[chunk])
         } else {
-            self.0.push(chunk)
+            self.0.push(&[chunk])
         };
         match pushed {
             Ok(()) => Ok(buf.len()),
-            // Too slow, even for a close reply: the 1008 close replaces
-            // the backlog, and it too is the last frame (`Outbox::abort`).
-            Err(why @ (PushError::Overflow | PushError::Behind)) => {
-                self.0.abort(too_slow_goodbye(why));
-                Err(io::Error::other(too_slow_reason(why)))
-            }
             Err(PushError::Closed) => Err(io::ErrorKind::BrokenPipe.into()),
+            // Too slow, even for a close reply: the 1008 close replaced
+            // the backlog, and it too is the last frame (`outbox.rs`).
+            Err(why) => Err(io::Error::other(too_slow_reason(why))),
         }
     }
 
@@ -79,19 +76,13 @@ impl Write for OutboxWriter {
 
 /// Does `bytes` hold a run of complete frames and nothing else?
 pub fn is_whole_frames(bytes: &[u8]) -> bool {
-    walk_frames(bytes).is_some()
+    bytes.is_empty() || last_opcode(bytes).is_some()
 }
 
-/// The opcode of the last frame in `bytes`, if it holds whole frames and
-/// at least one.
-fn last_opcode(bytes: &[u8]) -> Option<Opcode> {
-    walk_frames(bytes).flatten()
-}
-
-/// Walks a run of whole frames, reading only their headers (a payload is
-/// skipped, not copied). `None` if `bytes` is not exactly whole frames;
-/// otherwise the last frame's opcode (`Some(None)`: no frames at all).
-fn walk_frames(mut bytes: &[u8]) -> Option<Option<Opcode>> {
+/// The opcode of the last frame in `bytes`: `None` if there is none, or if
+/// `bytes` is not exactly a run of whole frames. Only the headers are read
+/// (a payload is skipped, not copied).
+fn last_opcode(mut bytes: &[u8]) -> Option<Opcode> {
     let mut last = None;
     while !bytes.is_empty() {
         let header = FrameHeader::read_from(&mut bytes).ok()?;
@@ -99,12 +90,14 @@ fn walk_frames(mut bytes: &[u8]) -> Option<Option<Opcode>> {
         bytes = bytes.get(length..)?;
         last = Some(header.opcode);
     }
-    Some(last)
+    last
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::outbox::too_slow_goodbye;
+    use crate::config::Limits;
     use crate::websocket::frame::encode_frame;
     use crate::websocket::{Closed, Message, WebSocket};
     use std::io::BufReader;
@@ -121,7 +114,7 @@ mod tests {
         let mut input = encode_frame(Opcode::Ping, b"one", Some(key));
         input.extend(encode_frame(Opcode::Ping, b"two", Some(key)));
         input.extend(encode_frame(Opcode::Close, b"\x03\xe8", Some(key)));
-        let outbox = Arc::new(Outbox::new(1024));
+        let outbox = Arc::new(Outbox::new(&Limits::default(), too_slow_goodbye));
         let writer = OutboxWriter(Arc::clone(&outbox));
         let mut socket = WebSocket::server(BufReader::new(&input[..]), writer, 1024);
         assert!(matches!(socket.recv(), Err(Closed::ByPeer(_))));
@@ -129,7 +122,7 @@ mod tests {
         // follow our close reply (RFC 6455 §5.5.1), though the member has
         // not left the room yet.
         let broadcast = Arc::from(encode_frame(Opcode::Text, b"late", None));
-        assert_eq!(outbox.push(broadcast), Err(PushError::Closed));
+        assert_eq!(outbox.push(&[broadcast]), Err(PushError::Closed));
         let chunks = take(&outbox);
         assert!(chunks.iter().all(|chunk| is_whole_frames(chunk)));
         let written: Vec<u8> = chunks.concat();
@@ -146,14 +139,15 @@ mod tests {
     #[test]
     fn a_close_reply_that_does_not_fit_becomes_the_1008_close_and_stays_last() {
         let input = encode_frame(Opcode::Close, b"\x03\xe8", Some([1, 2, 3, 4]));
-        let outbox = Arc::new(Outbox::new(16));
-        outbox.push(Arc::from(encode_frame(Opcode::Text, &[b'x'; 14], None))).unwrap();
+        let limits = Limits { outbox_soft_bytes: 16, outbox_hard_bytes: 16, ..Limits::default() };
+        let outbox = Arc::new(Outbox::new(&limits, too_slow_goodbye));
+        outbox.push(&[Arc::from(encode_frame(Opcode::Text, &[b'x'; 14], None))]).unwrap();
         let writer = OutboxWriter(Arc::clone(&outbox));
         let mut socket = WebSocket::server(BufReader::new(&input[..]), writer, 1024);
         assert!(matches!(socket.recv(), Err(Closed::ByPeer(_))));
         assert!(outbox.was_aborted());
         let broadcast = Arc::from(encode_frame(Opcode::Text, b"late", None));
-        assert_eq!(outbox.push(broadcast), Err(PushError::Closed));
+        assert_eq!(outbox.push(&[broadcast]), Err(PushError::Closed));
         assert_eq!(take(&outbox), vec![too_slow_goodbye(PushError::Overflow)]);
         assert!(!outbox.take_all(&mut Vec::new()));
     }

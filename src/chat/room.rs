@@ -49,11 +49,11 @@
 //!
 //! ## Waking the writers: one improvement, measured
 //!
-//! [`Core::deliver`] does not push with [`Outbox::push_all`], which would
-//! wake each idle writer at once, but with [`wakeups::push_soon`], which
-//! lets a member's reader thread wake every writer it owes once per burst
-//! of messages rather than once per message: 56,000 deliveries a second to
-//! 1,000 members became 1.6 million (`wakeups.rs`, `docs/performance.md`).
+//! [`Outbox::push`] wakes an idle writer at once, except on a thread that
+//! puts its wake-ups off: a member's reader thread wakes every writer it
+//! owes once per burst of messages rather than once per message: 56,000
+//! deliveries a second to 1,000 members became 1.6 million (`wakeups.rs`,
+//! `docs/performance.md`).
 //!
 //! ## The seam: where layers plug in
 //!
@@ -86,9 +86,8 @@ use std::time::Duration;
 
 use super::history::History;
 use super::names::{clean_name, NameError, Suffixes};
-use super::outbox::{too_slow_goodbye, too_slow_reason, Encoded, Outbox, PushError};
+use super::outbox::{too_slow_reason, Encoded, Outbox, PushError};
 use super::protocol::{error_json, Change, FileInfo, Stamp, Welcome};
-use super::wakeups;
 use crate::config::Limits;
 use crate::log;
 use crate::websocket::extension::{encoded_frame, MessageCodec};
@@ -556,10 +555,7 @@ impl Core {
 /// Its writer is woken now or after the burst (`wakeups.rs`). A member
 /// already leaving refuses them (`Closed`): they have no one to go to.
 fn push_to(member: &Member, frames: &[Encoded], notes: &mut Vec<String>) {
-    if let Err(why @ (PushError::Overflow | PushError::Behind)) =
-        wakeups::push_soon(&member.outbox, frames)
-    {
-        member.outbox.abort(too_slow_goodbye(why));
+    if let Err(why @ (PushError::Overflow | PushError::Behind)) = member.outbox.push(frames) {
         let reason = too_slow_reason(why);
         notes.push(format!("chat: {} is {reason}: disconnecting with 1008", member.name));
     }

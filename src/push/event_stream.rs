@@ -79,8 +79,9 @@ use std::sync::Arc;
 
 use super::feed::{Feed, ListenerId};
 use super::http_api::{since_parameter, ApiError};
+use super::sse;
 use crate::chat::member::{drain_deadline, write_batch};
-use crate::chat::outbox::{Encoded, Outbox, OutboxLimits, Taken};
+use crate::chat::outbox::{Encoded, Outbox};
 use crate::config::Limits;
 use crate::http::response::http_date;
 use crate::http::Request;
@@ -157,7 +158,7 @@ pub fn serve(
         return Err(ApiError::MethodNotAllowed { allow: "GET" });
     }
     let since = start_position(request)?;
-    let outbox = Arc::new(Outbox::with_limits(OutboxLimits::from(limits)));
+    let outbox = Arc::new(Outbox::new(limits, sse::too_slow_goodbye));
     let listening = feed.listen(since, Arc::clone(&outbox), response_head());
     let _open = OpenStream { feed, id: listening.id, outbox: &outbox };
     log!(
@@ -178,20 +179,21 @@ pub fn serve(
 /// left must be written within the write timeout.
 fn write_until_ended(outbox: &Outbox, mut socket: &TcpStream, limits: &Limits) -> StreamEnd {
     let mut batch = Vec::new();
-    let check = drain_deadline(outbox, socket, limits.write_timeout);
-    loop {
-        let written = match outbox.take_all_within(&mut batch, limits.push.event_stream_heartbeat) {
-            Taken::Frames => write_batch(&mut socket, &batch, &check),
-            Taken::TimedOut => socket.write_all(HEARTBEAT),
-            // Only `abort` closes a listener's outbox, after queueing the
-            // `dropped` event, which has now been written.
-            Taken::Finished => return StreamEnd::TooSlow,
+    let check = move || drain_deadline(outbox, socket, limits.write_timeout);
+    while outbox.take_all_within(&mut batch, limits.push.event_stream_heartbeat) {
+        let written = if batch.is_empty() {
+            socket.write_all(HEARTBEAT) // quiet for a while
+        } else {
+            write_batch(&mut socket, &batch, check)
         };
         if let Err(error) = written {
             return StreamEnd::WriteFailed(error);
         }
         batch.clear();
     }
+    // Only being cut off closes a listener's outbox, after queueing the
+    // `dropped` event, which has now been written.
+    StreamEnd::TooSlow
 }
 
 /// A listener of the room, for as long as this value lives: dropping it

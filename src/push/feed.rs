@@ -58,7 +58,7 @@ use std::time::{Duration, Instant};
 use super::catchup::{catch_up, Catchup};
 use super::sse;
 use crate::chat::names::{clean_name, NameError};
-use crate::chat::outbox::{push_or_abort, Encoded, Outbox};
+use crate::chat::outbox::{Encoded, Outbox, PushError};
 use crate::chat::protocol::{Change, Stamp};
 use crate::chat::room::{Audience, Decided, Emitted, Locked, Room};
 use crate::config::Limits;
@@ -311,7 +311,7 @@ impl Feed {
             let events = catchup.messages.iter().map(|m| sse::message_event(m.seq, &m.json));
             frames.extend(events);
             // A fresh outbox takes any one push, so this cannot cut anyone off.
-            push_or_abort(&outbox, &frames, sse::too_slow_goodbye);
+            let _ = outbox.push(&frames);
             let mut state = self.lock();
             let id = ListenerId(state.next_listener);
             state.next_listener += 1;
@@ -340,7 +340,7 @@ impl Feed {
         if !state.listeners.is_empty() {
             let frame = [sse::message_event(seq, json)];
             for listener in &state.listeners {
-                if push_or_abort(&listener.outbox, &frame, sse::too_slow_goodbye).is_some() {
+                if let Err(PushError::Overflow | PushError::Behind) = listener.outbox.push(&frame) {
                     let id = listener.id.0;
                     notes.push(format!(
                         "chat: event stream {id} is too slow (outbox full): ending it"
@@ -368,14 +368,12 @@ mod tests {
     }
 
     fn outbox() -> Arc<Outbox> {
-        Arc::new(Outbox::new(Limits::default().outbox_soft_bytes))
+        Arc::new(Outbox::new(&Limits::default(), sse::too_slow_goodbye))
     }
 
     fn drain_text(outbox: &Outbox) -> String {
         let mut batch = Vec::new();
-        if outbox.queued_bytes() > 0 {
-            outbox.take_all(&mut batch);
-        }
+        outbox.take_all_within(&mut batch, Duration::ZERO);
         batch.iter().map(|frame| String::from_utf8_lossy(frame).into_owned()).collect()
     }
 
@@ -477,7 +475,7 @@ mod tests {
         for i in 0..40 {
             room.post("ann", &format!("message {i}")).unwrap(); // 2 KiB of record
         }
-        let stream = Arc::new(Outbox::new(4096));
+        let stream = Arc::new(Outbox::new(&Limits::default(), sse::too_slow_goodbye));
         let listening = room.listen(Some(0), Arc::clone(&stream), Arc::from(&b""[..]));
         assert!(listening.truncated);
         let text = drain_text(&stream);
@@ -486,9 +484,9 @@ mod tests {
 
     #[test]
     fn a_listener_that_stops_reading_is_cut_off_with_an_event() {
-        let limits = Limits { outbox_soft_bytes: 8 * 1024, ..Limits::default() };
+        let limits = Limits { outbox_hard_bytes: 8 * 1024, ..Limits::default() };
         let room = with(&limits);
-        let stream = Arc::new(Outbox::new(limits.outbox_soft_bytes));
+        let stream = Arc::new(Outbox::new(&limits, sse::too_slow_goodbye));
         room.listen(None, Arc::clone(&stream), Arc::from(&b""[..]));
         drain_text(&stream);
         for _ in 0..20 {

@@ -283,11 +283,9 @@ mod tests {
     #[test]
     fn every_mistake_has_its_status() {
         let room = feed();
-        room.room().join(
-            Some(Ok("ann")),
-            std::sync::Arc::new(crate::chat::Outbox::new(1 << 20)),
-            None,
-        );
+        let outbox =
+            crate::chat::Outbox::new(&Limits::default(), crate::chat::outbox::too_slow_goodbye);
+        room.room().join(Some(Ok("ann")), std::sync::Arc::new(outbox), None);
         let cases: [(&str, &str, &[u8], u16); 9] = [
             ("POST", "/api/send", b"hi", 400),
             ("POST", "/api/send?name=ann", b"hi", 409),

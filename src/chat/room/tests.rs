@@ -14,15 +14,13 @@ fn room() -> Room {
 }
 
 fn outbox() -> Arc<Outbox> {
-    Arc::new(Outbox::new(Limits::default().outbox_soft_bytes))
+    Arc::new(Outbox::new(&Limits::default(), too_slow_goodbye))
 }
 
 /// What the member's writer would take now (without waiting for more).
 fn pending(outbox: &Outbox) -> Vec<Encoded> {
     let mut batch = Vec::new();
-    if outbox.queued_bytes() > 0 {
-        outbox.take_all(&mut batch);
-    }
+    outbox.take_all_within(&mut batch, Duration::ZERO);
     batch
 }
 
@@ -128,9 +126,9 @@ fn files_go_to_the_others_with_their_announcement() {
 
 #[test]
 fn a_slow_member_is_cut_off_and_nobody_else_notices() {
-    let limits = Limits { outbox_soft_bytes: 64 * 1024, ..Limits::default() };
+    let limits = Limits { outbox_hard_bytes: 64 * 1024, ..Limits::default() };
     let room = Room::new("main", &limits);
-    let (fast, slow) = (outbox(), Arc::new(Outbox::new(limits.outbox_soft_bytes)));
+    let (fast, slow) = (outbox(), Arc::new(Outbox::new(&limits, too_slow_goodbye)));
     let ann = room.join(Some(Ok("ann")), Arc::clone(&fast), None).id;
     room.join(Some(Ok("sloth")), Arc::clone(&slow), None);
     drop(pending(&fast)); // welcome and join

@@ -180,8 +180,7 @@ fn listen(room: &Room, settings: &BusSettings, session: Session) {
     // Events from Redis come in bursts too: wake each member's writer once
     // per burst, when the subscription's socket runs dry, not once per
     // event (`src/chat/wakeups.rs`; dropping the guard wakes what is owed).
-    wakeups::defer_on_this_thread();
-    let _stop_deferring = StopDeferring;
+    let _deferring = wakeups::defer_on_this_thread();
     loop {
         if room.link_epoch() != Some(epoch) {
             return; // lost, and reported, by the publisher
@@ -223,15 +222,6 @@ fn listen(room: &Room, settings: &BusSettings, session: Session) {
                 return;
             }
         }
-    }
-}
-
-/// Ends this thread's deferral of wake-ups however `listen` returns.
-struct StopDeferring;
-
-impl Drop for StopDeferring {
-    fn drop(&mut self) {
-        wakeups::stop_deferring();
     }
 }
 

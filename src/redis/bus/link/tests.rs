@@ -9,7 +9,7 @@ use std::thread;
 use std::time::Duration;
 
 use super::*;
-use crate::chat::outbox::{Encoded, Outbox};
+use crate::chat::outbox::{too_slow_goodbye, Encoded, Outbox};
 use crate::chat::room::{Emitted, MemberId};
 use crate::config::Limits;
 use crate::websocket::frame::{encode_frame, FrameHeader, Opcode};
@@ -45,15 +45,13 @@ fn post(room: &Room, text: &str) -> Result<u64, &'static str> {
 }
 
 fn outbox() -> Arc<Outbox> {
-    Arc::new(Outbox::new(Limits::default().outbox_soft_bytes))
+    Arc::new(Outbox::new(&Limits::default(), too_slow_goodbye))
 }
 
 /// Each frame waiting in `outbox`, its payload as text.
 fn drain(outbox: &Outbox) -> Vec<String> {
     let mut batch = Vec::new();
-    if outbox.queued_bytes() > 0 {
-        outbox.take_all(&mut batch);
-    }
+    outbox.take_all_within(&mut batch, Duration::ZERO);
     let payload = |frame: &Encoded| {
         let mut bytes = &frame[..];
         FrameHeader::read_from(&mut bytes).unwrap();
