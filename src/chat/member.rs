@@ -180,12 +180,9 @@ fn converse<R: Read>(
     let mut next_file = FileInfo::default();
     let refuse = |reason: &str| room.tell(me, reason);
     loop {
-        let message = match websocket.recv() {
-            Ok(message) => message,
+        match websocket.recv() {
             Err(closed) => return closed,
-        };
-        match message {
-            Message::Text(text) => match Command::parse(&text) {
+            Ok(Message::Text(text)) => match Command::parse(&text) {
                 Command::Nick(name) => {
                     if let Err(error) = room.rename(me, name) {
                         refuse(&format!("/nick refused: {error}"));
@@ -200,7 +197,7 @@ fn converse<R: Read>(
                 )),
                 Command::Say(text) => room.say(me, text),
             },
-            Message::Binary(bytes) => {
+            Ok(Message::Binary(bytes)) => {
                 let info = std::mem::take(&mut next_file);
                 if bytes.len() > limits.max_chat_file {
                     refuse(&format!(

@@ -117,8 +117,8 @@ pub struct Outbox {
     ready: Arc<Condvar>,
 }
 
-/// What the outbox's lock guards.
-#[derive(Debug)]
+/// What the outbox's lock guards. It starts empty and open.
+#[derive(Debug, Default)]
 struct Queue {
     waiting: Vec<Encoded>,
     /// Bytes in `waiting`. What the writer has taken is no longer counted.
@@ -138,19 +138,12 @@ impl Outbox {
     /// 1008 close frame for a WebSocket member ([`too_slow_goodbye`]), an
     /// event for an event stream.
     pub fn new(limits: &Limits, goodbye: fn(PushError) -> Encoded) -> Outbox {
-        let queue = Queue {
-            waiting: Vec::new(),
-            bytes: 0,
-            above_soft_since: None,
-            draining_since: None,
-            aborted: false,
-        };
         Outbox {
             soft: limits.outbox_soft_bytes,
             hard: limits.outbox_hard_bytes,
             grace: limits.outbox_grace,
             goodbye,
-            queue: Mutex::new(queue),
+            queue: Mutex::new(Queue::default()),
             ready: Arc::new(Condvar::new()),
         }
     }

@@ -12,7 +12,7 @@
 //! The danger is a frame cut in two: if one `write` carried the first half
 //! of a pong and the next the second half, the writer thread could put
 //! another member's event between them, and the peer would read garbage.
-//! [`is_whole_frames`] is the check, run on every write in debug builds.
+//! Debug builds check every write: it must be whole frames (`last_opcode`).
 //!
 //! The other danger is a frame *after* the close frame. RFC 6455 §5.5.1:
 //! once an endpoint has sent Close it "MUST NOT send any more data
@@ -51,11 +51,12 @@ pub struct OutboxWriter(pub Arc<Outbox>);
 
 impl Write for OutboxWriter {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        debug_assert!(is_whole_frames(buf), "a partial frame was written to an outbox");
-        let chunk: Encoded = Arc::from(buf);
         // One write may carry several frames (two pongs and the close
         // reply, flushed together), so look at the last one, not the first.
-        let pushed = if last_opcode(buf) == Some(Opcode::Close) {
+        let last = last_opcode(buf);
+        debug_assert!(last.is_some(), "a partial frame was written to an outbox");
+        let chunk: Encoded = Arc::from(buf);
+        let pushed = if last == Some(Opcode::Close) {
             self.0.push_last(&[chunk])
         } else {
             self.0.push(&[chunk])
@@ -72,11 +73,6 @@ impl Write for OutboxWriter {
     fn flush(&mut self) -> io::Result<()> {
         Ok(()) // the writer thread flushes; nothing is buffered here
     }
-}
-
-/// Does `bytes` hold a run of complete frames and nothing else?
-pub fn is_whole_frames(bytes: &[u8]) -> bool {
-    bytes.is_empty() || last_opcode(bytes).is_some()
 }
 
 /// The opcode of the last frame in `bytes`: `None` if there is none, or if
@@ -124,7 +120,7 @@ mod tests {
         let broadcast = Arc::from(encode_frame(Opcode::Text, b"late", None));
         assert_eq!(outbox.push(&[broadcast]), Err(PushError::Closed));
         let chunks = take(&outbox);
-        assert!(chunks.iter().all(|chunk| is_whole_frames(chunk)));
+        assert!(chunks.iter().all(|chunk| last_opcode(chunk).is_some()), "whole frames");
         let written: Vec<u8> = chunks.concat();
         let mut expected = encode_frame(Opcode::Pong, b"one", None);
         expected.extend(encode_frame(Opcode::Pong, b"two", None));
@@ -167,8 +163,8 @@ mod tests {
     fn whole_frames_are_recognised() {
         let mut two = encode_frame(Opcode::Text, b"ab", None);
         two.extend(encode_frame(Opcode::Pong, b"", None));
-        assert!(is_whole_frames(&two));
-        assert!(!is_whole_frames(&two[..3]));
-        assert!(!is_whole_frames(&[0x81]));
+        assert_eq!(last_opcode(&two), Some(Opcode::Pong));
+        assert_eq!(last_opcode(&two[..3]), None);
+        assert_eq!(last_opcode(&[0x81]), None);
     }
 }
