@@ -41,21 +41,23 @@ use std::io::{self, Read};
 
 use super::close::{CloseCode, ProtocolError};
 
-/// What a frame carries (RFC 6455 §5.2, §11.8).
+/// What a frame carries (RFC 6455 §5.2, §11.8), each with its four bits
+/// on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
 pub enum Opcode {
-    /// 0x0: the next piece of a fragmented message (§5.4).
-    Continuation,
-    /// 0x1: the first frame of a UTF-8 text message.
-    Text,
-    /// 0x2: the first frame of a binary message.
-    Binary,
-    /// 0x8: start or answer the closing handshake (§5.5.1).
-    Close,
-    /// 0x9: "are you there?" (§5.5.2).
-    Ping,
-    /// 0xA: "yes", carrying the ping's payload back (§5.5.3).
-    Pong,
+    /// The next piece of a fragmented message (§5.4).
+    Continuation = 0x0,
+    /// The first frame of a UTF-8 text message.
+    Text = 0x1,
+    /// The first frame of a binary message.
+    Binary = 0x2,
+    /// Start or answer the closing handshake (§5.5.1).
+    Close = 0x8,
+    /// "Are you there?" (§5.5.2).
+    Ping = 0x9,
+    /// "Yes", carrying the ping's payload back (§5.5.3).
+    Pong = 0xA,
 }
 
 impl Opcode {
@@ -75,14 +77,7 @@ impl Opcode {
 
     /// The four bits on the wire.
     pub fn bits(self) -> u8 {
-        match self {
-            Opcode::Continuation => 0x0,
-            Opcode::Text => 0x1,
-            Opcode::Binary => 0x2,
-            Opcode::Close => 0x8,
-            Opcode::Ping => 0x9,
-            Opcode::Pong => 0xA,
-        }
+        self as u8
     }
 
     /// Control frames are the ones with the high opcode bit set (§5.5).
