@@ -105,6 +105,7 @@ pub enum PushError {
 /// A byte-bounded queue of frames for one member.
 #[derive(Debug)]
 pub struct Outbox {
+    /// The soft and hard limits, in bytes, and the grace (see the top).
     soft: usize,
     hard: usize,
     grace: Duration,
