@@ -39,6 +39,7 @@ mod rtt;
 mod stats;
 mod sweeper;
 mod target;
+mod wire;
 mod yardstick;
 
 use std::process::ExitCode;

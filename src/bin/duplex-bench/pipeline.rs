@@ -17,7 +17,7 @@
 //! only when the window goes from empty to non-empty, the same "wake only
 //! on the transition" trick a good server outbox uses.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -25,7 +25,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use duplex::client::RandomSource;
-use duplex::websocket::{apply_mask, FrameHeader, Message, Opcode};
+use duplex::websocket::frame::MAX_HEADER_LEN;
+use duplex::websocket::Opcode;
 
 use crate::options::{size_name, Options};
 use crate::procfs::{thread_cpu_ns, Cost, Noise, Snapshot};
@@ -33,6 +34,7 @@ use crate::report::{self, Figures};
 use crate::rtt::{ws_client, STALL};
 use crate::stats::{fmt, ResultLine};
 use crate::target::Target;
+use crate::wire::{frame_into, EchoReader};
 use crate::yardstick;
 
 /// The writer puts up to this many bytes of frames into one `write`: small
@@ -48,12 +50,6 @@ struct Window {
     credits: Mutex<usize>,
     returned: Condvar,
     stop: AtomicBool,
-}
-
-/// How one side reads an echo, and how the writer frames a message.
-enum Wire {
-    WebSocket { client: Box<duplex::client::Client>, expected: Message },
-    Tcp { stream: TcpStream, reply: Vec<u8>, expected: Vec<u8> },
 }
 
 /// One server measured in a pipeline run: duplex, a rival WebSocket echo
@@ -97,8 +93,9 @@ pub fn run(options: &Options, ws: bool, tcp: bool) -> Result<(), String> {
             for turn in 0..sides.len() {
                 let index = (turn + round - 1) % sides.len();
                 let side = &sides[index];
-                let wire = connect(side, size)?;
-                let run = measure(wire, side.target.pid(), size, messages, window, options.time)?;
+                let (stream, framing) = connect(side, size)?;
+                let server = side.target.pid();
+                let run = measure(stream, framing, server, size, messages, window, options.time)?;
                 line += &format!(" | {} {}", side.label, run.brief());
                 runs[index].push(run);
             }
@@ -131,55 +128,50 @@ fn ratio_of_last(runs: &[Vec<Figures>]) -> f64 {
     }
 }
 
-/// A fresh connection to one side, ready for [`measure`].
-fn connect(side: &Side, size: usize) -> Result<Wire, String> {
-    let expected = payload(size);
+/// A fresh connection to one side, ready for [`measure`]: its socket,
+/// and for WebSocket the opcode every frame carries.
+fn connect(side: &Side, size: usize) -> Result<(TcpStream, Option<Opcode>), String> {
+    let opcode = if size >= BINARY_FROM { Opcode::Binary } else { Opcode::Text };
     if side.websocket {
-        let client = Box::new(ws_client(&side.target.url("/echo"))?);
-        Ok(Wire::WebSocket { client, expected })
+        // The handshake is the library's; after it, `EchoReader` and the
+        // writer work on the socket directly (`wire.rs` says why).
+        let client = ws_client(&side.target.url("/echo"))?;
+        Ok((client.tcp().try_clone().map_err(|e| e.to_string())?, Some(opcode)))
     } else {
         let stream = yardstick::connect(side.target.addr, STALL).map_err(|e| e.to_string())?;
-        let expected = expected.as_bytes().to_vec();
-        Ok(Wire::Tcp { stream, reply: vec![0; size], expected })
+        Ok((stream, None))
     }
 }
 
 /// The message of a given size: printable ASCII (valid text), varied so a
 /// misplaced byte would show.
-fn payload(size: usize) -> Message {
-    let bytes: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
-    if size >= BINARY_FROM {
-        Message::Binary(bytes)
-    } else {
-        Message::Text(String::from_utf8(bytes).unwrap_or_default())
-    }
+fn payload(size: usize) -> Vec<u8> {
+    (0..size).map(|i| b'a' + (i % 26) as u8).collect()
 }
 
 /// Sends `messages` with at most `window` in flight and reads every echo;
 /// stops early at the time limit or at the first error.
 fn measure(
-    mut wire: Wire,
+    stream: TcpStream,
+    framing: Option<Opcode>,
     server: Option<u32>,
     size: usize,
     messages: usize,
     window: usize,
     time: Duration,
 ) -> Result<Figures, String> {
-    // The writer's own handle on the socket. `Client` keeps its stream to
-    // itself, so this costs a second file descriptor: harmless for one
-    // connection (the `hold` scenario, which counts descriptors, never does it).
-    let (stream, framer) = match &wire {
-        Wire::WebSocket { client, expected } => {
-            let stream = client.tcp().try_clone().map_err(|e| e.to_string())?;
+    let message = payload(size);
+    // The writer's own handle on the socket: a second file descriptor,
+    // harmless for one connection.
+    let writer_stream = stream.try_clone().map_err(|e| e.to_string())?;
+    let framer = match framing {
+        Some(opcode) => {
             let random = RandomSource::open().map_err(|e| e.to_string())?;
-            let payload = expected.as_bytes().to_vec();
-            (stream, Framer::WebSocket { opcode: expected.opcode(), payload, random })
+            Framer::WebSocket { opcode, payload: message.clone(), random }
         }
-        Wire::Tcp { stream, expected, .. } => {
-            let stream = stream.try_clone().map_err(|e| e.to_string())?;
-            (stream, Framer::Tcp { payload: expected.clone() })
-        }
+        None => Framer::Tcp { payload: message.clone() },
     };
+    let mut reader = EchoReader::new(stream, message, framing);
     let window_state = Window {
         credits: Mutex::new(window),
         returned: Condvar::new(),
@@ -190,11 +182,17 @@ fn measure(
     let start = Instant::now();
     let reader_cpu = thread_cpu_ns();
     let (received, client_cpu_ns, error) = thread::scope(|scope| {
-        let writer = scope.spawn(|| write_all(stream, framer, &window_state, size, messages));
+        let writer =
+            scope.spawn(|| write_all(writer_stream, framer, &window_state, size, messages));
         let mut received = 0;
         let mut error = None;
-        while received < messages && Instant::now() < deadline {
-            if let Err(e) = read_echo(&mut wire) {
+        while received < messages {
+            // The clock is read once per 64 echoes, not per echo: at 64 B
+            // a clock read per message would be a visible part of the cost.
+            if received % 64 == 0 && Instant::now() >= deadline {
+                break;
+            }
+            if let Err(e) = reader.next_echo() {
                 error = Some(e);
                 break;
             }
@@ -210,7 +208,7 @@ fn measure(
         window_state.stop.store(true, Ordering::Release);
         window_state.returned.notify_one();
         if received < messages {
-            wire.shutdown();
+            reader.shutdown();
         }
         let reader_cpu = thread_cpu_ns().saturating_sub(reader_cpu);
         let (writer_cpu, writer_error) =
@@ -234,22 +232,19 @@ fn measure(
 
 /// Appends one client frame to `batch`, masked with a fresh key from the
 /// operating system's random source, as RFC 6455 §5.3 requires of clients.
-/// (The same work `Client::send` does; the writers here need it without a
-/// `Client`, because a `Client` cannot be shared between two threads.)
+/// (The same work `Client::send` does, for the scenarios whose writers
+/// cannot use a `Client`, because a `Client` cannot be shared between two
+/// threads.)
 pub fn masked_frame(
     batch: &mut Vec<u8>,
     opcode: Opcode,
     payload: &[u8],
     random: &mut RandomSource,
 ) {
-    let mut key = [0u8; 4];
-    let _ = random.fill(&mut key); // /dev/urandom does not fail; a zero key is still valid
-    let header = FrameHeader { mask: Some(key), ..FrameHeader::new(opcode, payload.len()) };
-    let (head, head_len) = header.encode();
-    batch.extend_from_slice(&head[..head_len]);
     let start = batch.len();
-    batch.extend_from_slice(payload);
-    apply_mask(&mut batch[start..], key, 0);
+    batch.resize(start + payload.len() + MAX_HEADER_LEN, 0);
+    let written = frame_into(&mut batch[start..], opcode, payload, random);
+    batch.truncate(start + written);
 }
 
 /// How the writer turns the message into bytes on the wire.
@@ -261,12 +256,16 @@ enum Framer {
 }
 
 impl Framer {
-    fn frame(&mut self, batch: &mut Vec<u8>) {
+    /// Writes the next message at the start of `out`; returns its length.
+    fn frame(&mut self, out: &mut [u8]) -> usize {
         match self {
             Framer::WebSocket { opcode, payload, random } => {
-                masked_frame(batch, *opcode, payload, random)
+                frame_into(out, *opcode, payload, random)
             }
-            Framer::Tcp { payload } => batch.extend_from_slice(payload),
+            Framer::Tcp { payload } => {
+                out[..payload.len()].copy_from_slice(payload);
+                payload.len()
+            }
         }
     }
 }
@@ -285,7 +284,8 @@ fn write_all(
 }
 
 /// Waits for credits, frames that many messages into one buffer and writes
-/// it in one go.
+/// it in one go. The buffer is allocated and zeroed once; each frame is
+/// written over the last batch's bytes.
 fn write_batches(
     mut stream: TcpStream,
     mut framer: Framer,
@@ -293,8 +293,8 @@ fn write_batches(
     size: usize,
     messages: usize,
 ) -> Option<String> {
-    let per_batch = (BATCH_BYTES / size).max(1);
-    let mut batch = Vec::new();
+    let per_batch = (BATCH_BYTES / size.max(1)).max(1);
+    let mut batch = vec![0u8; per_batch * (size + MAX_HEADER_LEN)];
     let mut sent = 0;
     while sent < messages {
         let mut credits = window.credits.lock().unwrap_or_else(|e| e.into_inner());
@@ -308,42 +308,14 @@ fn write_batches(
         let count = (*credits).min(messages - sent).min(per_batch);
         *credits -= count;
         drop(credits);
-        batch.clear();
+        let mut length = 0;
         for _ in 0..count {
-            framer.frame(&mut batch);
+            length += framer.frame(&mut batch[length..]);
         }
-        if let Err(error) = stream.write_all(&batch) {
+        if let Err(error) = stream.write_all(&batch[..length]) {
             return Some(format!("write: {error}"));
         }
         sent += count;
     }
     None
-}
-
-impl Wire {
-    fn shutdown(&self) {
-        let stream = match self {
-            Wire::WebSocket { client, .. } => client.tcp(),
-            Wire::Tcp { stream, .. } => stream,
-        };
-        let _ = stream.shutdown(std::net::Shutdown::Both);
-    }
-}
-
-/// Reads one echo and checks it is the message sent.
-fn read_echo(wire: &mut Wire) -> Result<(), String> {
-    match wire {
-        Wire::WebSocket { client, expected } => match client.recv() {
-            Ok(reply) if reply == *expected => Ok(()),
-            Ok(_) => Err("an echo differs from the message".to_string()),
-            Err(closed) => Err(format!("recv: {closed}")),
-        },
-        Wire::Tcp { stream, reply, expected } => {
-            stream.read_exact(reply).map_err(|e| format!("read: {e}"))?;
-            if reply != expected {
-                return Err("an echo differs from the message".to_string());
-            }
-            Ok(())
-        }
-    }
 }

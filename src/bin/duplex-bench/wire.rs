@@ -1,0 +1,239 @@
+//! # The load generator's own side of the wire, kept out of the way
+//!
+//! A load generator measures the server only while it is faster than the
+//! server. `pipeline` once read each echo with `Client::recv`, which is
+//! right for an application (a fresh `Message` the caller may keep, its
+//! UTF-8 checked) and wrong for a benchmark: per 16 KiB echo it allocated,
+//! copied, validated and freed, and the WebSocket client spent a third
+//! more CPU per message than the TCP client beside it, on a core that was
+//! already the busier of the two (`docs/performance.md`).
+//!
+//! So both of `pipeline`'s clients, WebSocket and raw TCP, now do the same
+//! least work on the same kind of buffer:
+//! - [`EchoReader`] reads whatever has arrived into one buffer, zeroed
+//!   once, and compares each echo in place with the message sent. For
+//!   WebSocket it first reads the frame header with the library's
+//!   [`FrameHeader`] and checks it is the frame expected. Equal bytes also
+//!   prove a text echo is valid UTF-8: the message sent was.
+//! - [`frame_into`] writes a frame into the writer's batch in one pass:
+//!   the header, then the payload XORed with a fresh masking key as it is
+//!   copied, where the TCP writer only copies. Keys come from
+//!   [`RandomSource`], which reads `/dev/urandom` 4 KiB at a time: one
+//!   system call per 1,024 keys, not one per frame.
+//!
+//! Every key is fresh, as RFC 6455 §5.3 asks of every client: a load
+//! generator that reused a few pre-masked frames would be cheaper still,
+//! but would be measuring a client no browser is.
+//!
+//! Read next: `pipeline.rs`, which drives these two.
+
+use std::io::{self, Read};
+use std::net::TcpStream;
+
+use duplex::client::RandomSource;
+use duplex::websocket::{FrameHeader, Opcode, ReadError};
+
+/// How much the reader asks the kernel for at a time: what the raw TCP
+/// yardstick reads at a time, and what duplex grows to when busy.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// Reads echoes and checks each is the message sent, without copying it
+/// out of the read buffer.
+pub struct EchoReader {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+    /// `start..end` of `buffer` has been read and not yet checked.
+    start: usize,
+    end: usize,
+    expected: Vec<u8>,
+    /// `Some(opcode)`: every echo is one unmasked WebSocket frame of this
+    /// opcode; `None`: raw TCP, the bytes alone.
+    framing: Option<Opcode>,
+}
+
+impl EchoReader {
+    pub fn new(stream: TcpStream, expected: Vec<u8>, framing: Option<Opcode>) -> EchoReader {
+        EchoReader { stream, buffer: vec![0; READ_BUFFER], start: 0, end: 0, expected, framing }
+    }
+
+    /// Reads one echo and checks it.
+    pub fn next_echo(&mut self) -> Result<(), String> {
+        if let Some(opcode) = self.framing {
+            self.expect_header(opcode)?;
+        }
+        let mut checked = 0;
+        while checked < self.expected.len() {
+            if self.start == self.end {
+                self.refill()?;
+            }
+            let length = (self.end - self.start).min(self.expected.len() - checked);
+            let arrived = &self.buffer[self.start..self.start + length];
+            if arrived != &self.expected[checked..checked + length] {
+                return Err("an echo differs from the message".to_string());
+            }
+            self.start += length;
+            checked += length;
+        }
+        Ok(())
+    }
+
+    /// Ends the connection both ways: a writer blocked on it wakes up.
+    pub fn shutdown(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+
+    /// Reads a frame header and checks it announces the echo: final,
+    /// unmasked (a server never masks, §5.1), the opcode and length sent.
+    fn expect_header(&mut self, opcode: Opcode) -> Result<(), String> {
+        let header = loop {
+            let mut unread = &self.buffer[self.start..self.end];
+            match FrameHeader::read_from(&mut unread) {
+                Ok(header) => {
+                    self.start = self.end - unread.len();
+                    break header;
+                }
+                // Only part of the header has arrived.
+                Err(ReadError::Io(error)) if error.kind() == io::ErrorKind::UnexpectedEof => {
+                    self.refill()?
+                }
+                Err(error) => return Err(format!("echo frame: {error}")),
+            }
+        };
+        let expected = FrameHeader::new(opcode, self.expected.len());
+        if header != expected {
+            let (name, length) = (header.opcode.name(), header.payload_len);
+            return Err(format!("expected the echo, got a {name} frame of {length} B"));
+        }
+        Ok(())
+    }
+
+    /// Reads more: appends to what is buffered, first moving a partial
+    /// header to the front if the buffer's end has been reached.
+    fn refill(&mut self) -> Result<(), String> {
+        if self.start == self.end {
+            (self.start, self.end) = (0, 0);
+        } else if self.end == self.buffer.len() {
+            self.buffer.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        match self.stream.read(&mut self.buffer[self.end..]) {
+            Ok(0) => Err("the server closed the connection".to_string()),
+            Ok(read) => {
+                self.end += read;
+                Ok(())
+            }
+            Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(()),
+            Err(error) => Err(format!("read: {error}")),
+        }
+    }
+}
+
+/// Writes one client frame, masked with a fresh key, at the start of
+/// `out`; returns its length. `out` must hold the payload and 14 bytes.
+pub fn frame_into(
+    out: &mut [u8],
+    opcode: Opcode,
+    payload: &[u8],
+    random: &mut RandomSource,
+) -> usize {
+    let mut key = [0u8; 4];
+    let _ = random.fill(&mut key); // /dev/urandom does not fail; a zero key is still valid
+    let header = FrameHeader { mask: Some(key), ..FrameHeader::new(opcode, payload.len()) };
+    let (head, head_length) = header.encode();
+    out[..head_length].copy_from_slice(&head[..head_length]);
+    copy_masked(&mut out[head_length..head_length + payload.len()], payload, key);
+    head_length + payload.len()
+}
+
+/// `out = payload XOR key`, in one pass: the copy and the mask of
+/// `apply_mask` together, eight bytes at a time (8 is a multiple of 4, so
+/// the key lines up again at every word).
+fn copy_masked(out: &mut [u8], payload: &[u8], key: [u8; 4]) {
+    let [a, b, c, d] = key;
+    let key_word = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let mut out_words = out.chunks_exact_mut(8);
+    let mut words = payload.chunks_exact(8);
+    for (out_word, word) in (&mut out_words).zip(&mut words) {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        out_word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ key_word).to_ne_bytes());
+    }
+    let tail = out_words.into_remainder().iter_mut().zip(words.remainder());
+    for (index, (out_byte, byte)) in tail.enumerate() {
+        *out_byte = byte ^ key[index % 4];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::net::TcpListener;
+    use std::time::Duration;
+
+    use duplex::websocket::{apply_mask, encode_frame};
+
+    use super::*;
+
+    #[test]
+    fn a_frame_written_in_one_pass_reads_back_as_the_payload() {
+        let mut random = RandomSource::open().unwrap();
+        for length in [0, 5, 125, 126, 1000, 70_000] {
+            let payload: Vec<u8> = (0..length).map(|i| (i * 7) as u8).collect();
+            let mut out = vec![0; length + 14];
+            let written = frame_into(&mut out, Opcode::Binary, &payload, &mut random);
+            let mut frame = &out[..written];
+            let header = FrameHeader::read_from(&mut frame).unwrap();
+            assert_eq!((header.opcode, header.payload_len), (Opcode::Binary, length as u64));
+            let mut unmasked = frame.to_vec();
+            apply_mask(&mut unmasked, header.mask.unwrap(), 0);
+            assert_eq!(unmasked, payload);
+        }
+    }
+
+    /// A reader on one end of a loopback connection, and the other end.
+    fn pair(expected: &[u8], framing: Option<Opcode>) -> (EchoReader, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let server = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (client, _) = listener.accept().unwrap();
+        client.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        (EchoReader::new(client, expected.to_vec(), framing), server)
+    }
+
+    #[test]
+    fn echoes_split_inside_a_header_are_checked_and_a_wrong_frame_is_caught() {
+        let message = b"hello, echo".to_vec();
+        let frame = encode_frame(Opcode::Text, &message, None);
+        let (mut reader, mut server) = pair(&message, Some(Opcode::Text));
+        // Two echoes, the first split inside its header.
+        server.write_all(&frame[..1]).unwrap();
+        let writer = std::thread::spawn(move || {
+            let mut rest = frame[1..].to_vec();
+            rest.extend_from_slice(&encode_frame(Opcode::Text, &message, None));
+            rest.extend_from_slice(&encode_frame(Opcode::Binary, b"hello, echo", None));
+            server.write_all(&rest).unwrap();
+            server
+        });
+        assert_eq!(reader.next_echo(), Ok(()));
+        assert_eq!(reader.next_echo(), Ok(()));
+        let wrong_opcode = reader.next_echo().unwrap_err();
+        assert!(wrong_opcode.contains("BINARY"), "{wrong_opcode}");
+        drop(writer.join().unwrap());
+    }
+
+    #[test]
+    fn raw_echoes_longer_than_the_buffer_are_compared_piece_by_piece() {
+        let message: Vec<u8> = (0..READ_BUFFER * 2 + 3).map(|i| (i % 251) as u8).collect();
+        let (mut reader, mut server) = pair(&message, None);
+        let copy = message.clone();
+        let writer = std::thread::spawn(move || server.write_all(&copy).map(|()| server));
+        assert_eq!(reader.next_echo(), Ok(()));
+        drop(writer.join().unwrap());
+    }
+
+    #[test]
+    fn one_wrong_byte_is_caught() {
+        let (mut reader, mut server) = pair(b"hello, echo", None);
+        server.write_all(b"hello, ECHO").unwrap();
+        assert_eq!(reader.next_echo(), Err("an echo differs from the message".to_string()));
+    }
+}
