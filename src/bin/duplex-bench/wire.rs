@@ -101,8 +101,8 @@ impl EchoReader {
         };
         let expected = FrameHeader::new(opcode, self.expected.len());
         if header != expected {
-            let (name, length) = (header.opcode.name(), header.payload_len);
-            return Err(format!("expected the echo, got a {name} frame of {length} B"));
+            let (opcode, length) = (header.opcode, header.payload_len);
+            return Err(format!("expected the echo, got a {opcode:?} frame of {length} B"));
         }
         Ok(())
     }
@@ -216,7 +216,7 @@ mod tests {
         assert_eq!(reader.next_echo(), Ok(()));
         assert_eq!(reader.next_echo(), Ok(()));
         let wrong_opcode = reader.next_echo().unwrap_err();
-        assert!(wrong_opcode.contains("BINARY"), "{wrong_opcode}");
+        assert!(wrong_opcode.contains("Binary"), "{wrong_opcode}");
         drop(writer.join().unwrap());
     }
 
