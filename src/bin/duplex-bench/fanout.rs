@@ -22,7 +22,10 @@
 //! less than the server; the sender is a blocking `Client`.
 //!
 //! Every run uses a fresh server, so no run sees another's history.
-//! The wire protocol is `docs/protocol.md`.
+//! The wire protocol is `docs/protocol.md`. Another chat server that
+//! speaks enough of it (`tests/yardsticks/ws-chat/`, on Node's `ws`) is
+//! measured in the same rounds with `--rival NAME=COMMAND`, or alone with
+//! `--addr`.
 
 use std::io::Write;
 use std::net::TcpStream;
@@ -66,54 +69,95 @@ pub fn run(options: &Options) -> Result<(), String> {
          at most {:?} each",
         options.runs, options.time
     );
-    let mut runs = Vec::new();
+    // duplex first, then each `--rival` chat server (tests/yardsticks/).
+    let labels: Vec<&str> = std::iter::once("duplex")
+        .chain(options.rivals.iter().map(|(name, _)| name.as_str()))
+        .collect();
+    let mut runs: Vec<Vec<Run>> = labels.iter().map(|_| Vec::new()).collect();
     // Each run's server has ended, and been counted, before the next starts.
     let noise = Noise::start(&[]);
     for round in 1..=options.runs {
-        let server = Target::duplex(options)?;
-        let run = measure(&server, options, round, members, messages, size)?;
-        println!(
-            "  run {round}: {} deliveries/s, p50 {} µs, p99 {} µs, lost {}{}",
-            fmt(run.deliveries_per_s),
-            fmt(run.p50),
-            fmt(run.p99),
-            run.lost,
-            if run.errors.is_empty() { "" } else { " (errors!)" }
-        );
-        runs.push(run);
+        // Interleaved, in a different order each round, as in `pipeline`.
+        for turn in 0..labels.len() {
+            let index = (turn + round - 1) % labels.len();
+            let server = match index {
+                0 => Target::duplex(options)?,
+                rival => Target::rival(&options.rivals[rival - 1].1, options)?,
+            };
+            let run = measure(&server, options, round, members, messages, size)?;
+            println!(
+                "  run {round}: {} {} deliveries/s, p50 {} µs, p99 {} µs, lost {}{}",
+                labels[index],
+                fmt(run.deliveries_per_s),
+                fmt(run.p50),
+                fmt(run.p99),
+                run.lost,
+                if run.errors.is_empty() { "" } else { " (errors!)" }
+            );
+            runs[index].push(run);
+        }
     }
+    let mut result = ResultLine::new("fanout");
+    result.add("members", members).add("messages", messages).add("size", size_name(size));
+    result.num("rate", options.rate).add("runs", options.runs);
+    for (index, (label, side_runs)) in labels.iter().zip(&runs).enumerate() {
+        // duplex's keys carry no prefix, as before rivals existed.
+        let prefix = if index == 0 { String::new() } else { format!("{label}_") };
+        summarize(label, &prefix, side_runs, &mut result);
+    }
+    for (label, side_runs) in labels.iter().zip(&runs).skip(1) {
+        // Per round: each round's two runs were made one right after the other.
+        let ratios: Vec<f64> =
+            runs[0].iter().zip(side_runs).map(|(ours, theirs)| ours.p99 / theirs.p99).collect();
+        let ratio = Spread::of(&ratios);
+        println!("p99 duplex/{label}: {}", ratio.show());
+        result.num(&format!("p99_ratio_{label}"), ratio.median);
+        result.num(&format!("p99_ratio_{label}_min"), ratio.min);
+        result.num(&format!("p99_ratio_{label}_max"), ratio.max);
+    }
+    result.noise(&noise, &[]).print();
+    Ok(())
+}
+
+/// Prints one side's medians and ranges, and adds them to the `RESULT` line.
+fn summarize(label: &str, prefix: &str, runs: &[Run], result: &mut ResultLine) {
     let spread = |figure: fn(&Run) -> f64| Spread::of(&runs.iter().map(figure).collect::<Vec<_>>());
     let (rate, p50, p99) = (spread(|r| r.deliveries_per_s), spread(|r| r.p50), spread(|r| r.p99));
     let (cpu, waits) = (spread(|r| r.server.cpu_us), spread(|r| r.server.waits));
+    let queued = spread(|r| r.server.queued_us);
     let client_cpu = spread(|r| r.client.cpu_us);
     let lost: usize = runs.iter().map(|r| r.lost).sum();
-    println!("   deliveries/s {}, p50 {} µs, p99 {} µs", rate.show(), p50.show(), p99.show());
+    println!(
+        "  {label}: deliveries/s {}, p50 {} µs, p99 {} µs",
+        rate.show(),
+        p50.show(),
+        p99.show()
+    );
     let sweep = spread(|r| r.sweep_us);
     println!(
-        "   per delivery: server {} µs CPU and {} waits, members here {} µs CPU; lost {lost} in all",
+        "   per delivery: server {} µs CPU, {} waits, {} µs on the run queue; members here {} µs \
+         CPU; lost {lost} in all",
         fmt(cpu.median),
         fmt(waits.median),
+        fmt(queued.median),
         fmt(client_cpu.median)
     );
     println!("   one sweep over all members took {} µs on average", fmt(sweep.median));
     for error in runs.iter().flat_map(|r| &r.errors).take(5) {
         println!("   error: {error}");
     }
-    let mut result = ResultLine::new("fanout");
-    result.add("members", members).add("messages", messages).add("size", size_name(size));
-    result.num("rate", options.rate).add("runs", options.runs);
-    result.num("deliveries_per_s", rate.median);
-    result.num("deliveries_per_s_min", rate.min).num("deliveries_per_s_max", rate.max);
-    result.num("p50_us", p50.median).num("p99_us", p99.median);
-    result.num("p99_us_min", p99.min).num("p99_us_max", p99.max);
-    result.add("lost", lost);
-    result.num("server_cpu_us_per_delivery", cpu.median);
-    result.num("server_waits_per_delivery", waits.median);
-    result.num("client_cpu_us_per_delivery", client_cpu.median);
-    result.num("sweep_us", sweep.median);
-    result.add("errors", runs.iter().map(|r| r.errors.len()).sum::<usize>());
-    result.noise(&noise, &[]).print();
-    Ok(())
+    let key = |name: &str| format!("{prefix}{name}");
+    result.num(&key("deliveries_per_s"), rate.median);
+    result.num(&key("deliveries_per_s_min"), rate.min).num(&key("deliveries_per_s_max"), rate.max);
+    result.num(&key("p50_us"), p50.median).num(&key("p99_us"), p99.median);
+    result.num(&key("p99_us_min"), p99.min).num(&key("p99_us_max"), p99.max);
+    result.add(&key("lost"), lost);
+    result.num(&key("server_cpu_us_per_delivery"), cpu.median);
+    result.num(&key("server_waits_per_delivery"), waits.median);
+    result.num(&key("server_queued_us_per_delivery"), queued.median);
+    result.num(&key("client_cpu_us_per_delivery"), client_cpu.median);
+    result.num(&key("sweep_us"), sweep.median);
+    result.add(&key("errors"), runs.iter().map(|r| r.errors.len()).sum::<usize>());
 }
 
 fn measure(

@@ -48,9 +48,9 @@ options:
                        one sharing the room through Redis (`--redis`)
   --tcp-buffer BYTES   read buffer of the raw TCP echo server (default 256k, what a
                        plain echo reads at a time; 8k shows the cost of small reads)
-  --rival NAME=COMMAND pipeline: also measure another WebSocket echo server, started
-                       as COMMAND (space-separated; it must print `listening on
-                       ws://ADDR`), e.g. tests/yardsticks/; repeatable
+  --rival NAME=COMMAND pipeline, fanout: also measure another WebSocket echo (or
+                       chat) server, started as COMMAND (space-separated; it must
+                       print `listening on ws://ADDR`), e.g. tests/yardsticks/; repeatable
   --no-yardstick       rtt, pipeline: skip the raw TCP comparison
   --help               print this text
 ";

@@ -3,8 +3,9 @@
 //! Linux publishes a process's bill in plain text under `/proc/PID/`:
 //! - `status`: `VmRSS` (resident memory: pages really in RAM, not merely
 //!   reserved) and `Threads`;
-//! - `task/TID/schedstat`: the CPU time each thread has run, in
-//!   nanoseconds;
+//! - `task/TID/schedstat`: the CPU time each thread has run, then the
+//!   time it spent *runnable but waiting* for a core (on the run queue),
+//!   both in nanoseconds;
 //! - `task/TID/status`: `voluntary_ctxt_switches`, how many times the
 //!   thread blocked (went to sleep waiting for something, e.g. a read) and
 //!   `nonvoluntary_ctxt_switches`, how many times it was preempted.
@@ -12,7 +13,10 @@
 //! Voluntary switches are the "wake-ups" of a blocking design: a thread
 //! that sleeps in `read` and is woken by a packet costs one. Dividing them
 //! and the CPU time by the messages of a run says what one message cost the
-//! server, which is what explains the throughput figures.
+//! server, which is what explains the throughput figures. The run-queue
+//! time explains latency: a thread woken to deliver a message that then
+//! waits behind 999 others for the one core adds that wait to the
+//! message's delay.
 //!
 //! Threads that have already exited are no longer listed under `task/`,
 //! so the per-thread sums cover live threads only; every scenario reads
@@ -30,6 +34,8 @@ pub struct Snapshot {
     pub threads: u64,
     /// CPU time of the live threads, nanoseconds.
     pub cpu_ns: u64,
+    /// Time the live threads spent runnable, waiting for a core, nanoseconds.
+    pub queued_ns: u64,
     /// Voluntary context switches of the live threads: blocking waits.
     pub waits: u64,
     /// Involuntary context switches: preemptions.
@@ -53,8 +59,9 @@ impl Snapshot {
                 // A thread may exit between the listing and the read.
                 let Ok(schedstat) = fs::read_to_string(path.join("schedstat")) else { continue };
                 let Ok(status) = fs::read_to_string(path.join("status")) else { continue };
-                let run_ns = schedstat.split_whitespace().next().and_then(|t| t.parse().ok());
-                snapshot.cpu_ns += run_ns.unwrap_or(0);
+                let mut times = schedstat.split_whitespace().map(|t| t.parse().unwrap_or(0));
+                snapshot.cpu_ns += times.next().unwrap_or(0);
+                snapshot.queued_ns += times.next().unwrap_or(0);
                 snapshot.waits += field(&status, "voluntary_ctxt_switches:");
                 snapshot.preemptions += field(&status, "nonvoluntary_ctxt_switches:");
             }
@@ -69,6 +76,7 @@ impl Snapshot {
             peak_rss_kib: self.peak_rss_kib.saturating_sub(earlier.peak_rss_kib),
             threads: self.threads.saturating_sub(earlier.threads),
             cpu_ns: self.cpu_ns.saturating_sub(earlier.cpu_ns),
+            queued_ns: self.queued_ns.saturating_sub(earlier.queued_ns),
             waits: self.waits.saturating_sub(earlier.waits),
             preemptions: self.preemptions.saturating_sub(earlier.preemptions),
         }
@@ -159,11 +167,13 @@ pub fn thread_cpu_ns() -> u64 {
         .unwrap_or(0)
 }
 
-/// Per-message cost of a run on the server: CPU µs and blocking waits.
+/// Per-message cost of a run on the server: CPU µs, blocking waits, and
+/// µs its threads spent runnable but waiting for a core.
 #[derive(Debug, Clone, Copy)]
 pub struct Cost {
     pub cpu_us: f64,
     pub waits: f64,
+    pub queued_us: f64,
 }
 
 impl Cost {
@@ -172,16 +182,18 @@ impl Cost {
         Cost {
             cpu_us: delta.cpu_ns as f64 / 1000.0 / messages,
             waits: delta.waits as f64 / messages,
+            queued_us: delta.queued_ns as f64 / 1000.0 / messages,
         }
     }
 
     /// CPU time alone (for our own threads, whose waits are not counted).
     pub fn cpu(cpu_ns: u64, messages: u64) -> Cost {
-        Cost { cpu_us: cpu_ns as f64 / 1000.0 / messages.max(1) as f64, waits: f64::NAN }
+        let cpu_us = cpu_ns as f64 / 1000.0 / messages.max(1) as f64;
+        Cost { cpu_us, waits: f64::NAN, queued_us: f64::NAN }
     }
 
     pub fn unknown() -> Cost {
-        Cost { cpu_us: f64::NAN, waits: f64::NAN }
+        Cost { cpu_us: f64::NAN, waits: f64::NAN, queued_us: f64::NAN }
     }
 }
 
