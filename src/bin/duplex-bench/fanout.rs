@@ -194,7 +194,7 @@ fn measure(
     // is a blocking `Client`, with one thread writing and one reading.
     let sender = ws_client(&server.url(&format!("/chat?name={sender_name}")))?;
     let stream = sender.tcp().try_clone().map_err(|e| e.to_string())?;
-    let (before, first_send, sent, client_cpu_ns) = thread::scope(|scope| {
+    let (before, after, first_send, sent, client_cpu_ns) = thread::scope(|scope| {
         let drain = scope.spawn(|| drain_until(sender, &board.stop, deadline));
         let sweeping = scope.spawn(|| sweeper.run(&board, deadline));
         while board.ready.load(Ordering::Acquire) < members && Instant::now() < deadline {
@@ -217,13 +217,15 @@ fn measure(
         };
         board.sent.store(true, Ordering::Release);
         let client_cpu_ns = sweeping.join().unwrap_or(0);
+        // Read while everyone, the sender included, is still connected:
+        // the server's threads must be alive for their CPU time to be
+        // counted, and a room that writes from the sender's thread does
+        // its work there.
+        let after = server.pid().and_then(|pid| Snapshot::read(pid, true).ok());
         board.stop.store(true, Ordering::Release);
         let _ = drain.join();
-        (before, first_send, sent, client_cpu_ns)
+        (before, after, first_send, sent, client_cpu_ns)
     });
-    // Read while the members are still connected: the server's threads
-    // must be alive for their CPU time to be counted.
-    let after = server.pid().and_then(|pid| Snapshot::read(pid, true).ok());
     let Sweeper { seen, mut errors, sweep_us, .. } = sweeper;
     errors.extend(sent.err());
     if seen.out_of_order > 0 {
