@@ -24,10 +24,12 @@
 //! is a lookup, not a walk over the list); every change to an entry goes
 //! through the few methods below, which keep the two in step.
 //!
-//! The room itself knows the members connected here, and the names the
-//! delivered events gave them (`Core::ours`); this roster holds the
-//! members of the *other* processes, which the room asks for through its
-//! seam (`Numbering::others`, `Numbering::held_elsewhere`).
+//! The roster holds every member of the room, on every process, this one
+//! included, as the delivered events tell it: a rename is decided before
+//! it is told, so the room's own list of names can run ahead of it. The
+//! room asks for it through its seam (`Numbering::roster` for a
+//! `welcome`, `Numbering::held_elsewhere` for a name), and this process's
+//! entries are what it writes back into Redis when it (re)joins.
 //!
 //! Two things replace entries wholesale, both in `src/redis/bus/link.rs`:
 //! the snapshot a process loads from Redis when it (re)joins the shared
