@@ -34,7 +34,8 @@
 //!    about the one who stops reading.
 //! 7. [`server`]: sockets, threads and timeouts: where the protocol meets
 //!    the operating system.
-//! 8. [`client`]: the other end of the handshake, with masking done right.
+//! 8. `client` (feature `client`): the other end of the handshake, with
+//!    masking done right.
 //!
 //! Then the layers, each plugged into the room's seam (`src/chat/room.rs`):
 //!
@@ -44,7 +45,7 @@
 //! - `redis` (feature `redis`): RESP2 by hand, a Redis client; then
 //!   `redis::bus`, which shares the chat room through it (`--redis`):
 //!   one order for every process, and what happens when Redis goes away.
-//! - [`deflate`] (feature `deflate`): DEFLATE by hand (RFC 1951), LZ77 and
+//! - `deflate` (feature `deflate`): DEFLATE by hand (RFC 1951), LZ77 and
 //!   Huffman coding, the codec under permessage-deflate.
 //!
 //! The protocol modules (`http`, `websocket`, `json`) never touch a socket.

@@ -195,7 +195,7 @@ pub struct Core {
     /// events elsewhere keeps it in step.
     pub history: History,
     audience: Vec<Box<dyn Audience>>,
-    /// Log lines noted under the lock, written by [`Room::unlock`] once
+    /// Log lines noted under the lock, written by `Room::unlock` once
     /// it is released. A layer adds its own here.
     pub notes: Vec<String>,
 }

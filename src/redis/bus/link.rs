@@ -55,7 +55,7 @@
 //! numbered at or below the snapshot's `as_of`.
 //!
 //! The bus's threads reach the link through the room's lock, with
-//! `Room::with_lock` ([`with_link`] finds the link among what the lock
+//! `Room::with_lock` (`with_link` finds the link among what the lock
 //! guards); [`LinkedRoom`] wraps each such visit in a method named for what
 //! it does.
 //!
