@@ -148,17 +148,18 @@ pub fn now_millis() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Both steps at once, as a room alone takes them (`Locked::emit`
     /// stamps, `Core::deliver` records). Returns the stamp and the JSON.
-    fn publish(history: &mut History, event: &Change) -> (Stamp, String) {
+    /// (The push layer's catch-up tests use these two as well.)
+    pub(crate) fn publish(history: &mut History, event: &Change) -> (Stamp, String) {
         let stamp = history.stamp();
         (stamp, history.record(stamp, event))
     }
 
-    fn say(history: &mut History, text: &str) -> Stamp {
+    pub(crate) fn say(history: &mut History, text: &str) -> Stamp {
         publish(history, &Change::Message { from: "ann".into(), text: text.into() }).0
     }
 

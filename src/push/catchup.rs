@@ -58,19 +58,10 @@ pub fn catch_up(history: &History, seq: u64) -> Catchup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chat::history::tests::{publish, say};
     use crate::chat::history::HISTORY_MESSAGES;
     use crate::chat::protocol::{Change, Stamp};
     use std::sync::Arc;
-
-    /// Numbered and recorded, as a room alone does it.
-    fn publish(history: &mut History, event: &Change) -> (Stamp, String) {
-        let stamp = history.stamp();
-        (stamp, history.record(stamp, event))
-    }
-
-    fn say(history: &mut History, text: &str) -> Stamp {
-        publish(history, &Change::Message { from: "ann".into(), text: text.into() }).0
-    }
 
     #[test]
     fn since_answers_what_came_after_and_says_when_it_cannot() {
