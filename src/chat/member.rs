@@ -75,6 +75,7 @@ use crate::config::Limits;
 use crate::http::Request;
 use crate::log;
 use crate::threads;
+use crate::websocket::connection::write_all_gathered;
 use crate::websocket::extension::MessageCodec;
 use crate::websocket::frame::{encode_frame, Opcode};
 use crate::websocket::trace::{Direction, Tracer};
@@ -350,29 +351,19 @@ pub fn drain_deadline(outbox: &Outbox, socket: &TcpStream, drain_time: Duration)
 
 /// Writes a batch of frames with as few system calls as the kernel allows:
 /// `write_vectored` (`writev(2)`) sends many buffers in one call, without
-/// first copying them into one. A call may write only part of the batch
-/// (the socket's send buffer filled up), so we loop, skipping what went out.
-/// Each call waits at most the socket's write timeout; a peer that reads
-/// nothing for that long gets an error here, and is hung up on. `check`
-/// runs before every call and may end the batch early with an error (the
-/// drain deadline, [`drain_deadline`]).
+/// first copying them into one, the same loop the `WebSocket` writes its
+/// own frames with (`write_all_gathered`). Each call waits at most the
+/// socket's write timeout; a peer that reads nothing for that long gets an
+/// error here, and is hung up on. `check` runs before every call and may
+/// end the batch early with an error (the drain deadline,
+/// [`drain_deadline`]).
 pub fn write_batch<W: Write>(
     out: &mut W,
     batch: &[Encoded],
     check: impl Fn() -> io::Result<()>,
 ) -> io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = batch.iter().map(|frame| IoSlice::new(frame)).collect();
-    let mut unwritten = &mut slices[..];
-    while !unwritten.is_empty() {
-        check()?;
-        match out.write_vectored(unwritten) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(written) => IoSlice::advance_slices(&mut unwritten, written),
-            Err(error) if error.kind() == io::ErrorKind::Interrupted => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(())
+    write_all_gathered(out, &mut slices, check)
 }
 
 #[cfg(test)]

@@ -469,7 +469,7 @@ impl<W: Write> Sender<W> {
         }
         slices.push(IoSlice::new(&self.outgoing[written_up_to..]));
         slices.push(IoSlice::new(last));
-        let written = write_all_gathered(&mut self.writer, &mut slices);
+        let written = write_all_gathered(&mut self.writer, &mut slices, || Ok(()));
         self.outgoing.clear();
         self.payloads.clear();
         self.payload_bytes = 0;
@@ -539,11 +539,18 @@ impl<R: Read + Hangup, W: Write> WebSocket<R, W> {
 
 /// Writes every byte of `slices`, gathering them into as few system calls
 /// as the transport allows. (`Write::write_all_vectored` does this, but is
-/// not yet stable.)
-fn write_all_gathered<W: Write>(writer: &mut W, slices: &mut [IoSlice<'_>]) -> io::Result<()> {
-    let mut slices = slices;
+/// not yet stable.) A call may write only part of them (the socket's send
+/// buffer filled up), so it loops, skipping what went out. `before_each`
+/// runs before every call and may stop the writing with its error: the
+/// chat's writer uses it for a deadline (`src/chat/member.rs`).
+pub fn write_all_gathered<W: Write>(
+    writer: &mut W,
+    mut slices: &mut [IoSlice<'_>],
+    before_each: impl Fn() -> io::Result<()>,
+) -> io::Result<()> {
     IoSlice::advance_slices(&mut slices, 0); // skip empty slices
     while !slices.is_empty() {
+        before_each()?;
         match writer.write_vectored(slices) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(written) => IoSlice::advance_slices(&mut slices, written),
