@@ -27,18 +27,8 @@ use std::process::Command;
 
 use common::chat::{ChatMember, Fields};
 use common::push::HttpClient;
-use common::redis::{free_port, RedisServer};
+use common::redis::{free_port, shared_duplex, RedisServer};
 use common::{run_until_exit, TestServer};
-
-/// A duplex process sharing the room through `redis`, with `extra` flags.
-fn process(redis: &RedisServer, extra: &[&str]) -> TestServer {
-    let address = redis.host_port();
-    let mut args = vec!["--redis", address.as_str()];
-    args.extend_from_slice(extra);
-    let server = TestServer::start(&args);
-    server.wait_for_log("redis: room main shared through");
-    server
-}
 
 /// Reads chat messages until every text in `until` has been seen; returns
 /// them all, `(seq, text)`, in the order they arrived.
@@ -53,7 +43,7 @@ fn messages_until(member: &mut ChatMember, until: &[&str]) -> Vec<(u64, String)>
 
 fn messages_cross_both_ways_exactly_once_in_one_order() {
     let redis = RedisServer::start();
-    let (a, b) = (process(&redis, &[]), process(&redis, &[]));
+    let (a, b) = (shared_duplex(&redis, &[]), shared_duplex(&redis, &[]));
     let (mut ann, welcome) = ChatMember::join(&a, "?name=ann");
     assert_eq!(welcome.strings("members"), ["ann"]);
     let (mut bob, welcome) = ChatMember::join(&b, "?name=bob");
@@ -87,7 +77,7 @@ fn messages_cross_both_ways_exactly_once_in_one_order() {
 
 fn history_and_member_list_agree_across_processes() {
     let redis = RedisServer::start();
-    let (a, b) = (process(&redis, &[]), process(&redis, &[]));
+    let (a, b) = (shared_duplex(&redis, &[]), shared_duplex(&redis, &[]));
     let (mut ann, _) = ChatMember::join(&a, "?name=ann");
     let mut said = Vec::new();
     for i in 0..3 {
@@ -107,7 +97,7 @@ fn history_and_member_list_agree_across_processes() {
 
 fn a_member_leaving_on_b_shows_as_leave_on_a() {
     let redis = RedisServer::start();
-    let (a, b) = (process(&redis, &[]), process(&redis, &[]));
+    let (a, b) = (shared_duplex(&redis, &[]), shared_duplex(&redis, &[]));
     let (mut ann, _) = ChatMember::join(&a, "?name=ann");
     let (bob, _) = ChatMember::join(&b, "?name=bob");
     assert_eq!(ann.event_of("join").str("name"), "bob");
@@ -120,7 +110,7 @@ fn a_member_leaving_on_b_shows_as_leave_on_a() {
 
 fn files_and_http_posts_cross_too() {
     let redis = RedisServer::start();
-    let (a, b) = (process(&redis, &[]), process(&redis, &[]));
+    let (a, b) = (shared_duplex(&redis, &[]), shared_duplex(&redis, &[]));
     let (mut ann, _) = ChatMember::join(&a, "?name=ann");
     let (mut amy, _) = ChatMember::join(&a, "?name=amy");
     let (mut bob, _) = ChatMember::join(&b, "?name=bob");
@@ -153,7 +143,7 @@ fn files_and_http_posts_cross_too() {
 
 fn both_processes_recover_when_redis_restarts() {
     let mut redis = RedisServer::start();
-    let (a, b) = (process(&redis, &[]), process(&redis, &[]));
+    let (a, b) = (shared_duplex(&redis, &[]), shared_duplex(&redis, &[]));
     let (mut ann, _) = ChatMember::join(&a, "?name=ann");
     let (mut amy, _) = ChatMember::join(&a, "?name=amy");
     let (mut bob, _) = ChatMember::join(&b, "?name=bob");
@@ -188,7 +178,7 @@ fn both_processes_recover_when_redis_restarts() {
 
 fn a_stopped_redis_costs_the_sender_an_error_not_a_blocked_thread() {
     let redis = RedisServer::start();
-    let a = process(&redis, &["--redis-queue-bytes", "2000"]);
+    let a = shared_duplex(&redis, &["--redis-queue-bytes", "2000"]);
     let (mut ann, _) = ChatMember::join(&a, "?name=ann");
     signal(redis.pid(), "-STOP");
     // The first message is taken by the publisher, whose EVAL now waits on
@@ -215,7 +205,7 @@ fn signal(pid: u32, signal: &str) {
 fn a_crashed_processs_members_leave_the_list_after_the_ttl() {
     let redis = RedisServer::start();
     let fast = ["--redis-heartbeat", "0.2"];
-    let (a, b) = (process(&redis, &fast), process(&redis, &fast));
+    let (a, b) = (shared_duplex(&redis, &fast), shared_duplex(&redis, &fast));
     let (_ann, _) = ChatMember::join(&a, "?name=ann");
     let (_bob, welcome) = ChatMember::join(&b, "?name=bob");
     assert_eq!(welcome.strings("members"), ["ann", "bob"]);
@@ -267,7 +257,7 @@ fn without_redis_nothing_touches_the_network_but_the_listener() {
     // The same count for a shared process: listener, subscription, and
     // the publisher's connection. So the count does see Redis.
     let redis = RedisServer::start();
-    let shared = process(&redis, &[]);
+    let shared = shared_duplex(&redis, &[]);
     assert_eq!(shared.sockets(), 3);
 }
 

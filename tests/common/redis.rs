@@ -141,6 +141,17 @@ impl Drop for RedisServer {
     }
 }
 
+/// A duplex process sharing the room through `redis`, with `extra` flags,
+/// once its log says the room is shared.
+pub fn shared_duplex(redis: &RedisServer, extra: &[&str]) -> super::TestServer {
+    let address = redis.host_port();
+    let mut args = vec!["--redis", address.as_str()];
+    args.extend_from_slice(extra);
+    let server = super::TestServer::start(&args);
+    server.wait_for_log("redis: room main shared through");
+    server
+}
+
 /// A port nothing was listening on a moment ago.
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");

@@ -5,19 +5,9 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 
 use crate::common::chat::{ChatMember, Fields};
-use crate::common::redis::RedisServer;
-use crate::common::{TestServer, PATIENCE};
+use crate::common::redis::{shared_duplex, RedisServer};
+use crate::common::PATIENCE;
 use crate::wire::Deadline;
-
-/// A duplex process sharing the room through `redis`.
-fn process(redis: &RedisServer, extra: &[&str]) -> TestServer {
-    let address = redis.host_port();
-    let mut args = vec!["--redis", address.as_str()];
-    args.extend_from_slice(extra);
-    let server = TestServer::start(&args);
-    server.wait_for_log("redis: room main shared through");
-    server
-}
 
 /// A connection to Redis in `MONITOR` mode: every command any client
 /// sends, one line each, as Redis prints them
@@ -105,7 +95,7 @@ fn redis_command(redis: &RedisServer, words: &[&str]) -> String {
 #[ignore = "exercise: ch10 ex2"]
 fn ch10_ex2_the_event_script_crosses_the_wire_once() {
     let redis = RedisServer::start();
-    let server = process(&redis, &[]);
+    let server = shared_duplex(&redis, &[]);
     let mut monitor = Monitor::start(&redis);
 
     // A join and five messages: six events, one script text at most.
@@ -133,12 +123,12 @@ fn ch10_ex2_the_event_script_crosses_the_wire_once() {
 fn ch10_ex3_a_dead_process_members_leave_exactly_once() {
     let redis = RedisServer::start();
     let fast = ["--redis-heartbeat", "0.2"];
-    let (b, c) = (process(&redis, &fast), process(&redis, &fast));
+    let (b, c) = (shared_duplex(&redis, &fast), shared_duplex(&redis, &fast));
     let (mut bob, _) = ChatMember::join(&b, "?name=bob");
     let (mut cid, _) = ChatMember::join(&c, "?name=cid");
     assert_eq!(bob.event_of("join").str("name"), "cid");
 
-    let a = process(&redis, &fast);
+    let a = shared_duplex(&redis, &fast);
     let (ann, _) = ChatMember::join(&a, "?name=ann");
     let (eve, _) = ChatMember::join(&a, "?name=eve");
     for member in [&mut bob, &mut cid] {
