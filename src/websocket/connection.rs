@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use super::close::{CloseCode, CloseFrame, ProtocolError};
 // A read timeout means the same here as for HTTP: `WouldBlock` or `TimedOut`.
 use super::extension::MessageCodec;
-use super::frame::{apply_mask, FrameHeader, Opcode, ReadError};
+use super::frame::{extend_masked, FrameHeader, Opcode, ReadError};
 use super::input::InputBuffer;
 use super::message::{Discarded, Incoming, Message, MessageReader, Role};
 use super::trace::{Direction, Tracer};
@@ -418,11 +418,7 @@ impl<W: Write> Sender<W> {
         self.check_usable()?;
         let mask = self.queue_header(opcode, payload, rsv1);
         match mask {
-            Some(key) => {
-                let start = self.outgoing.len();
-                self.outgoing.extend_from_slice(payload);
-                apply_mask(&mut self.outgoing[start..], key, 0);
-            }
+            Some(key) => extend_masked(&mut self.outgoing, payload, key, 0),
             None if payload.len() >= GATHER_WRITE => self.write_queued(payload)?,
             None => self.outgoing.extend_from_slice(payload),
         }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 
 use super::close::{CloseCode, CloseFrame, ProtocolError};
 use super::extension::MessageCodec;
-use super::frame::{apply_mask, FrameHeader, Opcode, ReadError};
+use super::frame::{apply_mask, extend_masked, FrameHeader, Opcode, ReadError};
 use super::input::LARGE_INPUT;
 use super::trace::{Direction, Tracer};
 use super::utf8::Utf8Validator;
@@ -440,6 +440,10 @@ fn read_payload<R: BufRead>(
     // `buffer[filled..]` is zeroed room a direct read has not filled yet.
     let mut filled = start;
     while filled < end {
+        // Bytes read straight into the message are unmasked where they
+        // landed; bytes copied out of the read buffer were unmasked on the
+        // way (`append_buffered`).
+        let read_in_place = buffer.len() > filled || end - filled >= DIRECT_READ;
         let count = if buffer.len() > filled {
             reader.read(&mut buffer[filled..])?
         } else if end - filled >= DIRECT_READ {
@@ -448,13 +452,13 @@ fn read_payload<R: BufRead>(
             buffer.resize(filled + room.min(ZERO_AHEAD), 0); // each byte zeroed once
             reader.read(&mut buffer[filled..])?
         } else {
-            append_buffered(reader, buffer, end, filled - start)?
+            append_buffered(reader, buffer, end, filled - start, header.mask)?
         };
         if count == 0 {
             return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
         }
         let piece = &mut buffer[filled..filled + count];
-        if let Some(key) = header.mask {
+        if let (Some(key), true) = (header.mask, read_in_place) {
             apply_mask(piece, key, filled - start);
         }
         filled += count;
@@ -479,12 +483,14 @@ const DIRECT_READ: usize = LARGE_INPUT;
 const ZERO_AHEAD: usize = 1024 * 1024;
 
 /// Appends what the reader has buffered (reading more if it has none),
-/// up to `end`; returns how many bytes were appended.
+/// up to `end`, unmasked as it is copied (one pass, not two:
+/// [`extend_masked`]); returns how many bytes were appended.
 fn append_buffered<R: BufRead>(
     reader: &mut R,
     buffer: &mut Vec<u8>,
     end: usize,
     received: usize,
+    mask: Option<[u8; 4]>,
 ) -> io::Result<usize> {
     let filled = buffer.len();
     let available = reader.fill_buf()?;
@@ -492,7 +498,10 @@ fn append_buffered<R: BufRead>(
     if buffer.capacity() - filled < count {
         buffer.reserve_exact(growth(received, end - filled).max(count));
     }
-    buffer.extend_from_slice(&available[..count]);
+    match mask {
+        Some(key) => extend_masked(buffer, &available[..count], key, received),
+        None => buffer.extend_from_slice(&available[..count]),
+    }
     reader.consume(count);
     Ok(count)
 }

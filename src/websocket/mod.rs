@@ -36,5 +36,5 @@ pub mod utf8;
 
 pub use close::{CloseCode, CloseFrame, ProtocolError};
 pub use connection::{Closed, Hangup, Keepalive, WebSocket};
-pub use frame::{apply_mask, encode_frame, FrameHeader, Opcode, ReadError};
+pub use frame::{apply_mask, encode_frame, extend_masked, FrameHeader, Opcode, ReadError};
 pub use message::{Discarded, Incoming, Message, MessageReader, Role};

@@ -38,12 +38,12 @@ use duplex::websocket::connection::is_timeout;
 use duplex::websocket::{Closed, Opcode};
 
 use crate::options::{size_name, Options};
-use crate::pipeline::masked_frame;
 use crate::procfs::{Cost, Noise, Snapshot};
 use crate::rtt::ws_client;
 use crate::stats::{fmt, ResultLine, Spread};
 use crate::sweeper::{open_members, since_start, Board, Sweeper};
 use crate::target::Target;
+use crate::wire::masked_frame;
 
 struct Run {
     deliveries_per_s: f64,

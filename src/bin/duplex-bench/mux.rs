@@ -34,7 +34,7 @@ use duplex::websocket::extension::DeflateAgreement;
 use duplex::websocket::handshake::accept_key;
 use duplex::websocket::{Incoming, Message, MessageReader, Opcode, ReadError, Role};
 
-use crate::pipeline::masked_frame;
+use crate::wire::masked_frame;
 
 /// Longest `101` response head accepted.
 const MAX_HEAD: usize = 16 * 1024;

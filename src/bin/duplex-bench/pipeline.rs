@@ -34,7 +34,7 @@ use crate::report::{self, Figures};
 use crate::rtt::{ws_client, STALL};
 use crate::stats::{fmt, ResultLine};
 use crate::target::Target;
-use crate::wire::{frame_into, EchoReader};
+use crate::wire::{masked_frame, EchoReader};
 use crate::yardstick;
 
 /// The writer puts up to this many bytes of frames into one `write`: small
@@ -230,23 +230,6 @@ fn measure(
     Ok(Figures { rate, mbps, p50: f64::NAN, p99: f64::NAN, server: cost, client, errors })
 }
 
-/// Appends one client frame to `batch`, masked with a fresh key from the
-/// operating system's random source, as RFC 6455 §5.3 requires of clients.
-/// (The same work `Client::send` does, for the scenarios whose writers
-/// cannot use a `Client`, because a `Client` cannot be shared between two
-/// threads.)
-pub fn masked_frame(
-    batch: &mut Vec<u8>,
-    opcode: Opcode,
-    payload: &[u8],
-    random: &mut RandomSource,
-) {
-    let start = batch.len();
-    batch.resize(start + payload.len() + MAX_HEADER_LEN, 0);
-    let written = frame_into(&mut batch[start..], opcode, payload, random);
-    batch.truncate(start + written);
-}
-
 /// How the writer turns the message into bytes on the wire.
 enum Framer {
     /// A masked client frame, with a fresh key each time.
@@ -256,16 +239,13 @@ enum Framer {
 }
 
 impl Framer {
-    /// Writes the next message at the start of `out`; returns its length.
-    fn frame(&mut self, out: &mut [u8]) -> usize {
+    /// Appends the next message to `out`.
+    fn frame(&mut self, out: &mut Vec<u8>) {
         match self {
             Framer::WebSocket { opcode, payload, random } => {
-                frame_into(out, *opcode, payload, random)
+                masked_frame(out, *opcode, payload, random)
             }
-            Framer::Tcp { payload } => {
-                out[..payload.len()].copy_from_slice(payload);
-                payload.len()
-            }
+            Framer::Tcp { payload } => out.extend_from_slice(payload),
         }
     }
 }
@@ -284,8 +264,7 @@ fn write_all(
 }
 
 /// Waits for credits, frames that many messages into one buffer and writes
-/// it in one go. The buffer is allocated and zeroed once; each frame is
-/// written over the last batch's bytes.
+/// it in one go. The buffer is allocated once and refilled for each batch.
 fn write_batches(
     mut stream: TcpStream,
     mut framer: Framer,
@@ -294,7 +273,7 @@ fn write_batches(
     messages: usize,
 ) -> Option<String> {
     let per_batch = (BATCH_BYTES / size.max(1)).max(1);
-    let mut batch = vec![0u8; per_batch * (size + MAX_HEADER_LEN)];
+    let mut batch = Vec::with_capacity(per_batch * (size + MAX_HEADER_LEN));
     let mut sent = 0;
     while sent < messages {
         let mut credits = window.credits.lock().unwrap_or_else(|e| e.into_inner());
@@ -308,11 +287,11 @@ fn write_batches(
         let count = (*credits).min(messages - sent).min(per_batch);
         *credits -= count;
         drop(credits);
-        let mut length = 0;
+        batch.clear();
         for _ in 0..count {
-            length += framer.frame(&mut batch[length..]);
+            framer.frame(&mut batch);
         }
-        if let Err(error) = stream.write_all(&batch[..length]) {
+        if let Err(error) = stream.write_all(&batch) {
             return Some(format!("write: {error}"));
         }
         sent += count;

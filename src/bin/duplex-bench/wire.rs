@@ -15,7 +15,7 @@
 //!   WebSocket it first reads the frame header with the library's
 //!   [`FrameHeader`] and checks it is the frame expected. Equal bytes also
 //!   prove a text echo is valid UTF-8: the message sent was.
-//! - [`frame_into`] writes a frame into the writer's batch in one pass:
+//! - [`masked_frame`] appends a frame to the writer's batch in one pass:
 //!   the header, then the payload XORed with a fresh masking key as it is
 //!   copied, where the TCP writer only copies. Keys come from
 //!   [`RandomSource`], which reads `/dev/urandom` 4 KiB at a time: one
@@ -31,7 +31,7 @@ use std::io::{self, Read};
 use std::net::TcpStream;
 
 use duplex::client::RandomSource;
-use duplex::websocket::{FrameHeader, Opcode, ReadError};
+use duplex::websocket::{extend_masked, FrameHeader, Opcode, ReadError};
 
 /// How much the reader asks the kernel for at a time: what the raw TCP
 /// yardstick reads at a time, and what duplex grows to when busy.
@@ -128,40 +128,17 @@ impl EchoReader {
     }
 }
 
-/// Writes one client frame, masked with a fresh key, at the start of
-/// `out`; returns its length. `out` must hold the payload and 14 bytes.
-pub fn frame_into(
-    out: &mut [u8],
-    opcode: Opcode,
-    payload: &[u8],
-    random: &mut RandomSource,
-) -> usize {
+/// Appends one client frame to `out`, masked with a fresh key from the
+/// operating system's random source, as RFC 6455 §5.3 requires of
+/// clients: the header, then the payload XORed with the key as it is
+/// copied (the library's `extend_masked`, one pass).
+pub fn masked_frame(out: &mut Vec<u8>, opcode: Opcode, payload: &[u8], random: &mut RandomSource) {
     let mut key = [0u8; 4];
     let _ = random.fill(&mut key); // /dev/urandom does not fail; a zero key is still valid
     let header = FrameHeader { mask: Some(key), ..FrameHeader::new(opcode, payload.len()) };
     let (head, head_length) = header.encode();
-    out[..head_length].copy_from_slice(&head[..head_length]);
-    copy_masked(&mut out[head_length..head_length + payload.len()], payload, key);
-    head_length + payload.len()
-}
-
-/// `out = payload XOR key`, in one pass: the copy and the mask of
-/// `apply_mask` together, eight bytes at a time (8 is a multiple of 4, so
-/// the key lines up again at every word).
-fn copy_masked(out: &mut [u8], payload: &[u8], key: [u8; 4]) {
-    let [a, b, c, d] = key;
-    let key_word = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
-    let mut out_words = out.chunks_exact_mut(8);
-    let mut words = payload.chunks_exact(8);
-    for (out_word, word) in (&mut out_words).zip(&mut words) {
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(word);
-        out_word.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ key_word).to_ne_bytes());
-    }
-    let tail = out_words.into_remainder().iter_mut().zip(words.remainder());
-    for (index, (out_byte, byte)) in tail.enumerate() {
-        *out_byte = byte ^ key[index % 4];
-    }
+    out.extend_from_slice(&head[..head_length]);
+    extend_masked(out, payload, key, 0);
 }
 
 #[cfg(test)]
@@ -179,9 +156,9 @@ mod tests {
         let mut random = RandomSource::open().unwrap();
         for length in [0, 5, 125, 126, 1000, 70_000] {
             let payload: Vec<u8> = (0..length).map(|i| (i * 7) as u8).collect();
-            let mut out = vec![0; length + 14];
-            let written = frame_into(&mut out, Opcode::Binary, &payload, &mut random);
-            let mut frame = &out[..written];
+            let mut out = b"before".to_vec();
+            masked_frame(&mut out, Opcode::Binary, &payload, &mut random);
+            let mut frame = &out[6..];
             let header = FrameHeader::read_from(&mut frame).unwrap();
             assert_eq!((header.opcode, header.payload_len), (Opcode::Binary, length as u64));
             let mut unmasked = frame.to_vec();
