@@ -31,7 +31,7 @@ fn outbox() -> Arc<Outbox> {
 
 fn take(outbox: &Outbox) -> Vec<Encoded> {
     let mut batch = Vec::new();
-    outbox.take_all_within(&mut batch, Duration::ZERO);
+    outbox.take_all(&mut batch, Duration::ZERO);
     batch
 }
 

@@ -124,7 +124,6 @@ pub fn serve<R: Read + Hangup>(
     // last one needs none.
     let deferring = wakeups::defer_on_this_thread();
     let joined = room.join(requested, Arc::clone(&outbox), codec.clone());
-    log!("chat: {} joined {}; {} here", joined.name, room.name(), joined.members);
     let mut membership = Membership {
         room,
         id: joined.id,
@@ -137,10 +136,8 @@ pub fn serve<R: Read + Hangup>(
     let writes_to_outbox = OutboxWriter(Arc::clone(&outbox));
     let mut websocket =
         WebSocket::server(WakeBeforeBlocking::around(reader), writes_to_outbox, largest(limits));
-    websocket.set_keepalive(Keepalive {
-        ping_interval: limits.ping_interval,
-        idle_timeout: limits.idle_timeout,
-    });
+    let (ping_interval, idle_timeout) = (limits.ping_interval, limits.idle_timeout);
+    websocket.set_keepalive(Keepalive { ping_interval, idle_timeout });
     if let Some(tracer) = tracer {
         websocket.set_tracer(tracer);
     }
@@ -191,21 +188,15 @@ fn converse<R: Read>(
                 }
                 Command::File(info) => next_file = info,
                 Command::Say("") => refuse("an empty message was not sent"),
-                Command::Say(text) if text.len() > limits.max_chat_text => refuse(&format!(
-                    "message too long: {} bytes, the limit is {}",
-                    text.len(),
-                    limits.max_chat_text
-                )),
+                Command::Say(text) if text.len() > limits.max_chat_text => {
+                    refuse(&too_large("message too long", text.len(), limits.max_chat_text))
+                }
                 Command::Say(text) => room.say(me, text),
             },
             Ok(Message::Binary(bytes)) => {
                 let info = std::mem::take(&mut next_file);
                 if bytes.len() > limits.max_chat_file {
-                    refuse(&format!(
-                        "file too large: {} bytes, the limit is {}",
-                        bytes.len(),
-                        limits.max_chat_file
-                    ));
+                    refuse(&too_large("file too large", bytes.len(), limits.max_chat_file));
                     continue;
                 }
                 // Encoded here, outside the room's lock: it is the big one.
@@ -214,6 +205,11 @@ fn converse<R: Read>(
             }
         }
     }
+}
+
+/// What a member is told about a message or a file over its limit.
+fn too_large(what: &str, size: usize, limit: usize) -> String {
+    format!("{what}: {size} bytes, the limit is {limit}")
 }
 
 /// What the others are told when a member goes.
@@ -245,9 +241,7 @@ impl Drop for Membership<'_> {
     fn drop(&mut self) {
         // Leave first, so the others hear about it at once, even if our
         // writer still needs up to a write timeout to give up on a dead peer.
-        if let Some((name, remaining)) = self.room.leave(self.id, self.reason) {
-            log!("chat: {name} gone from {}: {}; {remaining} here", self.room.name(), self.reason);
-        }
+        self.room.leave(self.id, self.reason);
         self.outbox.close();
         match self.writer.take().map(JoinHandle::join) {
             Some(Ok(Err(error))) => log!("chat: writer stopped: {error}"),
@@ -308,7 +302,7 @@ fn write_until_closed(
 ) -> io::Result<()> {
     let mut batch = Vec::new();
     let check = move || drain_deadline(outbox, socket, drain_time);
-    while outbox.take_all(&mut batch) {
+    while outbox.take_all(&mut batch, Duration::MAX) {
         if let Some(tracer) = tracer {
             // `--trace` for what the room sends. Control frames (pong,
             // close, ping) were traced by the member's `WebSocket` when it
@@ -324,9 +318,7 @@ fn write_until_closed(
         }
         batch.clear();
         // After a burst of thousands of frames, give the memory back.
-        if batch.capacity() > 1024 {
-            batch = Vec::new();
-        }
+        batch.shrink_to(1024);
     }
     Ok(())
 }

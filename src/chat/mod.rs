@@ -43,7 +43,5 @@ pub mod room;
 pub mod wakeups;
 
 pub use member::serve;
-pub use outbox::{Encoded, Outbox, PushError};
-pub use outbox_writer::OutboxWriter;
-pub use protocol::{Change, Command, FileInfo};
-pub use room::{MemberId, Room};
+pub use outbox::{Encoded, Outbox};
+pub use room::Room;

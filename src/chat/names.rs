@@ -70,14 +70,12 @@ pub enum NameError {
 impl fmt::Display for NameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            NameError::Undecodable => {
-                f.write_str("the name in the URL is not percent-encoded UTF-8")
-            }
-            NameError::Empty => f.write_str("a name needs at least one visible character"),
-            NameError::TooLong { chars } => {
+            Self::Undecodable => f.write_str("the name in the URL is not percent-encoded UTF-8"),
+            Self::Empty => f.write_str("a name needs at least one visible character"),
+            Self::TooLong { chars } => {
                 write!(f, "a name has at most {MAX_NAME_CHARS} characters, not {chars}")
             }
-            NameError::Forbidden(c) => {
+            Self::Forbidden(c) => {
                 write!(f, "a name may not contain the character U+{:04X}", *c as u32)
             }
         }
@@ -89,17 +87,13 @@ impl std::error::Error for NameError {}
 /// Checks a requested name and returns it trimmed.
 pub fn clean_name(requested: &str) -> Result<&str, NameError> {
     let name = requested.trim();
-    if name.is_empty() {
-        return Err(NameError::Empty);
-    }
-    if let Some(c) = name.chars().find(|&c| is_forbidden(c)) {
-        return Err(NameError::Forbidden(c));
-    }
     let chars = name.chars().count();
-    if chars > MAX_NAME_CHARS {
-        return Err(NameError::TooLong { chars });
+    match name.chars().find(|&c| is_forbidden(c)) {
+        _ if name.is_empty() => Err(NameError::Empty),
+        Some(c) => Err(NameError::Forbidden(c)),
+        None if chars > MAX_NAME_CHARS => Err(NameError::TooLong { chars }),
+        None => Ok(name),
     }
-    Ok(name)
 }
 
 /// Characters no name may contain. `char::is_control` covers C0
@@ -198,18 +192,15 @@ impl Suffixes {
 
 /// Is `name` one of the `wanted-N` that [`Suffixes::unique_name`] gives?
 fn is_suffixed(name: &str, wanted: &str) -> bool {
+    // Written back, the number must give `name` again: that rules out
+    // `ann-05` and `ann-+5`.
     let Some((_, digits)) = name.rsplit_once('-') else { return false };
-    let n = match digits.parse::<u64>() {
-        Ok(n) if n >= 2 && !digits.starts_with(['0', '+']) => n,
-        _ => return false,
-    };
-    with_suffix(wanted, n) == name
+    digits.parse().is_ok_and(|n: u64| n >= 2 && with_suffix(wanted, n) == name)
 }
 
 fn with_suffix(base: &str, n: u64) -> String {
-    let suffix = format!("-{n}");
-    let room = MAX_NAME_CHARS.saturating_sub(suffix.chars().count());
-    let base: String = base.chars().take(room).collect();
+    let suffix = format!("-{n}"); // ASCII: its length in bytes is in characters
+    let base: String = base.chars().take(MAX_NAME_CHARS - suffix.len()).collect();
     base + &suffix
 }
 

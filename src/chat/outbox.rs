@@ -140,7 +140,8 @@ impl Outbox {
     /// event for an event stream.
     pub fn new(limits: &Limits, goodbye: fn(PushError) -> Encoded) -> Outbox {
         Outbox {
-            soft: limits.outbox_soft_bytes,
+            // Never above the hard limit (`src/config.rs` refuses that too).
+            soft: limits.outbox_soft_bytes.min(limits.outbox_hard_bytes),
             hard: limits.outbox_hard_bytes,
             grace: limits.outbox_grace,
             goodbye,
@@ -166,8 +167,8 @@ impl Outbox {
     /// it off (see the top of this file). `Closed`: the frames have no one
     /// to go to.
     pub fn push(&self, frames: &[Encoded]) -> Result<(), PushError> {
-        let was_empty = self.enqueue(&mut self.lock(), frames)?;
-        if was_empty {
+        // `true`: the queue was empty, so the writer may be asleep.
+        if self.enqueue(&mut self.lock(), frames)? {
             wakeups::wake_soon(&self.ready);
         }
         Ok(())
@@ -192,9 +193,8 @@ impl Outbox {
         if queue.draining_since.is_some() {
             return Err(PushError::Closed);
         }
-        let size: usize = frames.iter().map(|frame| frame.len()).sum();
         let was_empty = queue.waiting.is_empty();
-        let backlog = queue.bytes + size;
+        let backlog = queue.bytes + frames.iter().map(|frame| frame.len()).sum::<usize>();
         if let Some(why) = self.too_slow(queue, backlog) {
             self.cut_off(queue, why);
             return Err(why);
@@ -207,21 +207,18 @@ impl Outbox {
     /// Does a push that makes the backlog `backlog` bytes find this member
     /// too slow? Never when the queue is empty: it takes any one push.
     fn too_slow(&self, queue: &mut Queue, backlog: usize) -> Option<PushError> {
-        if queue.waiting.is_empty() {
+        if queue.waiting.is_empty() || backlog <= self.soft {
             return None;
         }
         if backlog > self.hard {
             return Some(PushError::Overflow);
         }
-        if backlog > self.soft {
-            // The grace starts at the first push above the soft limit. The
-            // clock is read only while the backlog is above it: a member
-            // that keeps up never pays for it.
-            match queue.above_soft_since {
-                None => queue.above_soft_since = Some(Instant::now()),
-                Some(since) if since.elapsed() >= self.grace => return Some(PushError::Behind),
-                Some(_) => {}
-            }
+        // The grace starts at the first push above the soft limit. The clock
+        // is read only while the backlog is above it: a member that keeps up
+        // never pays for it.
+        match queue.above_soft_since {
+            None => queue.above_soft_since = Some(Instant::now()),
+            Some(since) => return (since.elapsed() >= self.grace).then_some(PushError::Behind),
         }
         None
     }
@@ -247,18 +244,15 @@ impl Outbox {
     /// Waits until there is something to write, then moves *all* of it into
     /// `batch` (which must be empty). Returns `false` when the outbox is
     /// closed and everything has been taken: the writer's cue to stop.
-    pub fn take_all(&self, batch: &mut Vec<Encoded>) -> bool {
-        // `wait_while` releases the lock while asleep, and checks the queue
-        // again after every wake-up, including the "spurious" ones a
-        // `Condvar` is allowed to have for no reason at all.
-        let queue = self.ready.wait_while(self.lock(), |queue| queue.is_idle());
-        queue.unwrap_or_else(PoisonError::into_inner).take_into(batch)
-    }
-
-    /// The same, but waits at most `wait`: an empty `batch` and `true` mean
-    /// nothing came. An event-stream writer uses the quiet time to send a
-    /// heartbeat (`src/push/event_stream.rs`).
-    pub fn take_all_within(&self, batch: &mut Vec<Encoded>, wait: Duration) -> bool {
+    ///
+    /// It waits at most `wait`: an empty `batch` and `true` mean nothing
+    /// came. A member's writer waits as long as it takes (`Duration::MAX`);
+    /// an event-stream writer uses the quiet time to send a heartbeat
+    /// (`src/push/event_stream.rs`).
+    pub fn take_all(&self, batch: &mut Vec<Encoded>, wait: Duration) -> bool {
+        // `wait_timeout_while` releases the lock while asleep, and checks
+        // the queue again after every wake-up, including the "spurious"
+        // ones a `Condvar` is allowed to have for no reason at all.
         let waited = self.ready.wait_timeout_while(self.lock(), wait, |queue| queue.is_idle());
         waited.unwrap_or_else(PoisonError::into_inner).0.take_into(batch)
     }
@@ -347,7 +341,7 @@ mod tests {
 
     fn take(outbox: &Outbox) -> Vec<Encoded> {
         let mut batch = Vec::new();
-        assert!(outbox.take_all(&mut batch));
+        assert!(outbox.take_all(&mut batch, Duration::MAX));
         batch
     }
 
@@ -396,7 +390,7 @@ mod tests {
         // The same allocations: a push shares the frame, it does not copy it.
         assert!(batch.iter().zip(&frames).all(|(a, b)| Arc::ptr_eq(a, b)));
         let mut empty = Vec::new();
-        assert!(outbox.take_all_within(&mut empty, Duration::ZERO));
+        assert!(outbox.take_all(&mut empty, Duration::ZERO));
         assert!(empty.is_empty(), "all of it was taken");
     }
 
@@ -422,7 +416,7 @@ mod tests {
         let batch = take(&outbox);
         assert_eq!(batch, vec![too_slow_goodbye(PushError::Overflow)]);
         assert_eq!(&batch[0][2..4], &1008u16.to_be_bytes());
-        assert!(!outbox.take_all(&mut Vec::new()), "the writer is told to stop");
+        assert!(!outbox.take_all(&mut Vec::new(), Duration::MAX), "the writer is told to stop");
     }
 
     fn close_frame() -> Encoded {
@@ -442,7 +436,10 @@ mod tests {
         assert_eq!(outbox.push_last(&[close_frame()]), Err(PushError::Closed));
         assert!(!outbox.was_aborted());
         assert_eq!(take(&outbox), vec![frame("before"), close_frame()]);
-        assert!(!outbox.take_all(&mut Vec::new()), "then the writer is told to stop");
+        assert!(
+            !outbox.take_all(&mut Vec::new(), Duration::MAX),
+            "then the writer is told to stop"
+        );
     }
 
     #[test]
@@ -462,14 +459,14 @@ mod tests {
         outbox.close();
         assert_eq!(outbox.push(&[frame("too late")]), Err(PushError::Closed));
         assert_eq!(take(&outbox).len(), 1);
-        assert!(!outbox.take_all(&mut Vec::new()));
+        assert!(!outbox.take_all(&mut Vec::new(), Duration::MAX));
         assert!(!outbox.was_aborted());
 
         let dead = bounded(1024);
         dead.push(&[frame("never written")]).unwrap();
         dead.finish();
         assert_eq!(dead.push(&[frame("too late")]), Err(PushError::Closed));
-        assert!(!dead.take_all(&mut Vec::new()), "nothing is left");
+        assert!(!dead.take_all(&mut Vec::new(), Duration::MAX), "nothing is left");
     }
 
     #[test]
@@ -477,14 +474,14 @@ mod tests {
         let outbox = bounded(1024);
         let mut batch = Vec::new();
         let quick = Duration::from_millis(1);
-        assert!(outbox.take_all_within(&mut batch, quick));
+        assert!(outbox.take_all(&mut batch, quick));
         assert!(batch.is_empty(), "nothing came in time");
         outbox.push(&[frame("x")]).unwrap();
-        assert!(outbox.take_all_within(&mut batch, quick));
+        assert!(outbox.take_all(&mut batch, quick));
         assert_eq!(batch.len(), 1);
         batch.clear();
         outbox.close();
-        assert!(!outbox.take_all_within(&mut batch, quick));
+        assert!(!outbox.take_all(&mut batch, quick));
     }
 
     #[test]
@@ -495,7 +492,7 @@ mod tests {
             std::thread::spawn(move || {
                 let mut taken = 0;
                 let mut batch = Vec::new();
-                while outbox.take_all(&mut batch) {
+                while outbox.take_all(&mut batch, Duration::MAX) {
                     taken += batch.len();
                     batch.clear();
                 }

@@ -29,7 +29,7 @@
 use std::io::{self, Write};
 use std::sync::Arc;
 
-use super::outbox::{too_slow_reason, Encoded, Outbox, PushError};
+use super::outbox::{too_slow_reason, Outbox, PushError};
 use crate::websocket::frame::{FrameHeader, Opcode};
 
 /// A `Write` that pushes into an outbox: the writer half handed to a
@@ -55,13 +55,9 @@ impl Write for OutboxWriter {
         // reply, flushed together), so look at the last one, not the first.
         let last = last_opcode(buf);
         debug_assert!(last.is_some(), "a partial frame was written to an outbox");
-        let chunk: Encoded = Arc::from(buf);
-        let pushed = if last == Some(Opcode::Close) {
-            self.0.push_last(&[chunk])
-        } else {
-            self.0.push(&[chunk])
-        };
-        match pushed {
+        // Our close frame is the last thing this outbox takes.
+        let push = if last == Some(Opcode::Close) { Outbox::push_last } else { Outbox::push };
+        match push(&self.0, &[Arc::from(buf)]) {
             Ok(()) => Ok(buf.len()),
             Err(PushError::Closed) => Err(io::ErrorKind::BrokenPipe.into()),
             // Too slow, even for a close reply: the 1008 close replaced
@@ -92,15 +88,16 @@ fn last_opcode(mut bytes: &[u8]) -> Option<Opcode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::outbox::too_slow_goodbye;
+    use crate::chat::outbox::{too_slow_goodbye, Encoded};
     use crate::config::Limits;
     use crate::websocket::frame::encode_frame;
     use crate::websocket::{Closed, Message, WebSocket};
     use std::io::BufReader;
+    use std::time::Duration;
 
     fn take(outbox: &Outbox) -> Vec<Encoded> {
         let mut batch = Vec::new();
-        assert!(outbox.take_all(&mut batch));
+        assert!(outbox.take_all(&mut batch, Duration::MAX));
         batch
     }
 
@@ -145,7 +142,7 @@ mod tests {
         let broadcast = Arc::from(encode_frame(Opcode::Text, b"late", None));
         assert_eq!(outbox.push(&[broadcast]), Err(PushError::Closed));
         assert_eq!(take(&outbox), vec![too_slow_goodbye(PushError::Overflow)]);
-        assert!(!outbox.take_all(&mut Vec::new()));
+        assert!(!outbox.take_all(&mut Vec::new(), Duration::MAX));
     }
 
     #[test]

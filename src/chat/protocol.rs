@@ -51,22 +51,18 @@ pub enum Change {
 }
 
 impl Change {
-    /// The `type` field.
-    pub fn kind(&self) -> &'static str {
-        match self {
+    /// The one place room events become JSON: `type` first, then the
+    /// stamp (`None` for an event not numbered yet), then its own fields.
+    pub fn to_json(&self, stamp: Option<Stamp>) -> String {
+        let kind = match self {
             Change::Join { .. } => "join",
             Change::Leave { .. } => "leave",
             Change::Rename { .. } => "rename",
             Change::Message { .. } => "message",
             Change::File { .. } => "file",
-        }
-    }
-
-    /// The one place room events become JSON: `type` first, then the
-    /// stamp (`None` for an event not numbered yet), then its own fields.
-    pub fn to_json(&self, stamp: Option<Stamp>) -> String {
+        };
         let mut json = Object::new();
-        json.string("type", self.kind());
+        json.string("type", kind);
         if let Some(stamp) = stamp {
             json.number("seq", stamp.seq).number("time", stamp.time);
         }
@@ -162,21 +158,14 @@ impl Command<'_> {
     /// space (or nothing) are commands: `/nickname` and `/shrug` are ordinary
     /// messages, so no typed text is ever swallowed by a typo.
     pub fn parse(text: &str) -> Command<'_> {
-        if let Some(rest) = argument(text, "/nick") {
-            return Command::Nick(rest);
+        // The command is what comes before the first space: all of `/nick`,
+        // or `/nick` in `/nick ann`.
+        let (command, rest) = text.split_once(' ').unwrap_or((text, ""));
+        match command {
+            "/nick" => Command::Nick(rest),
+            "/file" => Command::File(FileInfo::parse(rest)),
+            _ => Command::Say(text),
         }
-        if let Some(rest) = argument(text, "/file") {
-            return Command::File(FileInfo::parse(rest));
-        }
-        Command::Say(text)
-    }
-}
-
-/// `Some(rest)` when `text` is `command` alone or `command rest`.
-fn argument<'t>(text: &'t str, command: &str) -> Option<&'t str> {
-    match text.strip_prefix(command)? {
-        "" => Some(""),
-        rest => rest.strip_prefix(' '),
     }
 }
 

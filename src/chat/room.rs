@@ -32,7 +32,7 @@
 //! the number of members. Pushing never blocks (`outbox.rs`); the bytes
 //! reach the sockets later, on each member's writer thread. Even the log
 //! waits: what deserves a log line is noted under the lock and written by
-//! `Room::unlock` once the lock is released (logging is I/O too).
+//! `Room::with_lock` once the lock is released (logging is I/O too).
 //!
 //! ## The slow-consumer policy
 //!
@@ -80,8 +80,8 @@
 
 use std::any::Any;
 use std::collections::HashSet;
-use std::sync::mpsc::SyncSender;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::history::History;
@@ -103,8 +103,6 @@ pub struct MemberId(pub u64);
 pub struct Joined {
     pub id: MemberId,
     pub name: String,
-    /// How many members are connected to this process now.
-    pub members: usize,
 }
 
 /// An event as the room decided it, not numbered yet.
@@ -117,18 +115,16 @@ pub struct Decided {
     pub change: Change,
     /// A file's bytes, as one binary frame: `Some` exactly for a `File`.
     pub file: Option<Encoded>,
-    /// Told the event's stamp once it is delivered here.
-    pub confirm: Option<SyncSender<Stamp>>,
 }
 
 /// What became of an event (`Locked::emit`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Emitted {
     /// Numbered here and delivered.
     Delivered(Stamp),
-    /// Taken away to be numbered elsewhere; delivered when it comes back,
-    /// within this time or not at all.
-    Away(Duration),
+    /// Taken away to be numbered elsewhere. The receiver is told its stamp
+    /// once it is back and delivered here: within this time, or never.
+    Away(Receiver<Stamp>, Duration),
     /// Not sent, and why (a message, when the way out is backed up).
     Refused(String),
 }
@@ -136,21 +132,15 @@ pub enum Emitted {
 /// Who numbers the room's events, when it is not the room itself. See
 /// the top of this file; `src/redis/bus/link.rs` is the one there is.
 pub trait Numbering: Any + Send {
-    /// A decided event: given back, to be numbered and delivered here and
-    /// now, or taken away (or refused). Called under the room's lock:
-    /// never block.
-    fn route(&mut self, decided: Decided, core: &mut Core) -> Route;
+    /// A decided event: numbered and delivered here and now (with
+    /// [`Core::number_here`]), or taken away, or refused. Called under the
+    /// room's lock: never block.
+    fn route(&mut self, decided: Decided, core: &mut Core) -> Emitted;
     /// Does a member somewhere else (another process) hold `name`?
     fn held_elsewhere(&self, name: &str) -> bool;
     /// Everyone in the room, on every process, in order of their `join`,
     /// as the delivered events tell it (a newcomer's own `join` included).
     fn roster(&self) -> Vec<String>;
-}
-
-/// What [`Numbering::route`] did with an event.
-pub enum Route {
-    Here(Decided),
-    Taken(Emitted),
 }
 
 /// Who else hears the room's events: called under the room's lock, in
@@ -195,7 +185,7 @@ pub struct Core {
     /// events elsewhere keeps it in step.
     pub history: History,
     audience: Vec<Box<dyn Audience>>,
-    /// Log lines noted under the lock, written by `Room::unlock` once
+    /// Log lines noted under the lock, written by `Room::with_lock` once
     /// it is released. A layer adds its own here.
     pub notes: Vec<String>,
 }
@@ -211,8 +201,8 @@ struct Member {
     /// Has its `welcome` been sent? Until then nothing else is delivered
     /// to it: the welcome covers everything before it.
     welcomed: bool,
-    /// Frames that must follow its `welcome` (the `error` saying its name
-    /// was refused), at most [`MAX_HELD`].
+    /// Frames that must follow its `welcome` (an `error`), at most
+    /// [`MAX_HELD`].
     held: Vec<Encoded>,
     /// The per-message extension its connection agreed to, if any.
     codec: Option<Arc<dyn MessageCodec>>,
@@ -242,38 +232,32 @@ impl Room {
         &self.name
     }
 
+    /// Runs `f` under the room's lock, *then*, once the lock is released,
+    /// logs what was noted while it was held. Every change to the room goes
+    /// through here, the layers' included.
+    ///
     /// A panic while the lock was held (a bug) leaves the state usable:
     /// every method changes it in steps that each keep it consistent. So
     /// the room carries on instead of every member panicking after it.
-    fn lock(&self) -> MutexGuard<'_, Locked> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Releases the lock, *then* logs what was noted while it was held.
-    fn unlock(&self, mut state: MutexGuard<'_, Locked>) {
+    pub fn with_lock<T>(&self, f: impl FnOnce(&mut Locked) -> T) -> T {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = f(&mut state);
         let notes = std::mem::take(&mut state.core.notes);
         drop(state);
         for note in notes {
             log!("{note}");
         }
-    }
-
-    /// Runs `f` under the room's lock: the way in for the layers.
-    pub fn with_lock<T>(&self, f: impl FnOnce(&mut Locked) -> T) -> T {
-        let mut state = self.lock();
-        let result = f(&mut state);
-        self.unlock(state);
         result
     }
 
     /// Plugs in who numbers events. Call before anyone joins.
     pub fn set_numbering(&self, numbering: Box<dyn Numbering>) {
-        self.lock().numbering = Some(numbering);
+        self.with_lock(|state| state.numbering = Some(numbering));
     }
 
     /// Plugs in one more listener to every event.
     pub fn add_audience(&self, audience: Box<dyn Audience>) {
-        self.lock().core.audience.push(audience);
+        self.with_lock(|state| state.core.audience.push(audience));
     }
 
     /// Adds a member. `requested` is the name from the URL, if any: a
@@ -290,39 +274,40 @@ impl Room {
         outbox: Arc<Outbox>,
         codec: Option<Arc<dyn MessageCodec>>,
     ) -> Joined {
-        let mut state = self.lock();
-        let (name, refused) = match requested.map(|name| name.and_then(clean_name)) {
-            Some(Ok(wanted)) => (state.unique_name(wanted, None), None),
-            refused => (state.guest_name(), refused.and_then(Result::err)),
-        };
-        let core = &mut state.core;
-        core.members_ever += 1;
-        let id = MemberId(core.members_ever);
-        let refused = refused.map(|error| format!("name refused: {error}; you are {name}"));
-        let held = refused.iter().map(|reason| text_frame(&error_json(reason))).collect();
-        let member = Member { id, name: name.clone(), outbox, welcomed: false, held, codec };
-        core.names_here.insert(name.clone());
-        core.members.push(member);
-        let members = core.members.len();
-        state.emit(decided(id, Change::Join { name: name.clone() }));
-        self.unlock(state);
-        Joined { id, name, members }
+        self.with_lock(|state| {
+            let (name, refused) = match requested.map(|name| name.and_then(clean_name)) {
+                Some(Ok(wanted)) => (state.unique_name(wanted, None), None),
+                refused => (state.guest_name(), refused.and_then(Result::err)),
+            };
+            let core = &mut state.core;
+            core.members_ever += 1;
+            let id = MemberId(core.members_ever);
+            let (welcomed, held) = (false, Vec::new()); // until its `join` is delivered
+            core.members.push(Member { id, name: name.clone(), outbox, welcomed, held, codec });
+            core.names_here.insert(name.clone());
+            let (room, here) = (&core.room_name, core.members.len());
+            core.notes.push(format!("chat: {name} joined {room}; {here} here"));
+            state.emit(decided(id, Change::Join { name: name.clone() }));
+            if let Some(error) = refused {
+                state.core.tell(id, &format!("name refused: {error}; you are {name}"));
+            }
+            Joined { id, name }
+        })
     }
 
     /// Removes a member and tells the others why. Safe to call more than
     /// once: only the first call finds the member, so `leave` is broadcast
-    /// exactly once. Returns the name it had and how many remain here.
-    pub fn leave(&self, id: MemberId, reason: &str) -> Option<(String, usize)> {
-        let mut state = self.lock();
-        let core = &mut state.core;
-        let index = core.members.iter().position(|m| m.id == id)?;
-        let member = core.members.remove(index);
-        core.names_here.remove(&member.name);
-        let remaining = core.members.len();
-        let change = Change::Leave { name: member.name.clone(), reason: reason.to_string() };
-        state.emit(decided(id, change));
-        self.unlock(state);
-        Some((member.name, remaining))
+    /// exactly once.
+    pub fn leave(&self, id: MemberId, reason: &str) {
+        self.with_lock(|state| {
+            let core = &mut state.core;
+            let Some(at) = core.members.iter().position(|m| m.id == id) else { return };
+            let name = core.members.remove(at).name;
+            core.names_here.remove(&name);
+            let (room, here) = (&core.room_name, core.members.len());
+            core.notes.push(format!("chat: {name} gone from {room}: {reason}; {here} here"));
+            state.emit(decided(id, Change::Leave { name, reason: reason.to_string() }));
+        });
     }
 
     /// A chat message, to everyone including its sender. The caller has
@@ -336,19 +321,18 @@ impl Room {
     /// name gets a suffix). Renaming to one's own name changes nothing.
     pub fn rename(&self, who: MemberId, requested: &str) -> Result<(), NameError> {
         let wanted = clean_name(requested)?;
-        let mut state = self.lock();
-        let Some(old) = state.core.name_of(who) else { return Ok(()) };
-        let new = state.unique_name(wanted, Some(&old));
-        if new != old {
-            let core = &mut state.core;
-            if let Some(member) = core.members.iter_mut().find(|m| m.id == who) {
-                member.name = new.clone();
+        self.with_lock(|state| {
+            let Some(at) = state.core.members.iter().position(|m| m.id == who) else { return };
+            let old = state.core.members[at].name.clone();
+            let new = state.unique_name(wanted, Some(&old));
+            if new != old {
+                let core = &mut state.core;
+                core.members[at].name = new.clone();
                 core.names_here.remove(&old);
                 core.names_here.insert(new.clone());
+                state.emit(decided(who, Change::Rename { from: old, to: new }));
             }
-            state.emit(decided(who, Change::Rename { from: old, to: new }));
-        }
-        self.unlock(state);
+        });
         Ok(())
     }
 
@@ -364,52 +348,40 @@ impl Room {
     /// A message or a file from a member, under its current name; if it
     /// cannot be sent (the way out is backed up), the sender is told.
     fn send(&self, id: MemberId, change: impl FnOnce(String) -> Change, file: Option<Encoded>) {
-        let mut state = self.lock();
-        if let Some(name) = state.core.name_of(id) {
-            let event = Decided { file, ..decided(id, change(name)) };
+        self.with_lock(|state| {
+            let Some(member) = state.core.members.iter().find(|m| m.id == id) else { return };
+            let event = Decided { file, ..decided(id, change(member.name.clone())) };
             if let Emitted::Refused(why) = state.emit(event) {
                 state.core.tell(id, &format!("{why}: not sent"));
             }
-        }
-        self.unlock(state);
+        });
     }
 
     /// An `error` for one member only. A member not welcomed yet gets it
     /// right after its `welcome`, which is always the first frame.
     pub fn tell(&self, to: MemberId, reason: &str) {
-        let mut state = self.lock();
-        state.core.tell(to, reason);
-        self.unlock(state);
+        self.with_lock(|state| state.core.tell(to, reason));
     }
 
     /// Names of the members, on every process, in order of arrival.
     pub fn member_names(&self) -> Vec<String> {
-        let state = self.lock();
-        state.core.roster(state.numbering.as_deref())
+        self.with_lock(|state| state.core.roster(state.numbering.as_deref()))
     }
 }
 
-/// A decided event of one of our members, without file or confirmation.
+/// A decided event of one of our members, without a file.
 fn decided(member: MemberId, change: Change) -> Decided {
-    Decided { member: Some(member), change, file: None, confirm: None }
+    Decided { member: Some(member), change, file: None }
 }
 
 impl Locked {
     /// Numbers and delivers an event here, unless the room's
     /// [`Numbering`] takes it away or refuses it. Never waits.
     pub fn emit(&mut self, decided: Decided) -> Emitted {
-        let Locked { core, numbering } = self;
-        let route = match numbering.as_deref_mut() {
-            Some(numbering) => numbering.route(decided, core),
-            None => Route::Here(decided),
-        };
-        let decided = match route {
-            Route::Here(decided) => decided,
-            Route::Taken(emitted) => return emitted,
-        };
-        let stamp = core.history.stamp();
-        core.deliver(stamp, decided, numbering.as_deref());
-        Emitted::Delivered(stamp)
+        match self.numbering.as_deref_mut() {
+            Some(numbering) => numbering.route(decided, &mut self.core),
+            None => self.core.number_here(decided, None),
+        }
     }
 
     /// Is `name` taken: by a member here (under the name it has now), or
@@ -442,6 +414,15 @@ impl Locked {
 }
 
 impl Core {
+    /// Numbers `decided` here, with the next number (`History::stamp`), and
+    /// delivers it: what a room alone does with every event. `numbering` is
+    /// the room's [`Numbering`] when that is who calls.
+    pub fn number_here(&mut self, decided: Decided, numbering: Option<&dyn Numbering>) -> Emitted {
+        let stamp = self.history.stamp();
+        self.deliver(stamp, decided, numbering);
+        Emitted::Delivered(stamp)
+    }
+
     /// Records `decided` under `stamp` and delivers it: to the audience,
     /// to every welcomed member here, and for a `join` of one of ours, a
     /// `welcome` to the newcomer right after it. `numbering` (if any) says
@@ -453,20 +434,16 @@ impl Core {
             audience.hear(stamp, &decided.change, &json, &mut self.notes);
         }
         let frame = text_frame(&json);
-        match (&decided.change, decided.member, &decided.file) {
+        match (&decided.change, decided.member, decided.file) {
             // The bytes follow the announcement, to everyone but the sender.
             (Change::File { .. }, sender, Some(file)) => {
-                self.broadcast(&json, &[frame, Arc::clone(file)], sender);
+                self.broadcast(&json, &[frame, file], sender)
             }
-            (Change::File { .. }, _, None) => {} // never built without bytes
             (Change::Join { name }, Some(id), _) => {
                 self.broadcast(&json, &[frame], None);
                 self.welcome(id, name, stamp.seq, numbering);
             }
             _ => self.broadcast(&json, &[frame], None),
-        }
-        if let Some(confirm) = decided.confirm {
-            let _ = confirm.try_send(stamp);
         }
     }
 
@@ -495,10 +472,10 @@ impl Core {
     /// followed by whatever was held for it. `you` is the name its `join`
     /// announced, so the `rename` events that may follow make sense.
     fn welcome(&mut self, id: MemberId, you: &str, seq: u64, numbering: Option<&dyn Numbering>) {
-        let Some(member) = self.members.iter_mut().find(|m| m.id == id) else {
+        let Some(at) = self.members.iter().position(|m| m.id == id) else {
             return; // it left before its join was delivered
         };
-        member.welcomed = true;
+        self.members[at].welcomed = true;
         let members = self.roster(numbering);
         let welcome = Welcome {
             room: &self.room_name,
@@ -509,10 +486,10 @@ impl Core {
             max_text: self.max_text,
             max_file: self.max_file,
         };
-        let Some(member) = self.members.iter_mut().find(|m| m.id == id) else { return };
         // The welcome (with the history) is the largest event a member
         // gets, and it is its own: compressed for it alone.
         let json = welcome.to_json();
+        let member = &mut self.members[at];
         let compressed = member.codec.as_ref().and_then(|codec| codec.encode(json.as_bytes()));
         let first = compressed.map(|encoded| encoded_frame(Opcode::Text, &encoded));
         let mut frames = vec![first.unwrap_or_else(|| text_frame(&json))];
@@ -543,10 +520,6 @@ impl Core {
         } else if member.held.len() < MAX_HELD {
             member.held.push(frame);
         }
-    }
-
-    fn name_of(&self, id: MemberId) -> Option<String> {
-        self.members.iter().find(|m| m.id == id).map(|m| m.name.clone())
     }
 }
 

@@ -145,7 +145,7 @@ mod tests {
 
     fn take(outbox: &Outbox) -> usize {
         let mut batch = Vec::new();
-        outbox.take_all(&mut batch);
+        outbox.take_all(&mut batch, Duration::MAX);
         batch.len()
     }
 

@@ -180,7 +180,7 @@ pub fn serve(
 fn write_until_ended(outbox: &Outbox, mut socket: &TcpStream, limits: &Limits) -> StreamEnd {
     let mut batch = Vec::new();
     let check = move || drain_deadline(outbox, socket, limits.write_timeout);
-    while outbox.take_all_within(&mut batch, limits.push.event_stream_heartbeat) {
+    while outbox.take_all(&mut batch, limits.push.event_stream_heartbeat) {
         let written = if batch.is_empty() {
             socket.write_all(HEARTBEAT) // quiet for a while
         } else {
@@ -235,9 +235,9 @@ mod tests {
             &b"event: truncated\nid: 5\ndata: {\"type\":\"truncated\",\"since\":3,\"after\":5}\n\n"
                 [..]
         );
-        assert!(too_slow_goodbye(crate::chat::PushError::Overflow)
+        assert!(too_slow_goodbye(crate::chat::outbox::PushError::Overflow)
             .starts_with(b"event: dropped\ndata: {"));
-        assert!(too_slow_goodbye(crate::chat::PushError::Overflow).ends_with(b"}\n\n"));
+        assert!(too_slow_goodbye(crate::chat::outbox::PushError::Overflow).ends_with(b"}\n\n"));
     }
 
     #[test]

@@ -51,7 +51,6 @@
 //! Read next: `src/push/http_api.rs`, the HTTP endpoints built on this.
 
 use std::fmt;
-use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -209,9 +208,8 @@ impl Feed {
         if text.len() > self.max_text {
             return Err(PostError::TooLong { bytes: text.len(), limit: self.max_text });
         }
-        let (confirm, confirmed) = mpsc::sync_channel(1);
         let change = Change::Message { from: name.to_string(), text: text.to_string() };
-        let decided = Decided { member: None, change, file: None, confirm: Some(confirm) };
+        let decided = Decided { member: None, change, file: None };
         let emitted = self.room.with_lock(|locked: &mut Locked| {
             if locked.is_taken(name) {
                 return Err(PostError::NameTaken(name.to_string()));
@@ -220,7 +218,7 @@ impl Feed {
         })?;
         match emitted {
             Emitted::Delivered(stamp) => Ok(stamp),
-            Emitted::Away(within) => {
+            Emitted::Away(confirmed, within) => {
                 confirmed.recv_timeout(within).map_err(|_| PostError::Unconfirmed)
             }
             Emitted::Refused(why) => Err(PostError::Busy(why)),
@@ -373,7 +371,7 @@ mod tests {
 
     fn drain_text(outbox: &Outbox) -> String {
         let mut batch = Vec::new();
-        outbox.take_all_within(&mut batch, Duration::ZERO);
+        outbox.take_all(&mut batch, Duration::ZERO);
         batch.iter().map(|frame| String::from_utf8_lossy(frame).into_owned()).collect()
     }
 
@@ -495,7 +493,7 @@ mod tests {
         assert!(stream.was_aborted());
         assert_eq!(
             drain_text(&stream).as_bytes(),
-            &*sse::too_slow_goodbye(crate::chat::PushError::Overflow)
+            &*sse::too_slow_goodbye(crate::chat::outbox::PushError::Overflow)
         );
     }
 }

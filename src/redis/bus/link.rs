@@ -6,8 +6,8 @@
 //! then on the room hands every decided event to [`Link::route`]. The link
 //! is in one of two modes:
 //!
-//! - **alone**: it gives the event straight back, and the room numbers it
-//!   itself (`History::stamp`) and delivers it at once (`Core::deliver`).
+//! - **alone**: it has the room number the event itself and deliver it at
+//!   once (`Core::number_here`).
 //!   This is the room whose link to Redis is down.
 //! - **shared**: it numbers nothing. A decided event is put in an
 //!   [`Envelope`], handed to the publish queue (`queue.rs`) and
@@ -16,7 +16,8 @@
 //!   [`deliver_from_bus`](LinkedRoom::deliver_from_bus) has the room deliver
 //!   it, exactly like an event from any other process. So this
 //!   process's members get their own events in the same order as everyone
-//!   else's: Redis's.
+//!   else's: Redis's. Whoever waits for one of ours (`POST /api/send`) is
+//!   told its stamp then, through the receiver [`Link::route`] handed back.
 //!
 //! [`Link::route`] is where the two modes part. It never waits: pushing to
 //! the queue either succeeds or is refused at once (Redis is too slow),
@@ -63,7 +64,7 @@
 
 use std::any::Any;
 use std::collections::VecDeque;
-use std::sync::mpsc::SyncSender;
+use std::sync::mpsc::{self, SyncSender};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -72,7 +73,7 @@ use super::queue::{Job, PublishQueue, QueueFull};
 use super::roster::{describe, Roster, RosterEntry};
 use crate::chat::history::{now_millis, History, Recorded};
 use crate::chat::protocol::{Change, Stamp};
-use crate::chat::room::{Core, Decided, Emitted, Locked, Numbering, Room, Route};
+use crate::chat::room::{Core, Decided, Emitted, Locked, Numbering, Room};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -103,15 +104,16 @@ pub struct Link {
 #[derive(Debug)]
 struct Pending {
     envelope: Arc<Envelope>,
-    /// Told the stamp once the event is delivered (`POST /api/send`).
-    confirm: Option<SyncSender<Stamp>>,
+    /// Told the stamp once the event is delivered here, for whoever waits
+    /// for it (`POST /api/send`; no one, for most events).
+    confirm: SyncSender<Stamp>,
 }
 
 impl Pending {
-    /// The event, as the room delivers it: one of ours.
-    fn into_decided(self) -> Decided {
+    /// The event, as the room delivers it (one of ours), and who to tell.
+    fn into_decided(self) -> (Decided, SyncSender<Stamp>) {
         let Envelope { member, change, file, .. } = (*self.envelope).clone();
-        Decided { member, change, file, confirm: self.confirm }
+        (Decided { member, change, file }, self.confirm)
     }
 }
 
@@ -164,10 +166,10 @@ impl Link {
         let pending = std::mem::take(&mut self.pending);
         let delivered_here = pending.len();
         for pending in pending {
-            let stamp = core.history.stamp();
-            let decided = pending.into_decided();
-            self.roster.follow(stamp.seq, &self.origin, decided.member, &decided.change);
-            core.deliver(stamp, decided, Some(&*self));
+            let (decided, confirm) = pending.into_decided();
+            if let Emitted::Delivered(stamp) = self.here(decided, core) {
+                let _ = confirm.try_send(stamp);
+            }
         }
         let mut line = format!("redis: link lost ({reason}); members here keep chatting locally");
         if delivered_here > 0 {
@@ -182,13 +184,13 @@ impl Link {
         self.roster.entries().filter(|e| e.origin == self.origin).cloned().collect()
     }
 
-    /// An event the room is about to number and deliver itself: its number
-    /// will be the next one (`History::stamp`), and the roster follows it
-    /// now, so that the `welcome` a `join` brings already lists its member.
-    fn here(&mut self, decided: Decided, core: &Core) -> Route {
+    /// Has the room number and deliver an event itself: its number is the
+    /// next one (`History::stamp`), and the roster follows it first, so
+    /// that the `welcome` a `join` brings already lists its member.
+    fn here(&mut self, decided: Decided, core: &mut Core) -> Emitted {
         let seq = core.history.last_seq + 1;
         self.roster.follow(seq, &self.origin, decided.member, &decided.change);
-        Route::Here(decided)
+        core.number_here(decided, Some(&*self))
     }
 
     fn is_current(&self, epoch: u64) -> bool {
@@ -197,13 +199,13 @@ impl Link {
 }
 
 impl Numbering for Link {
-    /// Alone: back to the room, to be numbered here. Shared: into the
-    /// publish queue, never waiting.
-    fn route(&mut self, decided: Decided, core: &mut Core) -> Route {
+    /// Alone: numbered and delivered here. Shared: into the publish queue,
+    /// never waiting.
+    fn route(&mut self, decided: Decided, core: &mut Core) -> Emitted {
         if self.mode == Mode::Alone {
             return self.here(decided, core);
         }
-        let Decided { member, change, file, confirm } = decided;
+        let Decided { member, change, file } = decided;
         let envelope = Envelope {
             origin: self.origin.clone(),
             id: self.next_event,
@@ -215,12 +217,13 @@ impl Numbering for Link {
         self.next_event += 1;
         let envelope = Arc::new(envelope);
         let job = Job { epoch: self.epoch, envelope: Arc::clone(&envelope) };
+        let (confirm, confirmed) = mpsc::sync_channel(1);
+        let pending = Pending { envelope, confirm };
         if let Err(QueueFull(_)) = self.queue.push(job) {
-            let pending = Pending { envelope, confirm };
             return self.queue_full(pending, core);
         }
-        self.pending.push_back(Pending { envelope, confirm });
-        Route::Taken(Emitted::Away(self.confirm_wait))
+        self.pending.push_back(pending);
+        Emitted::Away(confirmed, self.confirm_wait)
     }
 
     fn held_elsewhere(&self, name: &str) -> bool {
@@ -238,7 +241,7 @@ impl Link {
     /// not be dropped like that, or the processes would disagree on who is
     /// in the room: the link counts as lost, the room goes alone and
     /// delivers it here, and the rejoin later tells Redis who is here.
-    fn queue_full(&mut self, pending: Pending, core: &mut Core) -> Route {
+    fn queue_full(&mut self, pending: Pending, core: &mut Core) -> Emitted {
         match &pending.envelope.change {
             Change::Message { from, .. } | Change::File { from, .. } => {
                 core.notes.push(format!(
@@ -246,11 +249,11 @@ impl Link {
                      {from}'s message was refused"
                 ));
                 let why = "the room is busy (its link to Redis is backed up)";
-                Route::Taken(Emitted::Refused(why.into()))
+                Emitted::Refused(why.into())
             }
             _ => {
                 self.go_alone("the publish queue is full", core);
-                self.here(pending.into_decided(), core)
+                self.here(pending.into_decided().0, core)
             }
         }
     }
@@ -359,16 +362,17 @@ impl LinkedRoom for Room {
                 link.roster.follow(seq, &envelope.origin, envelope.member, &envelope.change);
                 let Envelope { change, file, .. } = envelope;
                 // `member: None`: not one of ours, whatever its number there.
-                let decided = Decided { member: None, change, file, confirm: None };
+                let decided = Decided { member: None, change, file };
                 core.deliver(stamp, decided, Some(&*link));
                 return;
             }
             let at = link.pending.iter().position(|p| p.envelope.id == envelope.id);
             match at.and_then(|at| link.pending.remove(at)) {
                 Some(pending) => {
-                    let decided = pending.into_decided();
+                    let (decided, confirm) = pending.into_decided();
                     link.roster.follow(seq, &link.origin, decided.member, &decided.change);
                     core.deliver(stamp, decided, Some(&*link));
+                    let _ = confirm.try_send(stamp);
                 }
                 // Delivered here while alone: record it, so the history
                 // agrees with the other processes', but do not repeat it.

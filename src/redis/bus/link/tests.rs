@@ -32,12 +32,11 @@ fn attach(room: &Room, queue: &Arc<PublishQueue>, confirm_wait: Duration) {
 /// A message from outside the room, emitted and waited for, as
 /// `POST /api/send` does it (`src/push/feed.rs`): its `seq`, once back.
 fn post(room: &Room, text: &str) -> Result<u64, &'static str> {
-    let (confirm, confirmed) = std::sync::mpsc::sync_channel(1);
     let change = Change::Message { from: "web".into(), text: text.into() };
-    let decided = Decided { member: None, change, file: None, confirm: Some(confirm) };
+    let decided = Decided { member: None, change, file: None };
     match room.with_lock(|locked| locked.emit(decided)) {
         Emitted::Delivered(stamp) => Ok(stamp.seq),
-        Emitted::Away(within) => {
+        Emitted::Away(confirmed, within) => {
             confirmed.recv_timeout(within).map(|stamp| stamp.seq).map_err(|_| "unconfirmed")
         }
         Emitted::Refused(_) => Err("refused"),
@@ -51,7 +50,7 @@ fn outbox() -> Arc<Outbox> {
 /// Each frame waiting in `outbox`, its payload as text.
 fn drain(outbox: &Outbox) -> Vec<String> {
     let mut batch = Vec::new();
-    outbox.take_all_within(&mut batch, Duration::ZERO);
+    outbox.take_all(&mut batch, Duration::ZERO);
     let payload = |frame: &Encoded| {
         let mut bytes = &frame[..];
         FrameHeader::read_from(&mut bytes).unwrap();
@@ -179,7 +178,7 @@ fn a_file_skips_its_sender_only_on_the_senders_process() {
     room.deliver_from_bus(epoch, 2, file);
     let got = drain(&ann);
     assert!(got[0].contains(r#""from":"eve""#) && got[1] == "abc", "{got:?}");
-    let info = crate::chat::FileInfo::default();
+    let info = crate::chat::protocol::FileInfo::default();
     room.share_file(id, &info, 3, Arc::from(encode_frame(Opcode::Binary, b"xyz", None)));
     round_trip(&room, &queue, epoch, 3);
     assert_eq!(drain(&ann), Vec::<String>::new(), "ann's own file is not sent back to her");
