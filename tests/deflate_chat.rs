@@ -51,7 +51,7 @@ fn read(frame: &Encoded) -> (bool, String) {
 fn a_broadcast_is_compressed_once_and_shared() {
     let room = Room::new("main", &Limits::default());
     let (ann, bob, cy, dee) = (outbox(), outbox(), outbox(), outbox());
-    let ann_id = room.join(Some(Ok("ann")), Arc::clone(&ann), None).id;
+    let ann_id = room.join(Some(Ok("ann")), Arc::clone(&ann), None);
     room.join(Some(Ok("bob")), Arc::clone(&bob), codec(15));
     room.join(Some(Ok("cy")), Arc::clone(&cy), codec(15));
     // Other terms, another codec: its own copy.

@@ -134,11 +134,6 @@ impl History {
         self.bytes = 0;
         std::mem::take(&mut self.recorded)
     }
-
-    /// The recorded messages, oldest first, each one JSON object.
-    pub fn messages(&self) -> impl Iterator<Item = &str> {
-        self.recorded.iter().map(|recorded| &*recorded.json)
-    }
 }
 
 /// The server's clock, as events carry it.
@@ -159,6 +154,11 @@ pub(crate) mod tests {
         (stamp, history.record(stamp, event))
     }
 
+    /// The recorded messages, oldest first, each one JSON object.
+    pub(crate) fn messages(history: &History) -> Vec<&str> {
+        history.recorded.iter().map(|recorded| &*recorded.json).collect()
+    }
+
     pub(crate) fn say(history: &mut History, text: &str) -> Stamp {
         publish(history, &Change::Message { from: "ann".into(), text: text.into() }).0
     }
@@ -172,7 +172,7 @@ pub(crate) mod tests {
         assert!(join.time > 1_600_000_000_000, "milliseconds since 1970");
         assert_eq!(say(&mut history, "hi").seq, 2);
         assert_eq!(history.last_seq, 2);
-        let kept: Vec<&str> = history.messages().collect();
+        let kept = messages(&history);
         assert_eq!(kept.len(), 1);
         assert!(kept[0].contains(r#""seq":2,"#) && kept[0].ends_with(r#""text":"hi"}"#));
     }
@@ -183,7 +183,7 @@ pub(crate) mod tests {
         for i in 0..150 {
             say(&mut history, &format!("m{i}"));
         }
-        let kept: Vec<&str> = history.messages().collect();
+        let kept = messages(&history);
         assert_eq!(kept.len(), HISTORY_MESSAGES);
         assert!(kept[0].ends_with(r#""text":"m50"}"#));
         assert!(kept[99].ends_with(r#""text":"m149"}"#));
@@ -195,11 +195,11 @@ pub(crate) mod tests {
         for _ in 0..10 {
             say(&mut history, &"x".repeat(1000));
         }
-        let kept: usize = history.messages().map(str::len).sum();
-        assert_eq!(history.messages().count(), 2);
+        let kept: usize = messages(&history).iter().map(|json| json.len()).sum();
+        assert_eq!(messages(&history).len(), 2);
         assert!(kept <= 3000);
         // A message larger than the bound is not kept at all.
         say(&mut history, &"y".repeat(5000));
-        assert_eq!(history.messages().count(), 0);
+        assert_eq!(messages(&history).len(), 0);
     }
 }

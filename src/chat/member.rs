@@ -126,7 +126,7 @@ pub fn serve<R: Read + Hangup>(
     let joined = room.join(requested, Arc::clone(&outbox), codec.clone());
     let mut membership = Membership {
         room,
-        id: joined.id,
+        id: joined,
         outbox: Arc::clone(&outbox),
         writer: Some(writer),
         reason: "server error", // what the others are told if we panic
@@ -144,7 +144,7 @@ pub fn serve<R: Read + Hangup>(
     if let Some(codec) = codec {
         websocket.set_message_codec(codec);
     }
-    let mut closed = converse(&mut websocket, room, joined.id, limits);
+    let mut closed = converse(&mut websocket, room, joined, limits);
     drop(deferring);
     if outbox.was_aborted() {
         // The reader saw only end-of-file, once the writer hung up; say
@@ -264,22 +264,26 @@ fn spawn_writer(
     // Counted against the process's thread budget (`src/threads.rs`): a
     // writer that does not fit is refused here, and the member gets 1013.
     threads::spawn(name, limits.thread_stack, move || {
-        let mut exit = WriterExit { outbox: &outbox, socket: &socket, clean: false };
-        let result = write_until_closed(&outbox, &socket, tracer.as_deref(), drain_time);
-        exit.clean = result.is_ok() && !outbox.was_aborted();
+        let mut writer = Writer { outbox, socket, tracer, drain_time, clean: false };
+        let result = write_until_closed(&writer);
+        writer.clean = result.is_ok() && !writer.outbox.was_aborted();
         result
     })
 }
 
-/// Runs when the writer stops, even by panic: empties the outbox for good
-/// and, unless the reader asked us to stop, hangs up so the reader wakes.
-struct WriterExit<'a> {
-    outbox: &'a Outbox,
-    socket: &'a TcpStream,
+/// What the writer thread holds. Dropped when the thread stops, even by
+/// panic: it empties the outbox for good and, unless the reader asked us
+/// to stop (`clean`), hangs up so the reader wakes.
+struct Writer {
+    outbox: Arc<Outbox>,
+    socket: Arc<TcpStream>,
+    tracer: Option<Arc<Tracer>>,
+    /// How long the rest may take once the outbox is closed (see the top).
+    drain_time: Duration,
     clean: bool,
 }
 
-impl Drop for WriterExit<'_> {
+impl Drop for Writer {
     fn drop(&mut self) {
         self.outbox.finish();
         if !self.clean {
@@ -294,14 +298,10 @@ impl Drop for WriterExit<'_> {
 /// The writer's loop: take everything, write it, repeat until closed.
 /// Once the outbox has been closed, the rest must be written within
 /// `drain_time` (see the top of this file).
-fn write_until_closed(
-    outbox: &Outbox,
-    mut socket: &TcpStream,
-    tracer: Option<&Tracer>,
-    drain_time: Duration,
-) -> io::Result<()> {
+fn write_until_closed(writer: &Writer) -> io::Result<()> {
+    let Writer { outbox, socket, tracer, drain_time, .. } = writer;
     let mut batch = Vec::new();
-    let check = move || drain_deadline(outbox, socket, drain_time);
+    let check = || drain_deadline(outbox, socket, *drain_time);
     while outbox.take_all(&mut batch, Duration::MAX) {
         if let Some(tracer) = tracer {
             // `--trace` for what the room sends. Control frames (pong,
@@ -311,7 +311,7 @@ fn write_until_closed(
                 tracer.frames_in(Direction::Sent, frame);
             }
         }
-        if let Err(error) = write_batch(&mut socket, &batch, check) {
+        if let Err(error) = write_batch(&mut &**socket, &batch, check) {
             // A write cut short at the deadline fails as "would block";
             // say what really happened.
             return Err(check().err().unwrap_or(error));

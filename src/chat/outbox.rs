@@ -196,7 +196,14 @@ impl Outbox {
         let was_empty = queue.waiting.is_empty();
         let backlog = queue.bytes + frames.iter().map(|frame| frame.len()).sum::<usize>();
         if let Some(why) = self.too_slow(queue, backlog) {
-            self.cut_off(queue, why);
+            // Gives up on this member: drops the backlog, queues the goodbye
+            // in its place, and stops taking pushes, in one step, so the
+            // goodbye is the last thing the member receives. What the writer
+            // has already taken is still written whole, so the goodbye never
+            // lands in the middle of a frame.
+            queue.waiting = vec![(self.goodbye)(why)];
+            queue.aborted = true;
+            self.stop_taking(queue);
             return Err(why);
         }
         queue.waiting.extend(frames.iter().cloned());
@@ -221,17 +228,6 @@ impl Outbox {
             Some(since) => return (since.elapsed() >= self.grace).then_some(PushError::Behind),
         }
         None
-    }
-
-    /// Gives up on this member: drops the backlog, queues the goodbye in
-    /// its place, and stops taking pushes, in one step, so the goodbye is
-    /// the last thing the member receives. What the writer has already
-    /// taken is still written whole, so the goodbye never lands in the
-    /// middle of a frame.
-    fn cut_off(&self, queue: &mut Queue, why: PushError) {
-        queue.waiting = vec![(self.goodbye)(why)];
-        queue.aborted = true;
-        self.stop_taking(queue);
     }
 
     /// No more pushes from now on; the writer sends what is queued, then

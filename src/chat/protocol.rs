@@ -102,10 +102,8 @@ pub struct Welcome<'a> {
 
 impl Welcome<'_> {
     pub fn to_json(&self) -> String {
-        let limits = Object::new()
-            .number("text", self.max_text as u64)
-            .number("file", self.max_file as u64)
-            .finish();
+        let (text, file) = (self.max_text as u64, self.max_file as u64);
+        let limits = Object::new().number("text", text).number("file", file).finish();
         Object::new()
             .string("type", "welcome")
             .string("room", self.room)

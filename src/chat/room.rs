@@ -98,13 +98,6 @@ use crate::websocket::frame::{encode_frame, Opcode};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct MemberId(pub u64);
 
-/// Who joined, as the room decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Joined {
-    pub id: MemberId,
-    pub name: String,
-}
-
 /// An event as the room decided it, not numbered yet.
 #[derive(Debug)]
 pub struct Decided {
@@ -125,7 +118,8 @@ pub enum Emitted {
     /// Taken away to be numbered elsewhere. The receiver is told its stamp
     /// once it is back and delivered here: within this time, or never.
     Away(Receiver<Stamp>, Duration),
-    /// Not sent, and why (a message, when the way out is backed up).
+    /// Not sent, and why (a message, when the way out is backed up). A
+    /// member who sent it has been told (`Core::tell`).
     Refused(String),
 }
 
@@ -152,7 +146,7 @@ pub trait Audience: Send {
 
 /// A chat room. Share it between connection threads behind an `Arc`.
 pub struct Room {
-    name: String,
+    pub name: String,
     state: Mutex<Locked>,
 }
 
@@ -228,10 +222,6 @@ impl Room {
         Room { name: name.to_string(), state: Mutex::new(Locked { core, numbering: None }) }
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Runs `f` under the room's lock, *then*, once the lock is released,
     /// logs what was noted while it was held. Every change to the room goes
     /// through here, the layers' included.
@@ -273,7 +263,7 @@ impl Room {
         requested: Option<Result<&str, NameError>>,
         outbox: Arc<Outbox>,
         codec: Option<Arc<dyn MessageCodec>>,
-    ) -> Joined {
+    ) -> MemberId {
         self.with_lock(|state| {
             let (name, refused) = match requested.map(|name| name.and_then(clean_name)) {
                 Some(Ok(wanted)) => (state.unique_name(wanted, None), None),
@@ -291,7 +281,7 @@ impl Room {
             if let Some(error) = refused {
                 state.core.tell(id, &format!("name refused: {error}; you are {name}"));
             }
-            Joined { id, name }
+            id
         })
     }
 
@@ -345,15 +335,12 @@ impl Room {
         self.send(from, |from| Change::File { from, size, mime, name }, Some(frame));
     }
 
-    /// A message or a file from a member, under its current name; if it
-    /// cannot be sent (the way out is backed up), the sender is told.
+    /// A message or a file from a member, under its current name. (If the
+    /// room's [`Numbering`] refuses it, it tells the sender why.)
     fn send(&self, id: MemberId, change: impl FnOnce(String) -> Change, file: Option<Encoded>) {
         self.with_lock(|state| {
             let Some(member) = state.core.members.iter().find(|m| m.id == id) else { return };
-            let event = Decided { file, ..decided(id, change(member.name.clone())) };
-            if let Emitted::Refused(why) = state.emit(event) {
-                state.core.tell(id, &format!("{why}: not sent"));
-            }
+            state.emit(Decided { file, ..decided(id, change(member.name.clone())) });
         });
     }
 
@@ -436,9 +423,7 @@ impl Core {
         let frame = text_frame(&json);
         match (&decided.change, decided.member, decided.file) {
             // The bytes follow the announcement, to everyone but the sender.
-            (Change::File { .. }, sender, Some(file)) => {
-                self.broadcast(&json, &[frame, file], sender)
-            }
+            (Change::File { .. }, from, Some(file)) => self.broadcast(&json, &[frame, file], from),
             (Change::Join { name }, Some(id), _) => {
                 self.broadcast(&json, &[frame], None);
                 self.welcome(id, name, stamp.seq, numbering);
@@ -481,7 +466,7 @@ impl Core {
             room: &self.room_name,
             you,
             members: members.iter().map(String::as_str).collect(),
-            history: self.history.messages().collect(),
+            history: self.history.recorded.iter().map(|recorded| &*recorded.json).collect(),
             seq,
             max_text: self.max_text,
             max_file: self.max_file,
@@ -512,7 +497,7 @@ impl Core {
 
     /// An `error` event for one member, after its `welcome` if that has
     /// not gone yet.
-    fn tell(&mut self, to: MemberId, reason: &str) {
+    pub fn tell(&mut self, to: MemberId, reason: &str) {
         let frame = text_frame(&error_json(reason));
         let Some(member) = self.members.iter_mut().find(|m| m.id == to) else { return };
         if member.welcomed {
@@ -542,4 +527,4 @@ pub fn text_frame(json: &str) -> Encoded {
 
 // The room's tests are a chapter of their own: `room/tests.rs`.
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -249,6 +249,9 @@ impl Link {
                      {from}'s message was refused"
                 ));
                 let why = "the room is busy (its link to Redis is backed up)";
+                if let Some(sender) = pending.envelope.member {
+                    core.tell(sender, &format!("{why}: not sent"));
+                }
                 Emitted::Refused(why.into())
             }
             _ => {

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::chat::outbox::{too_slow_goodbye, Encoded, Outbox};
+use crate::chat::room::tests::named;
 use crate::chat::room::{Emitted, MemberId};
 use crate::config::Limits;
 use crate::websocket::frame::{encode_frame, FrameHeader, Opcode};
@@ -77,7 +78,7 @@ fn from_elsewhere(member: u64, change: Change) -> Envelope {
 fn our_events_are_delivered_when_they_come_back_numbered() {
     let (room, queue, epoch) = shared_room(1 << 20);
     let ann = outbox();
-    let id = room.join(Some(Ok("ann")), Arc::clone(&ann), None).id;
+    let id = room.join(Some(Ok("ann")), Arc::clone(&ann), None);
     assert_eq!(drain(&ann), Vec::<String>::new(), "no welcome before the join is back");
     round_trip(&room, &queue, epoch, 41);
     let welcome = drain(&ann);
@@ -103,7 +104,7 @@ fn our_events_are_delivered_when_they_come_back_numbered() {
 fn losing_the_link_delivers_what_is_pending_here_exactly_once() {
     let (room, queue, epoch) = shared_room(1 << 20);
     let ann = outbox();
-    let id = room.join(Some(Ok("ann")), Arc::clone(&ann), None).id;
+    let id = room.join(Some(Ok("ann")), Arc::clone(&ann), None);
     round_trip(&room, &queue, epoch, 1);
     drain(&ann);
     room.say(id, "one");
@@ -148,7 +149,7 @@ fn a_rejoin_is_refused_if_something_happened_here_meanwhile() {
 fn a_full_queue_refuses_a_message_but_never_a_join() {
     let (room, queue, epoch) = shared_room(300);
     let ann = outbox();
-    let id = room.join(Some(Ok("ann")), Arc::clone(&ann), None).id;
+    let id = room.join(Some(Ok("ann")), Arc::clone(&ann), None);
     round_trip(&room, &queue, epoch, 1);
     drain(&ann);
     room.say(id, "fits"); // an empty queue takes anything
@@ -169,7 +170,7 @@ fn a_full_queue_refuses_a_message_but_never_a_join() {
 fn a_file_skips_its_sender_only_on_the_senders_process() {
     let (room, queue, epoch) = shared_room(1 << 20);
     let ann = outbox();
-    let id = room.join(Some(Ok("ann")), Arc::clone(&ann), None).id;
+    let id = room.join(Some(Ok("ann")), Arc::clone(&ann), None);
     round_trip(&room, &queue, epoch, 1);
     drain(&ann);
     let change = Change::File { from: "eve".into(), size: 3, mime: "x/y".into(), name: None };
@@ -224,17 +225,21 @@ fn names_held_elsewhere_are_taken_here_until_they_change() {
     let (room, queue, epoch) = shared_room(1 << 20);
     let ann = Change::Join { name: "ann".into() };
     room.deliver_from_bus(epoch, 1, from_elsewhere(1, ann));
-    assert_eq!(room.join(Some(Ok("ann")), outbox(), None).name, "ann-2");
+    assert_eq!(named(&room, room.join(Some(Ok("ann")), outbox(), None)), "ann-2");
     round_trip(&room, &queue, epoch, 2);
     let rename = Change::Rename { from: "ann".into(), to: "anna".into() };
     room.deliver_from_bus(epoch, 3, from_elsewhere(1, rename));
-    assert_eq!(room.join(Some(Ok("anna")), outbox(), None).name, "anna-2");
+    assert_eq!(named(&room, room.join(Some(Ok("anna")), outbox(), None)), "anna-2");
     round_trip(&room, &queue, epoch, 4);
-    assert_eq!(room.join(Some(Ok("ann")), outbox(), None).name, "ann", "renamed away: free");
+    assert_eq!(
+        named(&room, room.join(Some(Ok("ann")), outbox(), None)),
+        "ann",
+        "renamed away: free"
+    );
     round_trip(&room, &queue, epoch, 5);
     let leave = Change::Leave { name: "anna".into(), reason: "left".into() };
     room.deliver_from_bus(epoch, 6, from_elsewhere(1, leave));
-    assert_eq!(room.join(Some(Ok("anna")), outbox(), None).name, "anna", "left: free");
+    assert_eq!(named(&room, room.join(Some(Ok("anna")), outbox(), None)), "anna", "left: free");
 }
 
 #[test]
@@ -253,7 +258,11 @@ fn a_reloaded_record_counts_what_it_forgot_as_dropped() {
     // ...and back with Redis, whose history lacks 8 and holds 9 from elsewhere.
     load_history(&mut history, vec![said(7), said(9)], 12, 0);
     assert_eq!(history.last_seq, 12);
-    assert_eq!(history.messages().count(), 2, "a welcome shows Redis's history");
+    assert_eq!(
+        crate::chat::history::tests::messages(&history).len(),
+        2,
+        "a welcome shows Redis's history"
+    );
     assert_eq!(history.dropped_through, 8, "8 is gone for good, and a poll is told so");
     // What the list itself had trimmed counts too, and nothing goes back.
     load_history(&mut history, vec![said(9)], 12, 8);
