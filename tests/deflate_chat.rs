@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use common::{client_frame, read_response, TestServer, UPGRADE_HEADERS};
 use duplex::chat::outbox::too_slow_goodbye;
-use duplex::chat::{Encoded, Outbox, Room};
+use duplex::chat::outbox::{Encoded, Outbox};
+use duplex::chat::Room;
 use duplex::config::Limits;
 use duplex::deflate::{compress, inflate};
 use duplex::websocket::extension::{DeflateAgreement, MessageCodec};

@@ -146,8 +146,8 @@ pub fn now_millis() -> u64 {
 pub(crate) mod tests {
     use super::*;
 
-    /// Both steps at once, as a room alone takes them (`Locked::emit`
-    /// stamps, `Core::deliver` records). Returns the stamp and the JSON.
+    /// Both steps at once, as a room alone takes them
+    /// (`Core::number_here` stamps, `Core::deliver` records). Returns the stamp and the JSON.
     /// (The push layer's catch-up tests use these two as well.)
     pub(crate) fn publish(history: &mut History, event: &Change) -> (Stamp, String) {
         let stamp = history.stamp();

@@ -43,5 +43,4 @@ pub mod room;
 pub mod wakeups;
 
 pub use member::serve;
-pub use outbox::{Encoded, Outbox};
 pub use room::Room;

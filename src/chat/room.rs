@@ -10,8 +10,8 @@
 //! When ann says "hi", the room, holding its one lock:
 //!
 //! 1. *decides* the event ([`Decided`]): who says what, under which name;
-//! 2. *numbers* it: the next sequence number, and the time
-//!    (`History::stamp`);
+//! 2. *numbers* it ([`Core::number_here`]): the next sequence number,
+//!    and the time (`History::stamp`);
 //! 3. renders the JSON **once**, *records* it (the last 100 messages are
 //!    kept for newcomers, `history.rs`), and encodes the WebSocket frame
 //!    **once**, into an `Arc<[u8]>` ([`text_frame`]);

@@ -283,8 +283,10 @@ mod tests {
     #[test]
     fn every_mistake_has_its_status() {
         let room = feed();
-        let outbox =
-            crate::chat::Outbox::new(&Limits::default(), crate::chat::outbox::too_slow_goodbye);
+        let outbox = crate::chat::outbox::Outbox::new(
+            &Limits::default(),
+            crate::chat::outbox::too_slow_goodbye,
+        );
         room.room().join(Some(Ok("ann")), std::sync::Arc::new(outbox), None);
         let cases: [(&str, &str, &[u8], u16); 9] = [
             ("POST", "/api/send", b"hi", 400),
