@@ -51,6 +51,9 @@ options:
   --rival NAME=COMMAND pipeline, fanout: also measure another WebSocket echo (or
                        chat) server, started as COMMAND (space-separated; it must
                        print `listening on ws://ADDR`), e.g. tests/yardsticks/; repeatable
+  --compare-every N    pipeline: compare every Nth echo with the message, byte for byte
+                       (default 1: every echo); the others are read and counted, and
+                       their frame headers checked, but their payloads not compared
   --no-yardstick       rtt, pipeline: skip the raw TCP comparison
   --help               print this text
 ";
@@ -93,6 +96,8 @@ pub struct Options {
     /// pipeline: other WebSocket echo servers, by name, and how to start them.
     pub rivals: Vec<(String, Vec<String>)>,
     pub no_yardstick: bool,
+    /// pipeline: compare the payload of one echo in this many.
+    pub compare_every: usize,
 }
 
 impl Options {
@@ -131,6 +136,7 @@ impl Options {
             tcp_buffer: 256 * 1024,
             rivals: Vec::new(),
             no_yardstick: false,
+            compare_every: 1,
         };
         while let Some(flag) = args.next() {
             let (flag, inline) = match flag.split_once('=') {
@@ -173,6 +179,7 @@ impl Options {
                 "--tcp-buffer" => options.tcp_buffer = size(&value()?)?,
                 "--rival" => options.rivals.push(rival(&value()?)?),
                 "--no-yardstick" => options.no_yardstick = true,
+                "--compare-every" => options.compare_every = positive(&flag, &value()?)?,
                 other => return Err(format!("unknown option {other:?}")),
             }
         }

@@ -95,7 +95,7 @@ pub fn run(options: &Options, ws: bool, tcp: bool) -> Result<(), String> {
                 let side = &sides[index];
                 let (stream, framing) = connect(side, size)?;
                 let server = side.target.pid();
-                let run = measure(stream, framing, server, size, messages, window, options.time)?;
+                let run = measure(stream, framing, server, size, messages, window, options)?;
                 line += &format!(" | {} {}", side.label, run.brief());
                 runs[index].push(run);
             }
@@ -158,9 +158,9 @@ fn measure(
     size: usize,
     messages: usize,
     window: usize,
-    time: Duration,
+    options: &Options,
 ) -> Result<Figures, String> {
-    let message = payload(size);
+    let (time, message) = (options.time, payload(size));
     // The writer's own handle on the socket: a second file descriptor,
     // harmless for one connection.
     let writer_stream = stream.try_clone().map_err(|e| e.to_string())?;
@@ -171,7 +171,7 @@ fn measure(
         }
         None => Framer::Tcp { payload: message.clone() },
     };
-    let mut reader = EchoReader::new(stream, message, framing);
+    let mut reader = EchoReader::new(stream, message, framing, options.compare_every);
     let window_state = Window {
         credits: Mutex::new(window),
         returned: Condvar::new(),
