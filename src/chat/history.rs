@@ -93,7 +93,11 @@ impl History {
     /// The next number, and the time: numbering done in this process, as
     /// one process alone does it (and as a process cut off from Redis
     /// does it, until it is back).
-    pub fn stamp(&mut self) -> Stamp {
+    ///
+    /// It reserves nothing: `last_seq` moves only when the event is
+    /// recorded. So stamp and record in one hold of the room's lock, as
+    /// `Core::number_here` does, or two events get the same number.
+    pub fn stamp(&self) -> Stamp {
         Stamp { seq: self.last_seq + 1, time: now_millis() }
     }
 

@@ -115,6 +115,7 @@ pub fn serve<R: Read + Hangup>(
     // `name_in_query`, not `Request::query_param`: a name that does not
     // decode must be refused with an `error`, not mistaken for no name.
     let requested = name_in_query(request.query());
+    // Borrowed as `Room::join` takes it: `Option<Result<&str, NameError>>`.
     let requested = requested.as_ref().map(|name| name.as_deref().map_err(Clone::clone));
     // What this member says (its `join` first) is broadcast from this
     // thread, and the wake-ups it owes the other members' writers wait
@@ -306,7 +307,8 @@ fn write_until_closed(writer: &Writer) -> io::Result<()> {
         if let Some(tracer) = tracer {
             // `--trace` for what the room sends. Control frames (pong,
             // close, ping) were traced by the member's `WebSocket` when it
-            // queued them.
+            // queued them; a control opcode has its 0x08 bit set (RFC 6455
+            // §5.2, §5.5), data opcodes never do.
             for frame in batch.iter().filter(|frame| frame.first().is_some_and(|b| b & 0x08 == 0)) {
                 tracer.frames_in(Direction::Sent, frame);
             }

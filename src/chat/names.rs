@@ -32,8 +32,8 @@
 //!   tries `ann`, then `ann-5000`, and is done.
 //!
 //! The price is that a number is not handed out again while the plain name
-//! is taken: if `ann-2` leaves, the next `ann` is still `ann-6`, not
-//! `ann-2`. Once `ann` itself is free, it is given as is, and counting
+//! is taken: with `ann` to `ann-5` in the room, if `ann-2` leaves, the next
+//! `ann` is still `ann-6`, not `ann-2`. Once `ann` itself is free, it is given as is, and counting
 //! starts again from 2.
 //!
 //! A name that breaks a rule is refused, not repaired: on joining, the
@@ -194,7 +194,7 @@ fn is_suffixed(name: &str, wanted: &str) -> bool {
 }
 
 fn with_suffix(base: &str, n: u64) -> String {
-    let suffix = format!("-{n}"); // ASCII: its length in bytes is in characters
+    let suffix = format!("-{n}"); // ASCII: as many bytes as characters
     let base: String = base.chars().take(MAX_NAME_CHARS - suffix.len()).collect();
     base + &suffix
 }

@@ -15,8 +15,8 @@
 //!
 //! The queue is bounded in **bytes**, not in frames: a bound of "100
 //! frames" holds 100 short lines in a few KiB but 100 images in 800 MiB.
-//! And it is judged **over time**, not at one instant (as Redis judges a
-//! client's output buffer): one sender can fill every outbox in a
+//! And, as Redis judges a client's output buffer, it is judged **over
+//! time**, not at one instant: one sender can fill every outbox in a
 //! millisecond, before a busy machine has scheduled the writers that would
 //! empty them, and a member that keeps up perfectly must not be dropped
 //! for that. So there are two limits (`--outbox-soft-bytes`,
@@ -349,8 +349,9 @@ mod tests {
     fn above_the_soft_limit_a_backlog_has_its_grace_and_no_more() {
         let outbox = limited(10, 1000, Duration::ZERO);
         outbox.push(&[bytes(8)]).unwrap();
-        outbox.push(&[bytes(8)]).unwrap(); // 16 > 10: the grace starts now
-                                           // A backlog the writer takes starts afresh.
+        // 16 > 10: the grace starts now. A backlog the writer takes starts
+        // afresh.
+        outbox.push(&[bytes(8)]).unwrap();
         assert_eq!(take(&outbox).len(), 2);
         outbox.push(&[bytes(8)]).unwrap();
         outbox.push(&[bytes(8)]).unwrap();
@@ -466,7 +467,7 @@ mod tests {
     }
 
     #[test]
-    fn take_within_times_out_on_an_empty_outbox_and_sees_the_end() {
+    fn take_all_times_out_on_an_empty_outbox_and_sees_the_end() {
         let outbox = bounded(1024);
         let mut batch = Vec::new();
         let quick = Duration::from_millis(1);

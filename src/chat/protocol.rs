@@ -12,15 +12,17 @@
 //! carry none.
 //!
 //! Keeping the events typed, and rendering them in one function, is what
-//! lets other transports join later: a Server-Sent Events or long-polling
-//! endpoint would send the very same JSON, with the very same `seq`, over
-//! plain HTTP.
+//! lets other transports share the room: the push layer's event streams
+//! and polls (`src/push/`) send the very same JSON, with the very same
+//! `seq`, over plain HTTP.
 //!
 //! **Client to server**: text frames are chat messages, except two
 //! commands ([`Command`]): `/nick NEW` and `/file TYPE NAME`. A binary
 //! frame is a file, announced to the others by a `file` event.
 //!
-//! Read next: `src/json/write.rs`, how the JSON is written.
+//! (The JSON itself is written by `src/json/write.rs`, chapter 5.)
+//!
+//! Read next: `src/chat/names.rs`, the rules for display names.
 
 use super::names::is_forbidden;
 use crate::json::write::Object;
@@ -89,7 +91,8 @@ pub struct Welcome<'a> {
     pub room: &'a str,
     /// The newcomer's name, as the room decided it.
     pub you: &'a str,
-    /// Everyone here, in order of arrival, the newcomer last.
+    /// Everyone in the room (on every process, when it is shared), in
+    /// order of their `join`, the newcomer last.
     pub members: Vec<&'a str>,
     /// Recent `message` events, oldest first, each already JSON.
     pub history: Vec<&'a str>,
@@ -178,6 +181,7 @@ impl FileInfo {
     /// types, for reasons `www/chat.js` explains.
     fn parse(rest: &str) -> FileInfo {
         let (mime, name) = rest.split_once(' ').unwrap_or((rest, ""));
+        // 127: RFC 6838 §4.2's bound on each half, held here to the whole.
         let mime = match mime.split_once('/') {
             Some((kind, sub)) if is_token(kind) && is_token(sub) && mime.len() <= 127 => {
                 mime.to_ascii_lowercase()

@@ -12,19 +12,20 @@
 //! 1. *decides* the event ([`Decided`]): who says what, under which name;
 //! 2. *numbers* it ([`Core::number_here`]): the next sequence number,
 //!    and the time (`History::stamp`);
-//! 3. renders the JSON **once**, *records* it (the last 100 messages are
-//!    kept for newcomers, `history.rs`), and encodes the WebSocket frame
-//!    **once**, into an `Arc<[u8]>` ([`text_frame`]);
-//! 4. *delivers* it ([`Core::deliver`]): pushes a clone of that `Arc` (a
-//!    pointer and a counter increment, not a copy of the bytes) into every
-//!    member's outbox, ann's included: her own copy is her acknowledgement.
+//! 3. renders the JSON **once** and *records* it (`History::record`: the
+//!    last 100 messages are kept for newcomers), and encodes the WebSocket
+//!    frame **once**, into an `Arc<[u8]>` ([`text_frame`]);
+//! 4. *delivers* it: pushes a clone of that `Arc` (a pointer and a
+//!    counter increment, not a copy of the bytes) into every member's
+//!    outbox, ann's included: her own copy is her acknowledgement.
 //!    Members whose connection agreed to permessage-deflate (`--deflate`)
 //!    get a compressed copy instead, also made once and shared
 //!    (`MessageCodec::encode_shared`; `docs/11-compression.md`).
 //!
-//! Then it lets go of the lock. Pushing under the lock is what gives every
-//! member the same order of events: two messages said at the same moment
-//! are numbered and pushed one after the other, never interleaved.
+//! Steps 3 and 4 are [`Core::deliver`]. Then it lets go of the lock.
+//! Pushing under the lock is what gives every member the same order of
+//! events: two messages said at the same moment are numbered and pushed
+//! one after the other, never interleaved.
 //!
 //! Holding a lock while doing I/O would let one stuck socket freeze the
 //! room, so the rule is: **the room lock is never held across I/O.**
@@ -265,6 +266,7 @@ impl Room {
         codec: Option<Arc<dyn MessageCodec>>,
     ) -> MemberId {
         self.with_lock(|state| {
+            // No name asked for, or one refused: a guest, told why only if refused.
             let (name, refused) = match requested.map(|name| name.and_then(clean_name)) {
                 Some(Ok(wanted)) => (state.unique_name(wanted, None), None),
                 refused => (state.guest_name(), refused.and_then(Result::err)),

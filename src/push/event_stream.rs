@@ -59,11 +59,12 @@
 //! very same byte-bounded queue members have (`outbox.rs`), filled by the
 //! room under its lock and emptied here with one `writev` per batch. A
 //! listener that stops reading is cut off by the same rule as a member:
-//! when its outbox overflows, its backlog is replaced by one `dropped`
-//! event and the stream ends. Unlike a WebSocket page, an `EventSource`
-//! then reconnects by itself with `Last-Event-ID`, and catches up from the
-//! record: nothing lost as far back as the record reaches, and an explicit
-//! `truncated` event beyond that.
+//! when its outbox finds it too slow (past the hard limit, or above the
+//! soft one for longer than the grace), its backlog is replaced by one
+//! `dropped` event and the stream ends. Unlike a WebSocket page, an
+//! `EventSource` then reconnects by itself with `Last-Event-ID`, and
+//! catches up from the record: nothing lost as far back as the record
+//! reaches, and an explicit `truncated` event beyond that.
 //!
 //! A client that goes away is noticed at the next write that fails; when
 //! nothing is said, that is the next heartbeat's.
@@ -99,7 +100,8 @@ pub const HEARTBEAT: &[u8] = b": keepalive\n\n";
 /// How an event stream ended.
 #[derive(Debug)]
 pub enum StreamEnd {
-    /// Its outbox overflowed: it got a `dropped` event and was closed.
+    /// Its outbox found it too slow (`outbox.rs`): it got a `dropped`
+    /// event and was closed.
     TooSlow,
     /// A write failed or made no progress within the write timeout: the
     /// client has gone, or stopped reading.

@@ -48,7 +48,8 @@
 //! has not moved; `Condvar::wait` releases the feed's lock and starts
 //! waiting in one step, so a message cannot slip in between.
 //!
-//! Read next: `src/push/http_api.rs`, the HTTP endpoints built on this.
+//! Read next: `src/push/endpoint.rs`, where a request enters the layer,
+//! then `http_api.rs`, the HTTP endpoints built on this.
 
 use std::fmt;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};

@@ -12,7 +12,8 @@
 //! seam, [`Audience`](crate::chat::room::Audience), from this folder. The
 //! chapters, in reading order:
 //!
-//! 1. [`catchup`]: the record, asked "what came after seq 41?"; [`feed`]: the layer's side of the room: catching up from the record,
+//! 1. [`catchup`]: the record, asked "what came after seq 41?"; then
+//!    [`feed`]: the layer's side of the room: catching up from the record,
 //!    waiting for the next message, listening to every message.
 //! 2. [`endpoint`]: where a request under `/api/` enters the layer;
 //!    [`http_api`]: `POST /api/send`, and short and long polling.

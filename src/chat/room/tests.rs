@@ -3,7 +3,7 @@
 //! They drive the room directly, with outboxes and no sockets: everything
 //! the room does ends in an outbox, so that is where the tests look.
 //! The layers that plug into the room are tested in their own folders:
-//! `src/push/feed.rs` and `src/redis/bus/link_tests.rs`.
+//! `src/push/feed.rs` and `src/redis/bus/link/tests.rs`.
 
 use super::*;
 use crate::chat::outbox::too_slow_goodbye;

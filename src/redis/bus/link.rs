@@ -22,17 +22,20 @@
 //! [`Link::route`] is where the two modes part. It never waits: pushing to
 //! the queue either succeeds or is refused at once (Redis is too slow),
 //! and a refused message earns its sender an `error` event. It also keeps
-//! the *roster* of the members of other processes (`roster.rs`), which the
-//! room asks for when it checks a name or welcomes a newcomer.
+//! the *roster*, the room's members on every process, ours included
+//! (`roster.rs`), which the room asks for when it checks a name or
+//! welcomes a newcomer.
 //!
 //! ## Losing the link, and getting it back
 //!
-//! When a thread of the bus finds the link broken (a timeout, a
-//! closed connection, a full queue for a join), it calls
-//! [`link_lost`](LinkedRoom::link_lost). The room goes **alone** at once, and delivers
-//! every pending event itself, numbered locally: they may or may not have
-//! reached Redis, but they reach the members here, exactly once. Members
-//! here keep chatting with each other; members elsewhere do not hear them.
+//! When a thread of the bus finds the link broken (a timeout, a closed
+//! connection), it calls [`link_lost`](LinkedRoom::link_lost); a join,
+//! leave or rename that finds the publish queue full does the same from
+//! the room's side (`queue_full`). The room goes **alone** at once, and
+//! delivers every pending event itself, numbered locally: they may or may
+//! not have reached Redis, but they reach the members here, exactly once.
+//! Members here keep chatting with each other; members elsewhere do not
+//! hear them.
 //!
 //! Every loss starts a new *epoch*. Jobs queued under an old epoch are
 //! thrown away by the publisher, and a subscription of an old epoch
@@ -60,7 +63,7 @@
 //! guards); [`LinkedRoom`] wraps each such visit in a method named for what
 //! it does.
 //!
-//! Read next: `src/redis/bus/roster.rs`, the other processes' members.
+//! Read next: `src/redis/bus/roster.rs`, the members on every process.
 
 use std::any::Any;
 use std::collections::VecDeque;
@@ -97,7 +100,8 @@ pub struct Link {
     next_event: u64,
     /// How long `POST /api/send` waits for its message to come back.
     confirm_wait: Duration,
-    /// The members of the other processes, as their events tell it.
+    /// The room's members on every process, ours included, as the
+    /// delivered events tell it.
     roster: Roster,
 }
 
