@@ -313,6 +313,7 @@ fn write_until_closed(writer: &Writer) -> io::Result<()> {
                 tracer.frames_in(Direction::Sent, frame);
             }
         }
+        // `&TcpStream` is itself `Write`, so the shared `Arc` is enough.
         if let Err(error) = write_batch(&mut &**socket, &batch, check) {
             // A write cut short at the deadline fails as "would block";
             // say what really happened.

@@ -122,6 +122,7 @@ pub fn name_in_query(query: Option<&str>) -> Option<Result<String, NameError>> {
     let decode = |text: &str| String::from_utf8(percent_decode(text, true)?).ok();
     query?.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        // A key that does not decode is not `name`: `?` skips the pair.
         (decode(key)? == "name").then(|| decode(value).ok_or(NameError::Undecodable))
     })
 }

@@ -75,6 +75,7 @@ impl Change {
             Change::Message { from, text } => json.string("from", from).string("text", text),
             Change::File { from, size, mime, name } => {
                 json.string("from", from).number("size", *size as u64).string("mime", mime);
+                // Each arm yields the builder, as the other arms do.
                 match name {
                     Some(name) => json.string("name", name),
                     None => &mut json,

@@ -447,6 +447,8 @@ impl Core {
     /// others with the same bytes (`MessageCodec::encode_shared`).
     fn broadcast(&mut self, json: &str, frames: &[Encoded], skip: Option<MemberId>) {
         for member in self.members.iter().filter(|m| m.welcomed && Some(m.id) != skip) {
+            // `None` (no codec, or compressing would not make it shorter):
+            // the plain frames go.
             let compressed = member.codec.as_ref().and_then(|codec| {
                 let first = codec.encode_shared(Opcode::Text, json.as_bytes())?;
                 Some([&[first], &frames[1..]].concat())

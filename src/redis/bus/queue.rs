@@ -10,8 +10,10 @@
 //! The queue is bounded in bytes, for the reason an outbox is
 //! (`src/chat/outbox.rs`): a bound in events would hold a hundred short
 //! lines in a few KiB or a hundred files in 800 MiB. When Redis is slow
-//! and the queue is full, `push` refuses, at once, and the room tells the
-//! sender so; nobody's reader thread ever waits for Redis. Like an outbox,
+//! and the queue is full, `push` refuses, at once: a message's sender is
+//! told so, and a join, leave or rename takes the room alone instead
+//! (`queue_full` in `link.rs`); nobody's reader thread ever waits for
+//! Redis. Like an outbox,
 //! an empty queue takes any one event, so a file bigger than the bound can
 //! still be sent when nothing else is waiting.
 //!
@@ -21,7 +23,8 @@
 //! publisher then throws away jobs of the old epoch instead of publishing
 //! them late.
 //!
-//! Read next: `src/redis/bus/settings.rs`, then `publisher.rs`, the thread that empties it.
+//! Read next: `src/redis/bus/settings.rs`, then `publisher.rs`, the
+//! thread that empties it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
