@@ -37,7 +37,9 @@
 //! 8. `client` (feature `client`): the other end of the handshake, with
 //!    masking done right.
 //!
-//! Then the layers, each plugged into the room's seam (`src/chat/room.rs`):
+//! Then the layers: `push` and `redis` plug into the room's seam
+//! (`src/chat/room.rs`), `deflate` into the WebSocket's
+//! (`src/websocket/extension.rs`):
 //!
 //! - `push` (feature `push`): the same room over plain HTTP: short
 //!   polling, long polling, Server-Sent Events; chapter 1 of the course

@@ -31,8 +31,8 @@
 //!   gone): it leaves the room, closes the outbox, and joins the writer,
 //!   which first writes what is still queued (such as the close reply);
 //! - **the writer fails** (write error, or no progress within the write
-//!   timeout) **or the outbox overflows** (too slow: it writes the 1008
-//!   close frame first): it shuts the socket down, both ways. The reader,
+//!   timeout) **or the member is found too slow** (`outbox.rs`: it writes
+//!   the 1008 close frame first): it shuts the socket down, both ways. The reader,
 //!   blocked in `read`, wakes up with end-of-file and ends as above.
 //!
 //! Leaving the room happens in a `Drop` guard (`Membership`), so a member
