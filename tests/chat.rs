@@ -300,7 +300,9 @@ fn check_sloth_was_cut_off(server: &TestServer, sloth: &mut ChatMember, flood: u
 fn a_member_who_never_reads_is_cut_off_and_nobody_else_misses_a_message() {
     // Generous timeouts, so the server never gives up on sloth by itself
     // (that would be a different ending), however slow this machine is.
-    let args = ["--write-timeout", "600", "--ping-interval", "600", "--idle-timeout", "900"];
+    // `--trace`, to check that the 1008 is traced like every other frame.
+    let args =
+        ["--write-timeout", "600", "--ping-interval", "600", "--idle-timeout", "900", "--trace"];
     let server = TestServer::start(&args);
     let (mut ann, mut sloth, reports) = flood_setup(&server);
     let text = |i: usize| format!("{i:06} {}", "x".repeat(60_000));
@@ -325,6 +327,8 @@ fn a_member_who_never_reads_is_cut_off_and_nobody_else_misses_a_message() {
         (leave.kind(), leave.str("name"), leave.str("reason")),
         ("leave", "sloth", "too slow")
     );
+    server.wait_for_log("-> send FIN=1 RSV=000 CLOSE(0x8) MASK=0");
+    server.wait_for_log("code=1008 reason=\"too slow: ");
 }
 
 #[test]

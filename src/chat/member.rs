@@ -308,8 +308,13 @@ fn write_until_closed(writer: &Writer) -> io::Result<()> {
             // `--trace` for what the room sends. Control frames (pong,
             // close, ping) were traced by the member's `WebSocket` when it
             // queued them; a control opcode has its 0x08 bit set (RFC 6455
-            // §5.2, §5.5), data opcodes never do.
-            for frame in batch.iter().filter(|frame| frame.first().is_some_and(|b| b & 0x08 == 0)) {
+            // §5.2, §5.5), data opcodes never do. The exception: once the
+            // member is cut off as too slow, the batch is the outbox's own
+            // 1008 close, which no `WebSocket` saw.
+            let cut_off = outbox.was_aborted();
+            let untraced =
+                |frame: &&Encoded| cut_off || frame.first().is_some_and(|b| b & 0x08 == 0);
+            for frame in batch.iter().filter(untraced) {
                 tracer.frames_in(Direction::Sent, frame);
             }
         }
