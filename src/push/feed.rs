@@ -236,7 +236,7 @@ impl Feed {
     /// look under the room's lock.
     fn look(&self, since: Option<u64>) -> (Catchup, u64) {
         self.room.with_lock(|locked| {
-            let history = &mut locked.core.history;
+            let history = &locked.core.history;
             let catchup = catch_up(history, since.unwrap_or(history.last_seq));
             (catchup, self.lock().messages)
         })
@@ -298,7 +298,7 @@ impl Feed {
     /// later message is pushed as it is said.
     pub fn listen(&self, since: Option<u64>, outbox: Arc<Outbox>, head: Encoded) -> Listening {
         self.room.with_lock(|locked| {
-            let history = &mut locked.core.history;
+            let history = &locked.core.history;
             let since = since.unwrap_or(history.last_seq);
             let catchup = catch_up(history, since);
             let mut frames = Vec::with_capacity(catchup.messages.len() + 2);
