@@ -192,7 +192,7 @@ impl Link {
     /// next one (`History::stamp`), and the roster follows it first, so
     /// that the `welcome` a `join` brings already lists its member.
     fn here(&mut self, decided: Decided, core: &mut Core) -> Emitted {
-        let seq = core.history.last_seq + 1;
+        let seq = core.history.stamp().seq; // the number `number_here` will give it
         self.roster.follow(seq, &self.origin, decided.member, &decided.change);
         core.number_here(decided, Some(&*self))
     }
