@@ -98,6 +98,10 @@ pub fn serve<R: Read + Hangup>(
     codec: Option<Arc<dyn MessageCodec>>,
 ) -> Closed {
     let outbox = Arc::new(Outbox::new(limits, too_slow_goodbye));
+    if tracer.is_none() {
+        // `--trace` shows what the writer writes: then it alone writes.
+        outbox.lend_socket(Arc::clone(&socket), limits.write_timeout);
+    }
     let writer = spawn_writer(Arc::clone(&outbox), Arc::clone(&socket), tracer.clone(), limits);
     let writer = match writer {
         Ok(writer) => writer,

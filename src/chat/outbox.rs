@@ -75,6 +75,8 @@
 //! Read next: `src/chat/outbox_writer.rs`, how a member's own `WebSocket`
 //! writes into its outbox.
 
+use std::io::{IoSlice, Write};
+use std::net::TcpStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -112,10 +114,9 @@ pub struct Outbox {
     /// What a member found too slow gets instead of its backlog.
     goodbye: fn(PushError) -> Encoded,
     queue: Mutex<Queue>,
-    /// Signalled when the queue becomes non-empty or closes. Shared, so
-    /// that a thread that puts its wake-ups off can hold on to it until it
-    /// pays them (`wakeups.rs`).
-    ready: Arc<Condvar>,
+    /// Signalled when the queue becomes non-empty or closes, or when a
+    /// thread that wrote in the writer's place is done.
+    ready: Condvar,
 }
 
 /// What the outbox's lock guards. It starts empty and open.
@@ -131,7 +132,25 @@ struct Queue {
     draining_since: Option<Instant>,
     /// The member was cut off as too slow.
     aborted: bool,
+    /// The socket is free: the writer waits in `take_all` with no batch in
+    /// hand, and no other thread writes in its place. Only then may one.
+    socket_free: bool,
+    /// The member's socket and the writer's write timeout, for a thread
+    /// that writes in the writer's place. `None` for an event stream, and
+    /// once such a write fell short: from then on only the writer writes.
+    lend_to: Option<(Arc<TcpStream>, Duration)>,
+    /// `waiting[0]` is the unwritten end of a frame that such a write left:
+    /// cutting the member off keeps it, so the 1008 close follows it.
+    unfinished: bool,
 }
+
+/// At most this much is written in a sleeping writer's place: a chat line
+/// or a few, never a file.
+const LENT_BYTES: usize = 16 * 1024;
+
+/// How long a write in the writer's place may block. The kernel rounds it
+/// up to one clock tick, 1 to 4 ms.
+const LENT_TIMEOUT: Duration = Duration::from_millis(1);
 
 impl Outbox {
     /// An empty outbox with the limits in `limits`. `goodbye` is what it
@@ -146,8 +165,15 @@ impl Outbox {
             grace: limits.outbox_grace,
             goodbye,
             queue: Mutex::new(Queue::default()),
-            ready: Arc::new(Condvar::new()),
+            ready: Condvar::new(),
         }
+    }
+
+    /// Lets a thread that pays a deferred wake-up write to `socket` in the
+    /// sleeping writer's place (see [`Outbox::write_in_writer_place`]).
+    /// `write_timeout` is the one the writer's own writes use.
+    pub fn lend_socket(&self, socket: Arc<TcpStream>, write_timeout: Duration) {
+        self.lock().lend_to = Some((socket, write_timeout));
     }
 
     /// A panic on another thread while it held this lock leaves the queue
@@ -161,15 +187,16 @@ impl Outbox {
     /// file's bytes go in one call, so a member never gets the announcement
     /// without the file. Never blocks. If the writer was idle, it is woken:
     /// at once, or, on a thread that puts its wake-ups off, before that
-    /// thread next waits for input (`wakeups.rs`).
+    /// thread next waits for input (`wakeups.rs`, which holds on to this
+    /// `Arc` until then).
     ///
     /// `Overflow` or `Behind`: this push found the member too slow and cut
     /// it off (see the top of this file). `Closed`: the frames have no one
     /// to go to.
-    pub fn push(&self, frames: &[Encoded]) -> Result<(), PushError> {
+    pub fn push(self: &Arc<Self>, frames: &[Encoded]) -> Result<(), PushError> {
         // `true`: the queue was empty, so the writer may be asleep.
         if self.enqueue(&mut self.lock(), frames)? {
-            wakeups::wake_soon(&self.ready);
+            wakeups::wake_soon(self);
         }
         Ok(())
     }
@@ -179,7 +206,7 @@ impl Outbox {
     /// the close frame onto the wire (RFC 6455 §5.5.1). What is already
     /// queued still goes out first, then the writer stops. A member too
     /// slow even for this is cut off, and the 1008 close is its last frame.
-    pub fn push_last(&self, frames: &[Encoded]) -> Result<(), PushError> {
+    pub fn push_last(self: &Arc<Self>, frames: &[Encoded]) -> Result<(), PushError> {
         let mut queue = self.lock();
         self.enqueue(&mut queue, frames)?;
         self.stop_taking(&mut queue);
@@ -201,7 +228,8 @@ impl Outbox {
             // goodbye is the last thing the member receives. What the writer
             // has already taken is still written whole, so the goodbye never
             // lands in the middle of a frame.
-            queue.waiting = vec![(self.goodbye)(why)];
+            queue.waiting.truncate(usize::from(queue.unfinished));
+            queue.waiting.push((self.goodbye)(why));
             queue.aborted = true;
             self.stop_taking(queue);
             return Err(why);
@@ -246,11 +274,49 @@ impl Outbox {
     /// an event-stream writer uses the quiet time to send a heartbeat
     /// (`src/push/event_stream.rs`).
     pub fn take_all(&self, batch: &mut Vec<Encoded>, wait: Duration) -> bool {
+        let mut queue = self.lock();
+        queue.socket_free = true;
         // `wait_timeout_while` releases the lock while asleep, and checks
         // the queue again after every wake-up, including the "spurious"
-        // ones a `Condvar` is allowed to have for no reason at all.
-        let waited = self.ready.wait_timeout_while(self.lock(), wait, |queue| queue.is_idle());
-        waited.unwrap_or_else(PoisonError::into_inner).0.take_into(batch)
+        // ones a `Condvar` is allowed to have for no reason at all. While
+        // another thread writes in our place, the socket is not free: wait.
+        // (Only a member's writer is written for, and it waits as long as
+        // it takes, so it never stops waiting in the middle of that.)
+        let writable = |queue: &mut Queue| !queue.socket_free || queue.is_idle();
+        let waited = self.ready.wait_timeout_while(queue, wait, writable);
+        let mut queue = waited.unwrap_or_else(PoisonError::into_inner).0;
+        queue.socket_free = false;
+        queue.take_into(batch)
+    }
+
+    /// Writes what waits, if it is small and the writer is asleep, from
+    /// this thread, which pays a deferred wake-up outside every lock.
+    /// Returns whether the writer may sleep on: `false` means wake it.
+    fn write_in_writer_place(&self) -> bool {
+        let mut queue = self.lock();
+        let lendable = queue.socket_free && !queue.waiting.is_empty() && queue.bytes <= LENT_BYTES;
+        let lend_to = queue.lend_to.clone().filter(|_| lendable);
+        let Some((socket, write_timeout)) = lend_to else { return false };
+        let (mut batch, total) = (Vec::new(), queue.bytes);
+        queue.take_into(&mut batch);
+        queue.socket_free = false;
+        drop(queue);
+        let slices: Vec<IoSlice<'_>> = batch.iter().map(|frame| IoSlice::new(frame)).collect();
+        let _ = socket.set_write_timeout(Some(LENT_TIMEOUT));
+        let written = (&*socket).write_vectored(&slices).unwrap_or(0);
+        let _ = socket.set_write_timeout(Some(write_timeout));
+        let mut queue = self.lock();
+        queue.socket_free = true;
+        if written < total {
+            // The reader is slow (or gone): the rest goes back in front,
+            // cut at the byte, for the writer, which waits as long as its
+            // own timeout says. This thread never waits on it again.
+            let rest: Encoded = Arc::from(&batch.concat()[written..]);
+            queue.bytes += rest.len();
+            queue.waiting.insert(0, rest);
+            (queue.unfinished, queue.lend_to) = (true, None);
+        }
+        queue.is_idle()
     }
 
     /// No more pushes; the writer finishes what is queued, then stops.
@@ -279,6 +345,14 @@ impl Outbox {
     }
 }
 
+impl wakeups::Sleeper for Outbox {
+    fn wake(&self, deferred: bool) {
+        if !(deferred && self.write_in_writer_place()) {
+            self.ready.notify_one();
+        }
+    }
+}
+
 impl Queue {
     /// Nothing to write, and more may come: the writer's time to sleep.
     fn is_idle(&self) -> bool {
@@ -293,7 +367,7 @@ impl Queue {
             return self.draining_since.is_none();
         }
         std::mem::swap(&mut self.waiting, batch);
-        self.bytes = 0;
+        (self.bytes, self.unfinished) = (0, false);
         self.above_soft_since = None;
         true
     }
@@ -317,17 +391,20 @@ pub fn too_slow_reason(why: PushError) -> &'static str {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Read;
+    use std::thread::JoinHandle;
+
     use super::*;
 
-    fn limited(soft: usize, hard: usize, grace: Duration) -> Outbox {
+    fn limited(soft: usize, hard: usize, grace: Duration) -> Arc<Outbox> {
         let (outbox_soft_bytes, outbox_hard_bytes, outbox_grace) = (soft, hard, grace);
         let limits =
             Limits { outbox_soft_bytes, outbox_hard_bytes, outbox_grace, ..Limits::default() };
-        Outbox::new(&limits, too_slow_goodbye)
+        Arc::new(Outbox::new(&limits, too_slow_goodbye))
     }
 
     /// One limit, at any instant: no grace.
-    fn bounded(limit: usize) -> Outbox {
+    fn bounded(limit: usize) -> Arc<Outbox> {
         limited(limit, limit, Duration::ZERO)
     }
 
@@ -501,5 +578,93 @@ mod tests {
         }
         outbox.close();
         assert_eq!(writer.join().unwrap(), 100);
+    }
+
+    /// Both ends of a loopback connection: ours (lent to the outbox) and
+    /// the peer's, which reads with a timeout.
+    fn connection() -> (Arc<TcpStream>, TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (peer, _) = listener.accept().unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        (Arc::new(ours), peer)
+    }
+
+    /// A member's writer thread on `socket`, which counts the batches it
+    /// writes. Returns once the writer waits in `take_all`.
+    fn sleeping_writer(outbox: &Arc<Outbox>, socket: &Arc<TcpStream>) -> JoinHandle<usize> {
+        let (outbox_for_writer, socket) = (Arc::clone(outbox), Arc::clone(socket));
+        let writer = std::thread::spawn(move || {
+            let (mut batch, mut batches) = (Vec::new(), 0);
+            while outbox_for_writer.take_all(&mut batch, Duration::MAX) {
+                batch.iter().for_each(|frame| (&*socket).write_all(frame).unwrap());
+                batch.clear();
+                batches += 1;
+            }
+            batches
+        });
+        // Polled, not slept on: the writer must be asleep before the push.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !outbox.lock().socket_free {
+            assert!(Instant::now() < deadline, "the writer never went to sleep");
+            std::thread::yield_now();
+        }
+        writer
+    }
+
+    #[test]
+    fn a_deferred_wake_up_to_a_sleeping_writer_is_paid_by_writing_for_it() {
+        let (socket, mut peer) = connection();
+        let outbox = bounded(1024);
+        outbox.lend_socket(Arc::clone(&socket), Duration::from_secs(10));
+        let writer = sleeping_writer(&outbox, &socket);
+        let deferring = wakeups::defer_on_this_thread();
+        outbox.push(&[Arc::from(&b"hello, "[..]), Arc::from(&b"world"[..])]).unwrap();
+        drop(deferring); // pays: writes here, on this thread
+        let mut arrived = [0u8; 12];
+        peer.read_exact(&mut arrived).unwrap();
+        assert_eq!(&arrived, b"hello, world");
+        assert!(outbox.lock().socket_free, "the socket is handed back to the writer");
+        outbox.close();
+        assert_eq!(writer.join().unwrap(), 0, "the writer was never woken to write");
+    }
+
+    #[test]
+    fn a_write_in_the_writer_place_that_falls_short_leaves_the_rest_to_the_writer() {
+        let (socket, mut peer) = connection();
+        let outbox = bounded(1024 * 1024);
+        outbox.lend_socket(Arc::clone(&socket), Duration::from_secs(10));
+        let writer = sleeping_writer(&outbox, &socket);
+        // The peer reads nothing yet, so the socket's buffers fill up, and
+        // one of these writes in the writer's place must fall short.
+        let mut sent = Vec::new();
+        for chunk in 0..1000 {
+            let bytes: Vec<u8> = (0..LENT_BYTES).map(|i| (i % 251 + chunk) as u8).collect();
+            sent.extend_from_slice(&bytes);
+            let deferring = wakeups::defer_on_this_thread();
+            outbox.push(&[Arc::from(bytes)]).unwrap();
+            drop(deferring); // blocks one clock tick at most
+            if outbox.lock().lend_to.is_none() {
+                break;
+            }
+        }
+        assert!(outbox.lock().lend_to.is_none(), "a write fell short: only the writer writes");
+        let mut arrived = vec![0u8; sent.len()];
+        peer.read_exact(&mut arrived).unwrap();
+        assert!(arrived == sent, "nothing lost, nothing twice, in order");
+        outbox.close();
+        assert_eq!(writer.join().unwrap(), 1, "the writer wrote what was left");
+    }
+
+    #[test]
+    fn cutting_a_member_off_keeps_the_end_of_a_frame_a_short_write_left() {
+        let outbox = bounded(100);
+        let tail: Encoded = Arc::from(&b"the end of a frame"[..]);
+        {
+            let mut queue = outbox.lock();
+            (queue.waiting, queue.bytes, queue.unfinished) = (vec![Arc::clone(&tail)], 18, true);
+        }
+        assert_eq!(outbox.push(&[bytes(100)]), Err(PushError::Overflow));
+        assert_eq!(take(&outbox), vec![tail, too_slow_goodbye(PushError::Overflow)]);
     }
 }

@@ -42,15 +42,15 @@
 use std::cell::RefCell;
 use std::io::{self, BufReader, Read};
 use std::marker::PhantomData;
-use std::sync::{Arc, Condvar};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::websocket::Hangup;
 
 thread_local! {
-    /// `Some` while this thread defers its wake-ups: the `Condvar` of each
-    /// writer it owes one.
-    static OWED: RefCell<Option<Vec<Arc<Condvar>>>> = const { RefCell::new(None) };
+    /// `Some` while this thread defers its wake-ups: each writer it owes
+    /// one.
+    static OWED: RefCell<Option<Vec<Arc<dyn Sleeper>>>> = const { RefCell::new(None) };
 }
 
 /// From now on, until the returned guard is dropped, this thread's
@@ -72,12 +72,21 @@ impl Drop for Deferring {
     }
 }
 
-/// Wakes the writer sleeping on `ready`: now, or, if this thread defers,
-/// at its next [`wake_pending`].
-pub fn wake_soon(ready: &Arc<Condvar>) {
+/// A sleeping writer thread, as this file sees it: something to wake.
+/// (An outbox: this file needs to know nothing else about it.)
+pub trait Sleeper: Send + Sync {
+    /// Wakes the writer. `deferred` says the wake-up is paid late, by
+    /// the thread that owed it, outside every lock: that thread may do
+    /// the writer's work in its place instead (`outbox.rs`).
+    fn wake(&self, deferred: bool);
+}
+
+/// Wakes `writer`: now, or, if this thread defers, at its next
+/// [`wake_pending`].
+pub fn wake_soon(writer: &Arc<impl Sleeper + 'static>) {
     OWED.with(|owed| match owed.borrow_mut().as_mut() {
-        Some(list) => list.push(Arc::clone(ready)),
-        None => ready.notify_one(),
+        Some(list) => list.push(writer.clone()),
+        None => writer.wake(false),
     });
 }
 
@@ -85,8 +94,8 @@ pub fn wake_soon(ready: &Arc<Condvar>) {
 /// defer). Cheap when there is nothing to do.
 pub fn wake_pending() {
     let owed = OWED.with(|owed| owed.borrow_mut().as_mut().map(std::mem::take));
-    for ready in owed.into_iter().flatten() {
-        ready.notify_one();
+    for writer in owed.into_iter().flatten() {
+        writer.wake(true);
     }
 }
 
@@ -135,8 +144,8 @@ mod tests {
     use crate::chat::outbox::{too_slow_goodbye, Encoded, Outbox};
     use crate::config::Limits;
 
-    fn outbox() -> Outbox {
-        Outbox::new(&Limits::default(), too_slow_goodbye)
+    fn outbox() -> Arc<Outbox> {
+        Arc::new(Outbox::new(&Limits::default(), too_slow_goodbye))
     }
 
     fn frame(text: &str) -> Encoded {
@@ -155,7 +164,7 @@ mod tests {
 
     #[test]
     fn a_deferring_thread_owes_one_wake_per_outbox_per_burst() {
-        let outboxes: Vec<Outbox> = (0..3).map(|_| outbox()).collect();
+        let outboxes: Vec<Arc<Outbox>> = (0..3).map(|_| outbox()).collect();
         let deferring = defer_on_this_thread();
         for message in 0..10 {
             for outbox in &outboxes {
