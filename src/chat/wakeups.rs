@@ -31,6 +31,12 @@
 //! - Only threads that asked for it defer. Any other thread that pushes
 //!   (an HTTP sender, say) wakes writers at once.
 //!
+//! Paying a deferred wake-up may do more than wake. The thread pays it
+//! outside every lock, so it may write a small batch to the socket in the
+//! sleeping writer's place, and wake no one ([`Sleeper::wake`]; how, and
+//! the traps, in `outbox.rs`). This file knows the writer only as a
+//! [`Sleeper`].
+//!
 //! The list is per *thread* (a `thread_local!`) rather than passed around,
 //! because the room is called from many places and only the caller knows
 //! whether it is about to read again.
