@@ -182,6 +182,8 @@ fn converse<R: Read>(
     // From the last `/file TYPE NAME`, for the next binary message.
     let mut next_file = FileInfo::default();
     let refuse = |reason: &str| room.tell(me, reason);
+    // What a member is told about a message or a file over its limit.
+    let too_large = |what, size, max| refuse(&format!("{what}: {size} bytes, the limit is {max}"));
     loop {
         match websocket.recv() {
             Err(closed) => return closed,
@@ -194,27 +196,21 @@ fn converse<R: Read>(
                 Command::File(info) => next_file = info,
                 Command::Say("") => refuse("an empty message was not sent"),
                 Command::Say(text) if text.len() > limits.max_chat_text => {
-                    refuse(&too_large("message too long", text.len(), limits.max_chat_text))
+                    too_large("message too long", text.len(), limits.max_chat_text)
                 }
                 Command::Say(text) => room.say(me, text),
             },
+            Ok(Message::Binary(bytes)) if bytes.len() > limits.max_chat_file => {
+                next_file = FileInfo::default(); // the refused file's description goes with it
+                too_large("file too large", bytes.len(), limits.max_chat_file);
+            }
             Ok(Message::Binary(bytes)) => {
-                let info = std::mem::take(&mut next_file);
-                if bytes.len() > limits.max_chat_file {
-                    refuse(&too_large("file too large", bytes.len(), limits.max_chat_file));
-                    continue;
-                }
                 // Encoded here, outside the room's lock: it is the big one.
                 let frame: Encoded = Arc::from(encode_frame(Opcode::Binary, &bytes, None));
-                room.share_file(me, &info, bytes.len(), frame);
+                room.share_file(me, &std::mem::take(&mut next_file), bytes.len(), frame);
             }
         }
     }
-}
-
-/// What a member is told about a message or a file over its limit.
-fn too_large(what: &str, size: usize, limit: usize) -> String {
-    format!("{what}: {size} bytes, the limit is {limit}")
 }
 
 /// What the others are told when a member goes.

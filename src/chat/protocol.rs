@@ -25,6 +25,7 @@
 //! Read next: `src/chat/names.rs`, the rules for display names.
 
 use super::names::is_forbidden;
+use crate::config::Limits;
 use crate::json::write::Object;
 
 /// Sequence number and server time of an event for the whole room.
@@ -87,7 +88,7 @@ impl Change {
 }
 
 /// The first event on every connection: the room as a newcomer finds it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Welcome<'a> {
     pub room: &'a str,
     /// The newcomer's name, as the room decided it.
@@ -99,14 +100,13 @@ pub struct Welcome<'a> {
     pub history: Vec<&'a str>,
     /// The newest `seq` so far (the newcomer's own `join`).
     pub seq: u64,
-    /// Largest text message and file, in bytes.
-    pub max_text: usize,
-    pub max_file: usize,
+    /// The room's limits: its largest text message and file, in bytes.
+    pub limits: &'a Limits,
 }
 
 impl Welcome<'_> {
     pub fn to_json(&self) -> String {
-        let (text, file) = (self.max_text as u64, self.max_file as u64);
+        let (text, file) = (self.limits.max_chat_text as u64, self.limits.max_chat_file as u64);
         let limits = Object::new().number("text", text).number("file", file).finish();
         Object::new()
             .string("type", "welcome")
@@ -262,8 +262,7 @@ mod tests {
             members: vec!["ann", "bob"],
             history: vec![&old],
             seq: 8,
-            max_text: 65536,
-            max_file: 1024,
+            limits: &Limits { max_chat_text: 65536, max_chat_file: 1024, ..Limits::default() },
         };
         assert_eq!(
             welcome.to_json(),
@@ -307,8 +306,7 @@ mod tests {
             members: vec!["ann", "b\"ob"],
             history: vec![&old],
             seq: 8,
-            max_text: 65536,
-            max_file: 1024,
+            limits: &Limits { max_chat_text: 65536, max_chat_file: 1024, ..Limits::default() },
         })
         .to_json();
         let value = parse(&welcome).unwrap();

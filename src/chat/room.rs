@@ -163,8 +163,7 @@ pub struct Locked {
 pub struct Core {
     /// What every `welcome` says about the room: its name and limits.
     room_name: String,
-    max_text: usize,
-    max_file: usize,
+    limits: Limits,
     /// The members connected to this process, in order of arrival. A
     /// `Vec` is plenty: it is walked on every broadcast anyway.
     members: Vec<Member>,
@@ -213,8 +212,7 @@ impl Room {
     pub fn new(name: &str, limits: &Limits) -> Room {
         let core = Core {
             room_name: name.to_string(),
-            max_text: limits.max_chat_text,
-            max_file: limits.max_chat_file,
+            limits: limits.clone(),
             // Half an outbox, so that a newcomer's `welcome`, which carries
             // the whole history, always fits in its outbox.
             history: History::new(limits.outbox_soft_bytes / 2),
@@ -422,15 +420,13 @@ impl Core {
         for audience in &mut self.audience {
             audience.hear(stamp, &decided.change, &json, &mut self.notes);
         }
-        let frame = text_frame(&json);
-        match (&decided.change, decided.member, decided.file) {
+        match decided.file {
             // The bytes follow the announcement, to everyone but the sender.
-            (Change::File { .. }, from, Some(file)) => self.broadcast(&json, &[frame, file], from),
-            (Change::Join { name }, Some(id), _) => {
-                self.broadcast(&json, &[frame], None);
-                self.welcome(id, name, stamp.seq, numbering);
-            }
-            _ => self.broadcast(&json, &[frame], None),
+            Some(file) => self.broadcast(&json, &[text_frame(&json), file], decided.member),
+            None => self.broadcast(&json, &[text_frame(&json)], None),
+        }
+        if let (Change::Join { name }, Some(id)) = (&decided.change, decided.member) {
+            self.welcome(id, name, stamp.seq, numbering);
         }
     }
 
@@ -461,9 +457,8 @@ impl Core {
     /// followed by whatever was held for it. `you` is the name its `join`
     /// announced, so the `rename` events that may follow make sense.
     fn welcome(&mut self, id: MemberId, you: &str, seq: u64, numbering: Option<&dyn Numbering>) {
-        let Some(at) = self.members.iter().position(|m| m.id == id) else {
-            return; // it left before its join was delivered
-        };
+        // It may have left before its join was delivered.
+        let Some(at) = self.members.iter().position(|m| m.id == id) else { return };
         self.members[at].welcomed = true;
         let members = self.roster(numbering);
         let welcome = Welcome {
@@ -472,8 +467,7 @@ impl Core {
             members: members.iter().map(String::as_str).collect(),
             history: self.history.recorded.iter().map(|recorded| &*recorded.json).collect(),
             seq,
-            max_text: self.max_text,
-            max_file: self.max_file,
+            limits: &self.limits,
         };
         // The welcome (with the history) is the largest event a member
         // gets, and it is its own: compressed for it alone.
