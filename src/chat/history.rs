@@ -75,8 +75,7 @@ pub struct History {
     pub last_seq: u64,
     /// Rendered `message` events with their `seq`, oldest first.
     pub recorded: VecDeque<Recorded>,
-    /// The bytes of JSON in `recorded`, and their bound.
-    bytes: usize,
+    /// The bound on the bytes of JSON in `recorded`.
     max_bytes: usize,
     /// The `seq` of the newest message dropped from the record (0: none).
     /// Every message after it is still here.
@@ -121,22 +120,21 @@ impl History {
     /// Adds a rendered message at the end, dropping the oldest ones past
     /// either bound.
     pub fn keep(&mut self, recorded: Recorded) {
-        self.bytes += recorded.json.len();
         self.recorded.push_back(recorded);
         // Oldest out first. A single message bigger than the whole byte
         // bound is not kept at all.
-        while self.recorded.len() > HISTORY_MESSAGES || self.bytes > self.max_bytes {
+        while self.recorded.len() > HISTORY_MESSAGES || self.bytes() > self.max_bytes {
             let Some(oldest) = self.recorded.pop_front() else { break };
-            self.bytes -= oldest.json.len();
             self.dropped_through = oldest.seq;
         }
     }
 
-    /// Empties the record, returning what it held: the first step of
-    /// loading one from elsewhere.
-    pub fn clear(&mut self) -> VecDeque<Recorded> {
-        self.bytes = 0;
-        std::mem::take(&mut self.recorded)
+    /// The bytes of JSON in the record. Added up when asked, rather than
+    /// kept as a running total: a hundred lengths cost next to nothing, and
+    /// `recorded` stays the one truth (a layer may take it whole and keep
+    /// messages back in).
+    fn bytes(&self) -> usize {
+        self.recorded.iter().map(|recorded| recorded.json.len()).sum()
     }
 }
 

@@ -143,12 +143,8 @@ pub fn serve<R: Read + Hangup>(
         WebSocket::server(WakeBeforeBlocking::around(reader), writes_to_outbox, largest(limits));
     let (ping_interval, idle_timeout) = (limits.ping_interval, limits.idle_timeout);
     websocket.set_keepalive(Keepalive { ping_interval, idle_timeout });
-    if let Some(tracer) = tracer {
-        websocket.set_tracer(tracer);
-    }
-    if let Some(codec) = codec {
-        websocket.set_message_codec(codec);
-    }
+    websocket.set_tracer(tracer);
+    websocket.set_message_codec(codec);
     let mut closed = converse(&mut websocket, room, joined, limits);
     drop(deferring);
     if outbox.was_aborted() {

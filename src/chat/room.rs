@@ -155,6 +155,8 @@ pub struct Room {
 /// (a separate field, so that both can be borrowed at once).
 pub struct Locked {
     pub core: Core,
+    /// `None`: the room numbers its events itself. A layer plugs its
+    /// [`Numbering`] in here, under the lock, before anyone joins.
     pub numbering: Option<Box<dyn Numbering>>,
 }
 
@@ -178,7 +180,8 @@ pub struct Core {
     /// The numbers and the record (`history.rs`). A layer that numbers
     /// events elsewhere keeps it in step.
     pub history: History,
-    audience: Vec<Box<dyn Audience>>,
+    /// Who else hears every event: a layer plugs its [`Audience`] in here.
+    pub audience: Vec<Box<dyn Audience>>,
     /// Log lines noted under the lock, written by `Room::with_lock` once
     /// it is released. A layer adds its own here.
     pub notes: Vec<String>,
@@ -237,16 +240,6 @@ impl Room {
             log!("{note}");
         }
         result
-    }
-
-    /// Plugs in who numbers events. Call before anyone joins.
-    pub fn set_numbering(&self, numbering: Box<dyn Numbering>) {
-        self.with_lock(|state| state.numbering = Some(numbering));
-    }
-
-    /// Plugs in one more listener to every event.
-    pub fn add_audience(&self, audience: Box<dyn Audience>) {
-        self.with_lock(|state| state.core.audience.push(audience));
     }
 
     /// Adds a member. `requested` is the name from the URL, if any: a

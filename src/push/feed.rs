@@ -176,7 +176,7 @@ impl Feed {
             heard: Mutex::new(Heard { next_listener: 1, ..Heard::default() }),
             news: Condvar::new(),
         });
-        room.add_audience(Box::new(Ear(Arc::clone(&feed))));
+        room.with_lock(|state| state.core.audience.push(Box::new(Ear(Arc::clone(&feed)))));
         feed
     }
 

@@ -279,16 +279,12 @@ fn upgrade(
     }
     drop(request);
     let mut socket = WebSocket::server(reader, stream.clone(), limits.max_message);
-    if let Some(codec) = codec {
-        socket.set_message_codec(codec);
-    }
+    socket.set_message_codec(codec);
     socket.set_keepalive(Keepalive {
         ping_interval: limits.ping_interval,
         idle_timeout: limits.idle_timeout,
     });
-    if let Some(tracer) = tracer {
-        socket.set_tracer(tracer);
-    }
+    socket.set_tracer(tracer);
     let closed = echo::run(&mut socket);
     socket.end(limits.close_linger);
     Ending::WebSocket(closed)

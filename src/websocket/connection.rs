@@ -188,18 +188,19 @@ impl<R: Read, W: Write> WebSocket<R, W> {
         }
     }
 
-    /// Prints every frame, both ways, through `tracer` (`--trace`).
-    pub fn set_tracer(&mut self, tracer: Arc<Tracer>) {
-        self.incoming.set_tracer(Arc::clone(&tracer));
-        self.sender.tracer = Some(tracer);
+    /// Prints every frame, both ways, through `tracer` (`--trace`), if
+    /// there is one.
+    pub fn set_tracer(&mut self, tracer: Option<Arc<Tracer>>) {
+        self.incoming.set_tracer(tracer.clone());
+        self.sender.tracer = tracer;
     }
 
-    /// Uses a per-message extension agreed in the handshake (permessage-
-    /// deflate): received messages with RSV1 are decoded by `codec`, and
-    /// sent messages are encoded by it when it finds that worthwhile.
-    pub fn set_message_codec(&mut self, codec: Arc<dyn MessageCodec>) {
-        self.incoming.set_codec(Arc::clone(&codec));
-        self.sender.codec = Some(codec);
+    /// Uses the per-message extension agreed in the handshake (permessage-
+    /// deflate), if any: received messages with RSV1 are decoded by `codec`,
+    /// and sent messages are encoded by it when it finds that worthwhile.
+    pub fn set_message_codec(&mut self, codec: Option<Arc<dyn MessageCodec>>) {
+        self.incoming.set_codec(codec.clone());
+        self.sender.codec = codec;
     }
 
     /// Turns on pings after `ping_interval` of silence and a close after

@@ -160,9 +160,9 @@ impl MessageReader {
     }
 
     /// Accepts messages compressed by a negotiated extension: RSV1 on a
-    /// message's first frame (see `extension.rs`).
-    pub fn set_codec(&mut self, codec: Arc<dyn MessageCodec>) {
-        self.codec = Some(codec);
+    /// message's first frame (see `extension.rs`). `None`: none.
+    pub fn set_codec(&mut self, codec: Option<Arc<dyn MessageCodec>>) {
+        self.codec = codec;
     }
 
     /// Reads a header; RSV1 is allowed only with a codec.
@@ -170,9 +170,9 @@ impl MessageReader {
         FrameHeader::read_with_extension(reader, self.codec.is_some())
     }
 
-    /// Reports every frame read to `tracer`.
-    pub fn set_tracer(&mut self, tracer: Arc<Tracer>) {
-        self.tracer = Some(tracer);
+    /// Reports every frame read to `tracer`, if there is one.
+    pub fn set_tracer(&mut self, tracer: Option<Arc<Tracer>>) {
+        self.tracer = tracer;
     }
 
     /// Is a fragmented message half-way through? (The connection keeps one

@@ -57,7 +57,7 @@ pub struct MuxClient {
 fn inflating(mut reader: MessageReader, extension: Option<&str>) -> MessageReader {
     if extension.is_some_and(|offer| offer.starts_with("permessage-deflate")) {
         let agreed = DeflateAgreement { server_max_window_bits: 15, window_bits_requested: false };
-        reader.set_codec(agreed.codec());
+        reader.set_codec(Some(agreed.codec()));
     }
     reader
 }

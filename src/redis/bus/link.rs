@@ -2,9 +2,9 @@
 //!
 //! The room (`src/chat/room.rs`) numbers its own events, unless something
 //! plugged into its seam, [`Numbering`], does. [`Link`] is that something:
-//! [`start`](super::start) plugs it in with `Room::set_numbering`, and from
-//! then on the room hands every decided event to [`Link::route`]. The link
-//! is in one of two modes:
+//! [`start`](super::start) plugs it in as the room's `Locked::numbering`,
+//! and from then on the room hands every decided event to [`Link::route`].
+//! The link is in one of two modes:
 //!
 //! - **alone**: it has the room number the event itself and deliver it at
 //!   once (`Core::number_here`).
@@ -280,7 +280,7 @@ pub fn load_history(
     last_seq: u64,
     trimmed_through: u64,
 ) {
-    let held = history.clear();
+    let held = std::mem::take(&mut history.recorded);
     let forgotten = held.iter().filter(|old| !messages.contains(old)).map(|old| old.seq);
     let forgotten_through = forgotten.max().unwrap_or(0);
     history.dropped_through = history.dropped_through.max(forgotten_through).max(trimmed_through);

@@ -104,7 +104,7 @@ pub fn start(
     let queue = Arc::new(PublishQueue::new(limits.redis.queue_bytes));
     // Call before any member joins: from now on the link numbers events.
     let link = Link::new(origin.clone(), Arc::clone(&queue), settings.confirm_wait());
-    room.set_numbering(Box::new(link));
+    room.with_lock(|state| state.numbering = Some(Box::new(link)));
 
     let (session, commands) = subscriber::join_shared_room(room, &settings).map_err(|error| {
         BusError::Unreachable { address: settings.address.to_string(), reason: error.to_string() }

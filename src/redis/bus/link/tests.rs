@@ -27,7 +27,8 @@ fn shared_room(queue_bytes: usize) -> (Room, Arc<PublishQueue>, u64) {
 
 /// Plugs a link into `room`, as `start` does.
 fn attach(room: &Room, queue: &Arc<PublishQueue>, confirm_wait: Duration) {
-    room.set_numbering(Box::new(Link::new(ProcessId::new("me"), Arc::clone(queue), confirm_wait)));
+    let link = Link::new(ProcessId::new("me"), Arc::clone(queue), confirm_wait);
+    room.with_lock(|state| state.numbering = Some(Box::new(link)));
 }
 
 /// A message from outside the room, emitted and waited for, as
