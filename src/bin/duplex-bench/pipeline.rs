@@ -30,7 +30,7 @@ use duplex::websocket::Opcode;
 
 use crate::options::{size_name, Options};
 use crate::procfs::{thread_cpu_ns, Cost, Noise, Snapshot};
-use crate::report::{self, Figures};
+use crate::report::{self, Figures, Grain};
 use crate::rtt::{ws_client, STALL};
 use crate::stats::{fmt, ResultLine};
 use crate::target::Target;
@@ -181,7 +181,7 @@ fn measure(
     let before = server.and_then(|pid| Snapshot::read(pid, true).ok());
     let start = Instant::now();
     let reader_cpu = thread_cpu_ns();
-    let (received, client_cpu_ns, error) = thread::scope(|scope| {
+    let (received, client_cpu_ns, writes, error) = thread::scope(|scope| {
         let writer =
             scope.spawn(|| write_all(writer_stream, framer, &window_state, size, messages));
         let mut received = 0;
@@ -211,9 +211,9 @@ fn measure(
             reader.shutdown();
         }
         let reader_cpu = thread_cpu_ns().saturating_sub(reader_cpu);
-        let (writer_cpu, writer_error) =
-            writer.join().unwrap_or((0, Some("the writer panicked".to_string())));
-        (received, reader_cpu + writer_cpu, error.or(writer_error))
+        let (writer_cpu, writes, writer_error) =
+            writer.join().unwrap_or((0, 0, Some("the writer panicked".to_string())));
+        (received, reader_cpu + writer_cpu, writes, error.or(writer_error))
     });
     let seconds = start.elapsed().as_secs_f64();
     let after = server.and_then(|pid| Snapshot::read(pid, true).ok());
@@ -227,7 +227,12 @@ fn measure(
     let rate = received as f64 / seconds;
     let client = Cost::cpu(client_cpu_ns, received as u64);
     let (mbps, errors) = (rate * size as f64 / 1e6, error.into_iter().collect());
-    Ok(Figures { rate, mbps, p50: f64::NAN, p99: f64::NAN, server: cost, client, errors })
+    let grain = Grain {
+        echoes_per_read: received as f64 / reader.reads().max(1) as f64,
+        messages_per_write: received as f64 / writes.max(1) as f64,
+    };
+    let (p50, p99) = (f64::NAN, f64::NAN);
+    Ok(Figures { rate, mbps, p50, p99, server: cost, client, grain: Some(grain), errors })
 }
 
 /// How the writer turns the message into bytes on the wire.
@@ -250,17 +255,18 @@ impl Framer {
     }
 }
 
-/// The writer thread, and the CPU time it used.
+/// The writer thread: the CPU time it used, and how many writes it made.
 fn write_all(
     stream: TcpStream,
     framer: Framer,
     window: &Window,
     size: usize,
     messages: usize,
-) -> (u64, Option<String>) {
+) -> (u64, usize, Option<String>) {
     let start = thread_cpu_ns();
-    let error = write_batches(stream, framer, window, size, messages);
-    (thread_cpu_ns().saturating_sub(start), error)
+    let mut writes = 0;
+    let error = write_batches(stream, framer, window, size, messages, &mut writes);
+    (thread_cpu_ns().saturating_sub(start), writes, error)
 }
 
 /// Waits for credits, frames that many messages into one buffer and writes
@@ -271,6 +277,7 @@ fn write_batches(
     window: &Window,
     size: usize,
     messages: usize,
+    writes: &mut usize,
 ) -> Option<String> {
     let per_batch = (BATCH_BYTES / size.max(1)).max(1);
     let mut batch = Vec::with_capacity(per_batch * (size + MAX_HEADER_LEN));
@@ -294,6 +301,7 @@ fn write_batches(
         if let Err(error) = stream.write_all(&batch) {
             return Some(format!("write: {error}"));
         }
+        *writes += 1;
         sent += count;
     }
     None

@@ -9,6 +9,14 @@
 //! The client's CPU is reported too, because a load generator can be the
 //! bottleneck without anyone noticing: when the client spends more per
 //! message than the server, the figures say more about the client.
+//!
+//! `pipeline` adds two questions that per-message CPU alone cannot answer.
+//! *Is either core full?* CPU per message times messages per second is
+//! how busy each side's core was; a side at 100% is the limit, and when
+//! neither is, the two are taking turns. *How finely do the echoes flow?*
+//! Echoes per client `read` and messages per client `write`: every system
+//! call and every wake-up costs both sides, so the same bytes in smaller
+//! pieces cost more CPU per message.
 
 use crate::procfs::Cost;
 use crate::stats::{fmt, ResultLine, Spread};
@@ -26,7 +34,16 @@ pub struct Figures {
     pub server: Cost,
     /// Per message, in this program (all its client threads together).
     pub client: Cost,
+    /// How finely the load generator read and wrote (`pipeline` only).
+    pub grain: Option<Grain>,
     pub errors: Vec<String>,
+}
+
+/// How many messages the load generator moved per system call.
+#[derive(Debug, Clone, Copy)]
+pub struct Grain {
+    pub echoes_per_read: f64,
+    pub messages_per_write: f64,
 }
 
 impl Figures {
@@ -78,6 +95,9 @@ pub fn summarize(prefix: &str, runs: &[Figures], result: &mut ResultLine) {
         fmt(server_waits.median),
         fmt(client_cpu.median)
     );
+    if runs.iter().any(|r| r.grain.is_some()) {
+        print_pipeline_lines(prefix, runs, result);
+    }
     for error in runs.iter().flat_map(|r| &r.errors).take(5) {
         println!("{prefix:>5}: error: {error}");
     }
@@ -95,6 +115,30 @@ pub fn summarize(prefix: &str, runs: &[Figures], result: &mut ResultLine) {
     result.num(&key("server_waits_per_msg"), server_waits.median);
     result.num(&key("client_cpu_us_per_msg"), client_cpu.median);
     result.add(&key("errors"), runs.iter().map(|r| r.errors.len()).sum::<usize>());
+}
+
+/// The two `pipeline` questions: how busy each core was (a fraction of
+/// one core), and how many messages each client `read` and `write` moved.
+fn print_pipeline_lines(prefix: &str, runs: &[Figures], result: &mut ResultLine) {
+    let server_busy = spread(runs, |r| r.server.cpu_us * r.rate / 1e6);
+    let client_busy = spread(runs, |r| r.client.cpu_us * r.rate / 1e6);
+    let grain =
+        |figure: fn(&Grain) -> f64| move |r: &Figures| r.grain.as_ref().map_or(f64::NAN, figure);
+    let per_read = spread(runs, grain(|g| g.echoes_per_read));
+    let per_write = spread(runs, grain(|g| g.messages_per_write));
+    println!(
+        "{:>5}  cores busy: server {}, client {}; client: {} echoes per read, {} messages per write",
+        "",
+        fmt(server_busy.median),
+        fmt(client_busy.median),
+        fmt(per_read.median),
+        fmt(per_write.median)
+    );
+    let key = |name: &str| format!("{prefix}_{name}");
+    result.num(&key("server_busy"), server_busy.median);
+    result.num(&key("client_busy"), client_busy.median);
+    result.num(&key("client_echoes_per_read"), per_read.median);
+    result.num(&key("client_messages_per_write"), per_write.median);
 }
 
 /// duplex's figure as a fraction of another side's (raw TCP, or a rival

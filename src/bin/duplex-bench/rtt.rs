@@ -201,5 +201,5 @@ fn measure(
     let (p50, p99) = (all.percentile_us(0.50), all.percentile_us(0.99));
     let client = Cost::cpu(client_cpu_ns, count as u64);
     let rate = count as f64 / seconds;
-    Ok(Figures { rate, mbps: f64::NAN, p50, p99, server: cost, client, errors })
+    Ok(Figures { rate, mbps: f64::NAN, p50, p99, server: cost, client, grain: None, errors })
 }

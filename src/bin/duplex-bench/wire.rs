@@ -58,6 +58,9 @@ pub struct EchoReader {
     /// The payload of one echo in this many is compared (`--compare-every`).
     compare_every: usize,
     echoes: usize,
+    /// How many `read`s brought bytes: with `echoes`, how finely the
+    /// server's echoes arrive.
+    reads: usize,
 }
 
 impl EchoReader {
@@ -68,8 +71,14 @@ impl EchoReader {
         compare_every: usize,
     ) -> EchoReader {
         let buffer = vec![0; READ_BUFFER];
-        let echoes = 0;
-        EchoReader { stream, buffer, start: 0, end: 0, expected, framing, compare_every, echoes }
+        let (echoes, reads) = (0, 0);
+        let (start, end) = (0, 0);
+        EchoReader { stream, buffer, start, end, expected, framing, compare_every, echoes, reads }
+    }
+
+    /// How many `read`s have brought bytes so far.
+    pub fn reads(&self) -> usize {
+        self.reads
     }
 
     /// Reads one echo and checks it.
@@ -138,6 +147,7 @@ impl EchoReader {
             Ok(0) => Err("the server closed the connection".to_string()),
             Ok(read) => {
                 self.end += read;
+                self.reads += 1;
                 Ok(())
             }
             Err(error) if error.kind() == io::ErrorKind::Interrupted => Ok(()),
@@ -210,6 +220,7 @@ mod tests {
         });
         assert_eq!(reader.next_echo(), Ok(()));
         assert_eq!(reader.next_echo(), Ok(()));
+        assert!(reader.reads() >= 2, "the first header came in two reads");
         let wrong_opcode = reader.next_echo().unwrap_err();
         assert!(wrong_opcode.contains("Binary"), "{wrong_opcode}");
         drop(writer.join().unwrap());
