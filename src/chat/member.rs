@@ -128,24 +128,19 @@ pub fn serve<R: Read + Hangup>(
     // (`wakeups.rs`). In a storm of joins, a writer still busy with the
     // last one needs none.
     let deferring = wakeups::defer_on_this_thread();
-    let joined = room.join(requested, Arc::clone(&outbox), codec.clone());
-    let mut membership = Membership {
-        room,
-        id: joined,
-        outbox: Arc::clone(&outbox),
-        writer: Some(writer),
-        reason: "server error", // what the others are told if we panic
-    };
+    let id = room.join(requested, Arc::clone(&outbox), codec.clone());
+    // `reason`: what the others are told if we panic.
+    let (writer, reason) = (Some(writer), "server error");
+    let mut membership = Membership { room, id, outbox: Arc::clone(&outbox), writer, reason };
 
     // Reads from the connection, writes into the outbox (see the top).
-    let writes_to_outbox = OutboxWriter(Arc::clone(&outbox));
-    let mut websocket =
-        WebSocket::server(WakeBeforeBlocking::around(reader), writes_to_outbox, largest(limits));
+    let (input, output) = (WakeBeforeBlocking::around(reader), OutboxWriter(Arc::clone(&outbox)));
+    let mut websocket = WebSocket::server(input, output, largest(limits));
     let (ping_interval, idle_timeout) = (limits.ping_interval, limits.idle_timeout);
     websocket.set_keepalive(Keepalive { ping_interval, idle_timeout });
     websocket.set_tracer(tracer);
     websocket.set_message_codec(codec);
-    let mut closed = converse(&mut websocket, room, joined, limits);
+    let mut closed = converse(&mut websocket, room, id, limits);
     drop(deferring);
     if outbox.was_aborted() {
         // The reader saw only end-of-file, once the writer hung up; say
@@ -177,7 +172,7 @@ fn converse<R: Read>(
 ) -> Closed {
     // From the last `/file TYPE NAME`, for the next binary message.
     let mut next_file = FileInfo::default();
-    let refuse = |reason: &str| room.tell(me, reason);
+    let refuse = |reason: &str| room.with_lock(|state| state.core.tell(me, reason));
     // What a member is told about a message or a file over its limit.
     let too_large = |what, size, max| refuse(&format!("{what}: {size} bytes, the limit is {max}"));
     loop {

@@ -95,7 +95,7 @@ pub struct Welcome<'a> {
     pub you: &'a str,
     /// Everyone in the room (on every process, when it is shared), in
     /// order of their `join`, the newcomer last.
-    pub members: Vec<&'a str>,
+    pub members: &'a [String],
     /// Recent `message` events, oldest first, each already JSON.
     pub history: Vec<&'a str>,
     /// The newest `seq` so far (the newcomer's own `join`).
@@ -113,7 +113,7 @@ impl Welcome<'_> {
             .string("room", self.room)
             .string("you", self.you)
             .number("seq", self.seq)
-            .strings("members", self.members.iter().copied())
+            .strings("members", self.members.iter().map(String::as_str))
             .raw_array("history", self.history.iter().copied())
             .raw("limits", &limits)
             .finish()
@@ -181,6 +181,7 @@ impl FileInfo {
     /// to show an image. The page trusts only a short list of raster image
     /// types, for reasons `www/chat.js` explains.
     fn parse(rest: &str) -> FileInfo {
+        let is_token = |text: &str| crate::http::request::is_token(text.as_bytes());
         let (mime, name) = rest.split_once(' ').unwrap_or((rest, ""));
         // 127: RFC 6838 §4.2's bound on each half, held here to the whole.
         let mime = match mime.split_once('/') {
@@ -195,10 +196,6 @@ impl FileInfo {
             && !name.chars().any(is_forbidden);
         FileInfo { mime, name: acceptable.then(|| name.to_string()) }
     }
-}
-
-fn is_token(text: &str) -> bool {
-    crate::http::request::is_token(text.as_bytes())
 }
 
 #[cfg(test)]
@@ -259,7 +256,7 @@ mod tests {
         let welcome = Welcome {
             room: "main",
             you: "bob",
-            members: vec!["ann", "bob"],
+            members: &["ann".into(), "bob".into()],
             history: vec![&old],
             seq: 8,
             limits: &Limits { max_chat_text: 65536, max_chat_file: 1024, ..Limits::default() },
@@ -303,7 +300,7 @@ mod tests {
         let welcome = (Welcome {
             room: "main",
             you: "b\"ob",
-            members: vec!["ann", "b\"ob"],
+            members: &["ann".into(), "b\"ob".into()],
             history: vec![&old],
             seq: 8,
             limits: &Limits { max_chat_text: 65536, max_chat_file: 1024, ..Limits::default() },

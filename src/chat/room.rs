@@ -147,7 +147,6 @@ pub trait Audience: Send {
 
 /// A chat room. Share it between connection threads behind an `Arc`.
 pub struct Room {
-    pub name: String,
     state: Mutex<Locked>,
 }
 
@@ -164,7 +163,7 @@ pub struct Locked {
 #[derive(Default)]
 pub struct Core {
     /// What every `welcome` says about the room: its name and limits.
-    room_name: String,
+    pub room_name: String,
     limits: Limits,
     /// The members connected to this process, in order of arrival. A
     /// `Vec` is plenty: it is walked on every broadcast anyway.
@@ -213,15 +212,12 @@ const MAX_HELD: usize = 16;
 
 impl Room {
     pub fn new(name: &str, limits: &Limits) -> Room {
-        let core = Core {
-            room_name: name.to_string(),
-            limits: limits.clone(),
-            // Half an outbox, so that a newcomer's `welcome`, which carries
-            // the whole history, always fits in its outbox.
-            history: History::new(limits.outbox_soft_bytes / 2),
-            ..Core::default()
-        };
-        Room { name: name.to_string(), state: Mutex::new(Locked { core, numbering: None }) }
+        // Half an outbox, so that a newcomer's `welcome`, which carries
+        // the whole history, always fits in its outbox.
+        let history = History::new(limits.outbox_soft_bytes / 2);
+        let core =
+            Core { room_name: name.into(), limits: limits.clone(), history, ..Core::default() };
+        Room { state: Mutex::new(Locked { core, numbering: None }) }
     }
 
     /// Runs `f` under the room's lock, *then*, once the lock is released,
@@ -337,12 +333,6 @@ impl Room {
         });
     }
 
-    /// An `error` for one member only. A member not welcomed yet gets it
-    /// right after its `welcome`, which is always the first frame.
-    pub fn tell(&self, to: MemberId, reason: &str) {
-        self.with_lock(|state| state.core.tell(to, reason));
-    }
-
     /// Names of the members, on every process, in order of arrival.
     pub fn member_names(&self) -> Vec<String> {
         self.with_lock(|state| state.core.roster(state.numbering.as_deref()))
@@ -453,18 +443,12 @@ impl Core {
         // It may have left before its join was delivered.
         let Some(at) = self.members.iter().position(|m| m.id == id) else { return };
         self.members[at].welcomed = true;
-        let members = self.roster(numbering);
-        let welcome = Welcome {
-            room: &self.room_name,
-            you,
-            members: members.iter().map(String::as_str).collect(),
-            history: self.history.recorded.iter().map(|recorded| &*recorded.json).collect(),
-            seq,
-            limits: &self.limits,
-        };
+        let members = &self.roster(numbering);
+        let history = self.history.recorded.iter().map(|recorded| &*recorded.json).collect();
+        let (room, limits) = (&self.room_name, &self.limits);
         // The welcome (with the history) is the largest event a member
         // gets, and it is its own: compressed for it alone.
-        let json = welcome.to_json();
+        let json = Welcome { room, you, members, history, seq, limits }.to_json();
         let member = &mut self.members[at];
         let compressed = member.codec.as_ref().and_then(|codec| codec.encode(json.as_bytes()));
         let first = compressed.map(|encoded| encoded_frame(Opcode::Text, &encoded));

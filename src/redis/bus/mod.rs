@@ -100,7 +100,8 @@ pub fn start(
     limits: &Limits,
 ) -> Result<ProcessId, BusError> {
     let origin = ProcessId::generate();
-    let settings = Arc::new(BusSettings::new(&room.name, &origin, address, limits));
+    let name = room.with_lock(|state| state.core.room_name.clone());
+    let settings = Arc::new(BusSettings::new(&name, &origin, address, limits));
     let queue = Arc::new(PublishQueue::new(limits.redis.queue_bytes));
     // Call before any member joins: from now on the link numbers events.
     let link = Link::new(origin.clone(), Arc::clone(&queue), settings.confirm_wait());
@@ -124,7 +125,7 @@ pub fn start(
 
     log!(
         "redis: room {} shared through {} as process {origin}, on channel {}; seq continues from {as_of}",
-        &room.name,
+        name,
         settings.address,
         settings.keys.channel,
     );
