@@ -184,15 +184,11 @@ impl FileInfo {
         let is_token = |text: &str| crate::http::request::is_token(text.as_bytes());
         let (mime, name) = rest.split_once(' ').unwrap_or((rest, ""));
         // 127: RFC 6838 §4.2's bound on each half, held here to the whole.
-        let mime = match mime.split_once('/') {
-            Some((kind, sub)) if is_token(kind) && is_token(sub) && mime.len() <= 127 => {
-                mime.to_ascii_lowercase()
-            }
-            _ => UNKNOWN_MIME.to_string(),
-        };
+        let valid = mime.len() <= 127
+            && mime.split_once('/').is_some_and(|(kind, sub)| is_token(kind) && is_token(sub));
+        let mime = if valid { mime.to_ascii_lowercase() } else { UNKNOWN_MIME.to_string() };
         let name = name.trim();
-        let acceptable = !name.is_empty()
-            && name.chars().count() <= MAX_FILE_NAME_CHARS
+        let acceptable = (1..=MAX_FILE_NAME_CHARS).contains(&name.chars().count())
             && !name.chars().any(is_forbidden);
         FileInfo { mime, name: acceptable.then(|| name.to_string()) }
     }
