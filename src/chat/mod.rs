@@ -20,7 +20,9 @@
 //! 4. [`member`]: the two threads of a member's connection, a reader and a
 //!    writer, and how each one learns that the other has stopped.
 //! 5. [`wakeups`]: waking the writers once per burst rather than once per
-//!    message, the improvement that made fan-out about thirty times faster.
+//!    message, the improvement that made fan-out about thirty times faster;
+//!    then [`outbox::handover`]: paying a wake-up by writing in the
+//!    sleeping writer's place, which took paced fan-out past Node's.
 //! 6. [`protocol`]: the events (JSON objects) and the commands, both
 //!    directions; `docs/protocol.md` is the same thing for client authors.
 //! 7. [`names`]: the rules for display names.

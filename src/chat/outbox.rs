@@ -72,35 +72,17 @@
 //! queued, and then stops. [`Outbox::draining_since`] says when that
 //! began, so the writer can give the drain a total deadline (`member.rs`).
 //!
-//! ## Writing in a sleeping writer's place: a measured improvement
+//! ## Fields for a thread that writes in the writer's place
 //!
-//! Waking a writer costs more than the write it then makes: a `futex`
-//! call, a switch to its thread, one `writev`, a switch away. When
-//! messages come one at a time (a chat at the pace of conversation),
-//! nothing piles up to batch, and every member costs a wake-up per
-//! message. So the thread that pays a deferred wake-up (`wakeups.rs`),
-//! which holds no lock at that moment, may do the writer's work instead
-//! (`Outbox::write_in_writer_place`): if the writer is asleep with
-//! nothing in hand and at most 16 KiB waits, it takes the batch, marks the
-//! socket busy (a writer woken meanwhile waits for it), writes the batch
-//! with one `writev`, and hands the socket back. At 1,000 members and 50
-//! messages a second this took the slowest deliveries below Node `ws`'s
-//! (`docs/performance.md`, "Paced fan-out").
-//!
-//! Two traps. That thread delivers to everyone, so it must never wait on
-//! one slow reader: std has no non-blocking send for one call, and
-//! `set_nonblocking` would change the socket for its reader thread too,
-//! but the socket's *write timeout* can be set to 1 ms for the one call
-//! and put back. And a write that the timeout cuts short leaves part of a
-//! frame unwritten: the rest goes back to the front of the queue, cut at
-//! the byte, for the writer, and from then on only the writer writes to
-//! that member. Cutting the member off keeps that rest, so the 1008 close
-//! never lands inside a frame.
+//! Three fields of the queue (`socket_free`, `lend_to`, `unfinished`) are
+//! there for an improvement taught later, after the deferred wake-ups it
+//! builds on: a thread that pays a deferred wake-up may write a small batch
+//! in the sleeping writer's place (`src/chat/outbox/handover.rs`). On a
+//! first reading, skip them.
 //!
 //! Read next: `src/chat/outbox_writer.rs`, how a member's own `WebSocket`
 //! writes into its outbox.
 
-use std::io::{IoSlice, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -109,6 +91,8 @@ use super::wakeups;
 use crate::config::Limits;
 use crate::websocket::frame::{encode_frame, Opcode};
 use crate::websocket::{CloseCode, CloseFrame};
+
+pub mod handover;
 
 /// Bytes ready for the wire, encoded once and shared (an `Arc`) by every
 /// outbox they were pushed into: one or more whole WebSocket frames for a
@@ -169,14 +153,6 @@ struct Queue {
     unfinished: bool,
 }
 
-/// At most this much is written in a sleeping writer's place: a chat line
-/// or a few, never a file.
-const LENT_BYTES: usize = 16 * 1024;
-
-/// How long a write in the writer's place may block. The kernel rounds it
-/// up to one clock tick, 1 to 4 ms.
-const LENT_TIMEOUT: Duration = Duration::from_millis(1);
-
 impl Outbox {
     /// An empty outbox with the limits in `limits`. `goodbye` is what it
     /// holds instead of its backlog once its reader is found too slow: the
@@ -195,7 +171,7 @@ impl Outbox {
     }
 
     /// Lets a thread that pays a deferred wake-up write to `socket` in the
-    /// sleeping writer's place (see `Outbox::write_in_writer_place`).
+    /// sleeping writer's place (`outbox/handover.rs`).
     /// `write_timeout` is the one the writer's own writes use.
     pub fn lend_socket(&self, socket: Arc<TcpStream>, write_timeout: Duration) {
         self.lock().lend_to = Some((socket, write_timeout));
@@ -314,36 +290,6 @@ impl Outbox {
         queue.take_into(batch)
     }
 
-    /// Writes what waits, if it is small and the writer is asleep, from
-    /// this thread, which pays a deferred wake-up outside every lock.
-    /// Returns whether the writer may sleep on: `false` means wake it.
-    fn write_in_writer_place(&self) -> bool {
-        let mut queue = self.lock();
-        let lendable = queue.socket_free && !queue.waiting.is_empty() && queue.bytes <= LENT_BYTES;
-        let lend_to = queue.lend_to.clone().filter(|_| lendable);
-        let Some((socket, write_timeout)) = lend_to else { return false };
-        let (mut batch, total) = (Vec::new(), queue.bytes);
-        queue.take_into(&mut batch);
-        queue.socket_free = false;
-        drop(queue);
-        let slices: Vec<IoSlice<'_>> = batch.iter().map(|frame| IoSlice::new(frame)).collect();
-        let _ = socket.set_write_timeout(Some(LENT_TIMEOUT));
-        let written = (&*socket).write_vectored(&slices).unwrap_or(0);
-        let _ = socket.set_write_timeout(Some(write_timeout));
-        let mut queue = self.lock();
-        queue.socket_free = true;
-        if written < total {
-            // The reader is slow (or gone): the rest goes back in front,
-            // cut at the byte, for the writer, which waits as long as its
-            // own timeout says. This thread never waits on it again.
-            let rest: Encoded = Arc::from(&batch.concat()[written..]);
-            queue.bytes += rest.len();
-            queue.waiting.insert(0, rest);
-            (queue.unfinished, queue.lend_to) = (true, None);
-        }
-        queue.is_idle()
-    }
-
     /// No more pushes; the writer finishes what is queued, then stops.
     pub fn close(&self) {
         self.stop_taking(&mut self.lock());
@@ -367,14 +313,6 @@ impl Outbox {
     /// Was this member cut off as too slow?
     pub fn was_aborted(&self) -> bool {
         self.lock().aborted
-    }
-}
-
-impl wakeups::Sleeper for Outbox {
-    fn wake(&self, deferred: bool) {
-        if !(deferred && self.write_in_writer_place()) {
-            self.ready.notify_one();
-        }
     }
 }
 
@@ -416,9 +354,6 @@ pub fn too_slow_reason(why: PushError) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use std::io::Read;
-    use std::thread::JoinHandle;
-
     use super::*;
 
     fn limited(soft: usize, hard: usize, grace: Duration) -> Arc<Outbox> {
@@ -603,93 +538,5 @@ mod tests {
         }
         outbox.close();
         assert_eq!(writer.join().unwrap(), 100);
-    }
-
-    /// Both ends of a loopback connection: ours (lent to the outbox) and
-    /// the peer's, which reads with a timeout.
-    fn connection() -> (Arc<TcpStream>, TcpStream) {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let ours = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (peer, _) = listener.accept().unwrap();
-        peer.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        (Arc::new(ours), peer)
-    }
-
-    /// A member's writer thread on `socket`, which counts the batches it
-    /// writes. Returns once the writer waits in `take_all`.
-    fn sleeping_writer(outbox: &Arc<Outbox>, socket: &Arc<TcpStream>) -> JoinHandle<usize> {
-        let (outbox_for_writer, socket) = (Arc::clone(outbox), Arc::clone(socket));
-        let writer = std::thread::spawn(move || {
-            let (mut batch, mut batches) = (Vec::new(), 0);
-            while outbox_for_writer.take_all(&mut batch, Duration::MAX) {
-                batch.iter().for_each(|frame| (&*socket).write_all(frame).unwrap());
-                batch.clear();
-                batches += 1;
-            }
-            batches
-        });
-        // Polled, not slept on: the writer must be asleep before the push.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !outbox.lock().socket_free {
-            assert!(Instant::now() < deadline, "the writer never went to sleep");
-            std::thread::yield_now();
-        }
-        writer
-    }
-
-    #[test]
-    fn a_deferred_wake_up_to_a_sleeping_writer_is_paid_by_writing_for_it() {
-        let (socket, mut peer) = connection();
-        let outbox = bounded(1024);
-        outbox.lend_socket(Arc::clone(&socket), Duration::from_secs(10));
-        let writer = sleeping_writer(&outbox, &socket);
-        let deferring = wakeups::defer_on_this_thread();
-        outbox.push(&[Arc::from(&b"hello, "[..]), Arc::from(&b"world"[..])]).unwrap();
-        drop(deferring); // pays: writes here, on this thread
-        let mut arrived = [0u8; 12];
-        peer.read_exact(&mut arrived).unwrap();
-        assert_eq!(&arrived, b"hello, world");
-        assert!(outbox.lock().socket_free, "the socket is handed back to the writer");
-        outbox.close();
-        assert_eq!(writer.join().unwrap(), 0, "the writer was never woken to write");
-    }
-
-    #[test]
-    fn a_write_in_the_writer_place_that_falls_short_leaves_the_rest_to_the_writer() {
-        let (socket, mut peer) = connection();
-        let outbox = bounded(1024 * 1024);
-        outbox.lend_socket(Arc::clone(&socket), Duration::from_secs(10));
-        let writer = sleeping_writer(&outbox, &socket);
-        // The peer reads nothing yet, so the socket's buffers fill up, and
-        // one of these writes in the writer's place must fall short.
-        let mut sent = Vec::new();
-        for chunk in 0..1000 {
-            let bytes: Vec<u8> = (0..LENT_BYTES).map(|i| (i % 251 + chunk) as u8).collect();
-            sent.extend_from_slice(&bytes);
-            let deferring = wakeups::defer_on_this_thread();
-            outbox.push(&[Arc::from(bytes)]).unwrap();
-            drop(deferring); // blocks one clock tick at most
-            if outbox.lock().lend_to.is_none() {
-                break;
-            }
-        }
-        assert!(outbox.lock().lend_to.is_none(), "a write fell short: only the writer writes");
-        let mut arrived = vec![0u8; sent.len()];
-        peer.read_exact(&mut arrived).unwrap();
-        assert!(arrived == sent, "nothing lost, nothing twice, in order");
-        outbox.close();
-        assert_eq!(writer.join().unwrap(), 1, "the writer wrote what was left");
-    }
-
-    #[test]
-    fn cutting_a_member_off_keeps_the_end_of_a_frame_a_short_write_left() {
-        let outbox = bounded(100);
-        let tail: Encoded = Arc::from(&b"the end of a frame"[..]);
-        {
-            let mut queue = outbox.lock();
-            (queue.waiting, queue.bytes, queue.unfinished) = (vec![Arc::clone(&tail)], 18, true);
-        }
-        assert_eq!(outbox.push(&[bytes(100)]), Err(PushError::Overflow));
-        assert_eq!(take(&outbox), vec![tail, too_slow_goodbye(PushError::Overflow)]);
     }
 }

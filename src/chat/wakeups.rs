@@ -34,7 +34,7 @@
 //! Paying a deferred wake-up may do more than wake. The thread pays it
 //! outside every lock, so it may write a small batch to the socket in the
 //! sleeping writer's place, and wake no one ([`Sleeper::wake`]; how, and
-//! the traps, in `outbox.rs`). This file knows the writer only as a
+//! the traps, in `outbox/handover.rs`). This file knows the writer only as a
 //! [`Sleeper`].
 //!
 //! The list is per *thread* (a `thread_local!`) rather than passed around,
@@ -43,7 +43,8 @@
 //!
 //! [`Outbox::push`]: super::outbox::Outbox::push
 //!
-//! Read next: `src/chat/protocol.rs`, what the events look like.
+//! Read next: `src/chat/outbox/handover.rs`, the second improvement:
+//! paying a wake-up by doing the writer's work.
 
 use std::cell::RefCell;
 use std::io::{self, BufReader, Read};
@@ -83,7 +84,7 @@ impl Drop for Deferring {
 pub trait Sleeper: Send + Sync {
     /// Wakes the writer. `deferred` says the wake-up is paid late, by
     /// the thread that owed it, outside every lock: that thread may do
-    /// the writer's work in its place instead (`outbox.rs`).
+    /// the writer's work in its place instead (`outbox/handover.rs`).
     fn wake(&self, deferred: bool);
 }
 
