@@ -23,7 +23,10 @@
 //! every byte for this member goes through the outbox, in order, and one
 //! thread writes them all. With that, the pings, pongs, keepalive, closing
 //! handshake and protocol errors of `websocket/connection.rs` work here
-//! unchanged.
+//! unchanged. (A later chapter, `outbox/handover.rs`, lets another thread
+//! write a small batch while the writer sleeps. It takes the batch from
+//! the same queue and the socket with it, so still one thread at a time
+//! writes, in the queue's order.)
 //!
 //! How a member ends, and how the other thread finds out:
 //!
@@ -57,7 +60,8 @@
 //!   the socket down, and both threads and the connection's slot are free
 //!   again.
 //!
-//! Read next: `src/chat/wakeups.rs`, the one improvement to all this, measured.
+//! Read next: `src/chat/wakeups.rs`, the first of two improvements to all
+//! this, each measured.
 
 use std::io::{self, BufReader, IoSlice, Read, Write};
 use std::net::{Shutdown, TcpStream};
@@ -99,7 +103,9 @@ pub fn serve<R: Read + Hangup>(
 ) -> Closed {
     let outbox = Arc::new(Outbox::new(limits, too_slow_goodbye));
     if tracer.is_none() {
-        // `--trace` shows what the writer writes: then it alone writes.
+        // A thread paying a deferred wake-up may write small batches to this
+        // socket while the writer sleeps (`outbox/handover.rs`). Not with
+        // `--trace`: the writer traces what it sends, so then it alone writes.
         outbox.lend_socket(Arc::clone(&socket), limits.write_timeout);
     }
     let writer = spawn_writer(Arc::clone(&outbox), Arc::clone(&socket), tracer.clone(), limits);

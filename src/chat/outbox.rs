@@ -143,13 +143,20 @@ struct Queue {
     aborted: bool,
     /// The socket is free: the writer waits in `take_all` with no batch in
     /// hand, and no other thread writes in its place. Only then may one.
+    /// One flag for both, because both mean "nobody is writing": `take_all`
+    /// sets it when the writer goes to wait, and whoever takes the next
+    /// batch clears it under this lock, the writer or a thread writing in
+    /// its place. So at most one thread writes to the socket at a time, and
+    /// two batches never interleave on the wire.
     socket_free: bool,
     /// The member's socket and the writer's write timeout, for a thread
     /// that writes in the writer's place. `None` for an event stream, and
     /// once such a write fell short: from then on only the writer writes.
     lend_to: Option<(Arc<TcpStream>, Duration)>,
-    /// `waiting[0]` is the unwritten end of a frame that such a write left:
-    /// cutting the member off keeps it, so the 1008 close follows it.
+    /// `waiting[0]` is the unwritten end of a frame that such a write left,
+    /// cut at the byte: the peer already has the start, so the rest must
+    /// be the very next bytes on the wire, and cutting the member off keeps
+    /// it, so the 1008 close follows it instead of landing inside a frame.
     unfinished: bool,
 }
 
@@ -188,8 +195,13 @@ impl Outbox {
     /// file's bytes go in one call, so a member never gets the announcement
     /// without the file. Never blocks. If the writer was idle, it is woken:
     /// at once, or, on a thread that puts its wake-ups off, before that
-    /// thread next waits for input (`wakeups.rs`, which holds on to this
-    /// `Arc` until then).
+    /// thread next waits for input (`wakeups.rs`).
+    ///
+    /// Why `self: &Arc<Self>` and not `&self`: a wake-up put off is paid
+    /// later, after the room's lock is released, and perhaps after this
+    /// member has left the room and the room has dropped its `Arc`. So the
+    /// thread's list of wake-ups owed keeps a clone of the `Arc` itself,
+    /// and the outbox lives until that wake-up is paid.
     ///
     /// `Overflow` or `Behind`: this push found the member too slow and cut
     /// it off (see the top of this file). `Closed`: the frames have no one
@@ -280,7 +292,8 @@ impl Outbox {
         // `wait_timeout_while` releases the lock while asleep, and checks
         // the queue again after every wake-up, including the "spurious"
         // ones a `Condvar` is allowed to have for no reason at all. While
-        // another thread writes in our place, the socket is not free: wait.
+        // another thread writes in our place, the socket is not free: wait,
+        // even if woken, or the two would write to the socket at once.
         // (Only a member's writer is written for, and it waits as long as
         // it takes, so it never stops waiting in the middle of that.)
         let writable = |queue: &mut Queue| !queue.socket_free || queue.is_idle();

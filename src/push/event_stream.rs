@@ -178,7 +178,10 @@ pub fn serve(
 
 /// The writer's loop, as in `member.rs`, plus a heartbeat when quiet. As
 /// there, once the outbox is closed (a listener found too slow), what is
-/// left must be written within the write timeout.
+/// left must be written within the write timeout. Unlike there, no other
+/// thread ever writes in this one's place: a stream's outbox is lent no
+/// socket (`Outbox::lend_socket`, `src/chat/outbox/handover.rs`), so this
+/// loop alone writes, the heartbeat included.
 fn write_until_ended(outbox: &Outbox, mut socket: &TcpStream, limits: &Limits) -> StreamEnd {
     let mut batch = Vec::new();
     let check = move || drain_deadline(outbox, socket, limits.write_timeout);

@@ -13,7 +13,8 @@
 //! moment, may do the writer's work instead ([`Outbox`]'s
 //! `write_in_writer_place`, below). If the writer is asleep with nothing in
 //! hand and at most 16 KiB waits, it takes the batch, marks the socket
-//! busy (a writer woken meanwhile waits for it), writes the batch with one
+//! busy (`socket_free` in `outbox.rs`: a writer woken meanwhile waits for
+//! it, so the two never write at once), writes the batch with one
 //! `writev`, and hands the socket back. The writer sleeps on, and no one
 //! was woken. The p99 went below Node's (`docs/performance.md`, "Paced
 //! fan-out beside Node `ws`").
@@ -50,7 +51,10 @@ use crate::chat::wakeups;
 const LENT_BYTES: usize = 16 * 1024;
 
 /// How long a write in the writer's place may block. The kernel rounds it
-/// up to one clock tick, 1 to 4 ms.
+/// up to one clock tick, 1 to 4 ms. Not zero: std refuses a zero timeout
+/// (`set_write_timeout` returns `InvalidInput`), and `None` would mean
+/// "block for ever". The socket's own timeout is put back right after,
+/// because the writer's writes count on it (`session.rs` sets it).
 const LENT_TIMEOUT: Duration = Duration::from_millis(1);
 
 impl Outbox {
@@ -64,6 +68,8 @@ impl Outbox {
         let Some((socket, write_timeout)) = lend_to else { return false };
         let (mut batch, total) = (Vec::new(), queue.bytes);
         queue.take_into(&mut batch);
+        // The socket is ours until we hand it back: a writer woken now waits
+        // (`take_all`). The lock is let go for the write, so pushes go on.
         queue.socket_free = false;
         drop(queue);
         let slices: Vec<IoSlice<'_>> = batch.iter().map(|frame| IoSlice::new(frame)).collect();
@@ -75,7 +81,10 @@ impl Outbox {
         if written < total {
             // The reader is slow (or gone): the rest goes back in front,
             // cut at the byte, for the writer, which waits as long as its
-            // own timeout says. This thread never waits on it again.
+            // own timeout says. In front, because frames pushed during the
+            // write are queued behind it; at the byte, because TCP is a
+            // byte stream and the peer already has the first `written`
+            // bytes. This thread never waits on it again (`lend_to`).
             let rest: Encoded = Arc::from(&batch.concat()[written..]);
             queue.bytes += rest.len();
             queue.waiting.insert(0, rest);
