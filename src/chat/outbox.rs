@@ -133,6 +133,7 @@ pub struct Outbox {
 struct Queue {
     waiting: Vec<Encoded>,
     /// Bytes in `waiting`. What the writer has taken is no longer counted.
+    /// (Cutting the member off leaves it as it was: nothing more is pushed.)
     bytes: usize,
     /// Since when the backlog has been above the soft limit, if it is.
     above_soft_since: Option<Instant>,

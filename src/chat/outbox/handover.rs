@@ -66,8 +66,11 @@ impl Outbox {
         let lendable = queue.socket_free && !queue.waiting.is_empty() && queue.bytes <= LENT_BYTES;
         let lend_to = queue.lend_to.clone().filter(|_| lendable);
         let Some((socket, write_timeout)) = lend_to else { return false };
-        let (mut batch, total) = (Vec::new(), queue.bytes);
+        let mut batch = Vec::new();
         queue.take_into(&mut batch);
+        // Counted from the batch itself, not from `queue.bytes`: cutting a
+        // member off swaps its backlog for the goodbye without recounting.
+        let total: usize = batch.iter().map(|frame| frame.len()).sum();
         // The socket is ours until we hand it back: a writer woken now waits
         // (`take_all`). The lock is let go for the write, so pushes go on.
         queue.socket_free = false;
@@ -207,5 +210,25 @@ mod tests {
         let mut batch = Vec::new();
         assert!(outbox.take_all(&mut batch, Duration::ZERO));
         assert_eq!(batch, vec![tail, too_slow_goodbye(PushError::Overflow)]);
+    }
+
+    #[test]
+    fn a_goodbye_written_for_the_writer_after_a_cut_off_is_not_taken_for_short() {
+        let (socket, mut peer) = connection();
+        let outbox = bounded(100);
+        outbox.lend_socket(Arc::clone(&socket), Duration::from_secs(10));
+        outbox.lock().socket_free = true; // as if its writer slept in `take_all`
+        let deferring = wakeups::defer_on_this_thread();
+        outbox.push(&[Arc::from(vec![b'x'; 60])]).unwrap(); // a wake-up is owed
+                                                            // Cut off: the 60 bytes give way to the goodbye, which is shorter.
+        assert_eq!(outbox.push(&[Arc::from(vec![b'y'; 60])]), Err(PushError::Overflow));
+        drop(deferring); // pays: writes the goodbye here
+        let goodbye = too_slow_goodbye(PushError::Overflow);
+        let mut arrived = vec![0u8; goodbye.len()];
+        peer.read_exact(&mut arrived).unwrap();
+        assert_eq!(&arrived[..], &goodbye[..]);
+        let queue = outbox.lock();
+        assert!(queue.waiting.is_empty() && !queue.unfinished, "nothing was left unwritten");
+        assert!(queue.lend_to.is_some(), "a whole write is not taken for a short one");
     }
 }
