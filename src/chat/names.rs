@@ -33,8 +33,8 @@
 //!
 //! The price is that a number is not handed out again while the plain name
 //! is taken: with `ann` to `ann-5` in the room, if `ann-2` leaves, the next
-//! `ann` is still `ann-6`, not `ann-2`. Once `ann` itself is free, it is given as is, and counting
-//! starts again from 2.
+//! `ann` is still `ann-6`, not `ann-2`. Once `ann` itself is free, it is
+//! given as is, and counting starts again from 2.
 //!
 //! A name that breaks a rule is refused, not repaired: on joining, the
 //! member becomes `guest-N`; on `/nick`, the member gets an `error` event.

@@ -151,8 +151,9 @@ struct Queue {
     /// two batches never interleave on the wire.
     socket_free: bool,
     /// The member's socket and the writer's write timeout, for a thread
-    /// that writes in the writer's place. `None` for an event stream, and
-    /// once such a write fell short: from then on only the writer writes.
+    /// that writes in the writer's place. `None` for an event stream, with
+    /// `--trace`, and once such a write fell short: from then on only the
+    /// writer writes.
     lend_to: Option<(Arc<TcpStream>, Duration)>,
     /// `waiting[0]` is the unwritten end of a frame that such a write left,
     /// cut at the byte: the peer already has the start, so the rest must
@@ -196,7 +197,8 @@ impl Outbox {
     /// file's bytes go in one call, so a member never gets the announcement
     /// without the file. Never blocks. If the writer was idle, it is woken:
     /// at once, or, on a thread that puts its wake-ups off, before that
-    /// thread next waits for input (`wakeups.rs`).
+    /// thread next waits for input (`wakeups.rs`), when it may write a
+    /// small batch in the writer's place instead (`outbox/handover.rs`).
     ///
     /// Why `self: &Arc<Self>` and not `&self`: a wake-up put off is paid
     /// later, after the room's lock is released, and perhaps after this
@@ -297,8 +299,8 @@ impl Outbox {
         // even if woken, or the two would write to the socket at once.
         // (Only a member's writer is written for, and it waits as long as
         // it takes, so it never stops waiting in the middle of that.)
-        let writable = |queue: &mut Queue| !queue.socket_free || queue.is_idle();
-        let waited = self.ready.wait_timeout_while(queue, wait, writable);
+        let keep_waiting = |queue: &mut Queue| !queue.socket_free || queue.is_idle();
+        let waited = self.ready.wait_timeout_while(queue, wait, keep_waiting);
         let mut queue = waited.unwrap_or_else(PoisonError::into_inner).0;
         queue.socket_free = false;
         queue.take_into(batch)
@@ -534,7 +536,7 @@ mod tests {
 
     #[test]
     fn a_waiting_writer_is_woken() {
-        let outbox = Arc::new(bounded(1024));
+        let outbox = bounded(1024);
         let writer = {
             let outbox = Arc::clone(&outbox);
             std::thread::spawn(move || {

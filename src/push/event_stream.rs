@@ -111,7 +111,7 @@ pub enum StreamEnd {
 impl fmt::Display for StreamEnd {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StreamEnd::TooSlow => f.write_str("too slow (outbox full), sent `dropped`"),
+            StreamEnd::TooSlow => f.write_str("too slow, sent `dropped`"),
             StreamEnd::WriteFailed(error) => write!(f, "write failed: {error}"),
         }
     }

@@ -58,7 +58,7 @@ use std::time::{Duration, Instant};
 use super::catchup::{catch_up, Catchup};
 use super::sse;
 use crate::chat::names::{clean_name, NameError};
-use crate::chat::outbox::{Encoded, Outbox, PushError};
+use crate::chat::outbox::{too_slow_reason, Encoded, Outbox, PushError};
 use crate::chat::protocol::{Change, Stamp};
 use crate::chat::room::{Audience, Decided, Emitted, Locked, Room};
 use crate::config::Limits;
@@ -339,11 +339,11 @@ impl Feed {
         if !state.listeners.is_empty() {
             let frame = [sse::message_event(seq, json)];
             for listener in &state.listeners {
-                if let Err(PushError::Overflow | PushError::Behind) = listener.outbox.push(&frame) {
-                    let id = listener.id.0;
-                    notes.push(format!(
-                        "chat: event stream {id} is too slow (outbox full): ending it"
-                    ));
+                if let Err(why @ (PushError::Overflow | PushError::Behind)) =
+                    listener.outbox.push(&frame)
+                {
+                    let (id, reason) = (listener.id.0, too_slow_reason(why));
+                    notes.push(format!("chat: event stream {id} is {reason}: ending it"));
                 }
             }
         }

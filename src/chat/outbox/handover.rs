@@ -219,8 +219,9 @@ mod tests {
         outbox.lend_socket(Arc::clone(&socket), Duration::from_secs(10));
         outbox.lock().socket_free = true; // as if its writer slept in `take_all`
         let deferring = wakeups::defer_on_this_thread();
-        outbox.push(&[Arc::from(vec![b'x'; 60])]).unwrap(); // a wake-up is owed
-                                                            // Cut off: the 60 bytes give way to the goodbye, which is shorter.
+        // A wake-up is owed; then the member is cut off: the 60 bytes give
+        // way to the goodbye, which is shorter.
+        outbox.push(&[Arc::from(vec![b'x'; 60])]).unwrap();
         assert_eq!(outbox.push(&[Arc::from(vec![b'y'; 60])]), Err(PushError::Overflow));
         drop(deferring); // pays: writes the goodbye here
         let goodbye = too_slow_goodbye(PushError::Overflow);
