@@ -29,12 +29,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::close::{CloseCode, CloseFrame, ProtocolError};
-// A read timeout means the same here as for HTTP: `WouldBlock` or `TimedOut`.
 use super::extension::MessageCodec;
 use super::frame::{extend_masked, FrameHeader, Opcode, ReadError};
 use super::input::InputBuffer;
 use super::message::{Discarded, Incoming, Message, MessageReader, Role};
 use super::trace::{Direction, Tracer};
+// A read timeout means the same here as for HTTP: `WouldBlock` or `TimedOut`.
 pub use crate::http::error::is_timeout;
 
 // The client's side of a connection (`src/client.rs` builds on it): only

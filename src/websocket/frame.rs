@@ -23,9 +23,9 @@
 //!
 //! This chapter reads and writes that header ([`FrameHeader`]), names the
 //! opcodes ([`Opcode`]), and implements masking ([`apply_mask`],
-//! [`extend_masked`]). It knows
-//! nothing about messages (that is `message.rs`) or sockets: it works on any
-//! `Read` and any byte slice, so every rule here is tested on plain bytes.
+//! [`extend_masked`]). It knows nothing about messages (that is
+//! `message.rs`) or sockets: it works on any `Read` and any byte slice, so
+//! every rule here is tested on plain bytes.
 //!
 //! Three traps for newcomers:
 //! - The 7-bit length is not always the length: 126 means "the real length
@@ -320,10 +320,11 @@ pub fn apply_mask(data: &mut [u8], key: [u8; 4], offset: usize) {
 /// The trap is the obvious way, `extend_from_slice` and then
 /// `apply_mask`: it walks the bytes twice, and at 16 KiB that second walk
 /// costs as much as the copy itself (measured: about 1.1 µs for both
-/// against 0.5 µs for this, docs/performance.md). Anyone who has masked
-/// bytes in one buffer and wants them unmasked in another uses this: the
-/// server taking a payload out of its read buffer (`message.rs`), a client
-/// framing what it sends (`connection.rs`, [`encode_frame`]).
+/// against 0.5 µs for this, docs/performance.md). Anyone who has bytes in
+/// one buffer and wants them masked in another (or unmasked: the same
+/// XOR) uses this: the server taking a payload out of its read buffer
+/// (`message.rs`), a client framing what it sends (`connection.rs`,
+/// [`encode_frame`]).
 ///
 /// ```
 /// use duplex::websocket::frame::extend_masked;

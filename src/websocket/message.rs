@@ -415,16 +415,16 @@ fn finish(partial: Partial) -> Result<Message, ReadError> {
 /// fail at the first bad byte instead of after the whole frame.
 ///
 /// Each piece is whatever the reader has buffered (`fill_buf`): it is
-/// appended to the message (one copy, from the read buffer) and unmasked
-/// there while it is still in the processor's cache. Appending never
-/// zeroes memory first, as reading into a fresh buffer would have to in
-/// safe Rust. The message's memory grows in steps as bytes arrive, not to
-/// the declared length at once, so a peer that *declares* 16 MiB and
-/// sends nothing holds only one step of our memory. The trap is the
-/// direct read: its room must be zeroed first, and zeroed pages are
-/// resident pages. Zeroing the whole reservation would let a peer that
-/// declares 16 MiB and sends 64 KiB commit 16 MiB of real memory; so the
-/// zeroed room runs at most `ZERO_AHEAD` bytes ahead of what arrived.
+/// appended to the message and unmasked as it is copied, in one pass
+/// ([`extend_masked`]). Appending never zeroes memory first, as reading
+/// into a fresh buffer would have to in safe Rust. The message's memory
+/// grows in steps as bytes arrive, not to the declared length at once,
+/// so a peer that *declares* 16 MiB and sends nothing holds only one
+/// step of our memory. The trap is the direct read: its room must be
+/// zeroed first, and zeroed pages are resident pages. Zeroing the whole
+/// reservation would let a peer that declares 16 MiB and sends 64 KiB
+/// commit 16 MiB of real memory; so the zeroed room runs at most
+/// `ZERO_AHEAD` bytes ahead of what arrived.
 fn read_payload<R: BufRead>(
     reader: &mut R,
     buffer: &mut Vec<u8>,
@@ -440,27 +440,26 @@ fn read_payload<R: BufRead>(
     // `buffer[filled..]` is zeroed room a direct read has not filled yet.
     let mut filled = start;
     while filled < end {
-        // Bytes read straight into the message are unmasked where they
-        // landed; bytes copied out of the read buffer were unmasked on the
-        // way (`append_buffered`).
-        let read_in_place = buffer.len() > filled || end - filled >= DIRECT_READ;
-        let count = if buffer.len() > filled {
-            reader.read(&mut buffer[filled..])?
-        } else if end - filled >= DIRECT_READ {
-            let room = growth(filled - start, end - filled);
-            buffer.reserve_exact(room); // address space only
-            buffer.resize(filled + room.min(ZERO_AHEAD), 0); // each byte zeroed once
-            reader.read(&mut buffer[filled..])?
-        } else {
+        let count = if buffer.len() == filled && end - filled < DIRECT_READ {
+            // Copied out of the read buffer, unmasked on the way.
             append_buffered(reader, buffer, end, filled - start, header.mask)?
+        } else {
+            if buffer.len() == filled {
+                let room = growth(filled - start, end - filled);
+                buffer.reserve_exact(room); // address space only
+                buffer.resize(filled + room.min(ZERO_AHEAD), 0); // each byte zeroed once
+            }
+            // Read straight into the message, unmasked where it landed.
+            let count = reader.read(&mut buffer[filled..])?;
+            if let Some(key) = header.mask {
+                apply_mask(&mut buffer[filled..filled + count], key, filled - start);
+            }
+            count
         };
         if count == 0 {
             return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
         }
-        let piece = &mut buffer[filled..filled + count];
-        if let (Some(key), true) = (header.mask, read_in_place) {
-            apply_mask(piece, key, filled - start);
-        }
+        let piece = &buffer[filled..filled + count];
         filled += count;
         *unread = Some((end - filled) as u64);
         inspect(piece, filled == end)?;
@@ -658,6 +657,41 @@ mod tests {
             vec![Ok(Incoming::Message(Message::Binary(payload)))]
         );
     }
+    /// Hands out at most `step` bytes per `read`, as a slow socket does.
+    struct Trickle<'a> {
+        bytes: &'a [u8],
+        step: usize,
+    }
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            let count = self.step.min(out.len()).min(self.bytes.len());
+            out[..count].copy_from_slice(&self.bytes[..count]);
+            self.bytes = &self.bytes[count..];
+            Ok(count)
+        }
+    }
+
+    #[test]
+    fn pieces_at_any_offset_are_unmasked_on_both_paths() {
+        // Pieces of 7 bytes start at every offset modulo 4: the small
+        // frames are copied out of the read buffer (unmasked while
+        // copying), the large one is first read into the message
+        // (unmasked in place), then copied once less than DIRECT_READ is
+        // left. The second fragment's key starts again at its own offset 0.
+        let large: Vec<u8> = (0..DIRECT_READ + 1000).map(|i| (i * 7 + i / 251) as u8).collect();
+        let mut bytes = client_frame(false, Opcode::Text, b"Hello");
+        bytes.extend(client_frame(true, Opcode::Continuation, "wörld, ".repeat(40).as_bytes()));
+        bytes.extend(client_frame(true, Opcode::Binary, &large));
+        let mut input = io::BufReader::with_capacity(13, Trickle { bytes: &bytes, step: 7 });
+        let mut reader = MessageReader::new(Role::Server, 1 << 20);
+        let text = format!("Hello{}", "wörld, ".repeat(40));
+        let expected = Incoming::Message(Message::Text(text));
+        assert_eq!(reader.read(&mut input).unwrap(), expected);
+        let expected = Incoming::Message(Message::Binary(large));
+        assert_eq!(reader.read(&mut input).unwrap(), expected);
+    }
+
     #[test]
     fn discarding_follows_frames_to_the_close() {
         // Over the limit: refused from the header, the payload unread.
