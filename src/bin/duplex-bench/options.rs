@@ -25,8 +25,8 @@ scenarios:
 options:
   --clients C          rtt: concurrent clients (default 1)
   --messages M         rtt: round trips per client (default 20000);
-                       pipeline: messages per size (default: 64 MB of payload, at most 200000);
-                       fanout: messages sent (default 200)
+                       pipeline: messages per size (default: 512 MiB of payload, at most 200000);
+                       fanout: messages sent (default 200000 / R, at least 200)
   --size LIST          payload bytes, k/m suffixes, comma-separated
                        (rtt default 64; pipeline default 64,16k,1m; sizes below 1m are text)
   --window W           pipeline: messages in flight (default 16)
