@@ -43,7 +43,9 @@
 //!   `Condvar` while the queue is empty. A push signals it only when the
 //!   queue goes from empty to non-empty: if the queue already held
 //!   something, the writer is either awake or already signalled. (A thread
-//!   may put even that signal off until its burst is over: `wakeups.rs`.)
+//!   may put even that signal off until its burst is over: `wakeups.rs`.
+//!   And a thread writing in the writer's place looks at the queue again
+//!   when it is done, and wakes the writer for what came meanwhile.)
 //! - **The writer takes everything at once** ([`Outbox::take_all`]) and
 //!   writes it with one `writev` call. A member who fell behind by fifty
 //!   messages catches up in one system call, not fifty. The queue's `Vec` is

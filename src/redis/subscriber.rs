@@ -145,6 +145,12 @@ impl Subscriber {
         self.wire.send(&args)
     }
 
+    /// Is part of a push already read and waiting here? If not, the next
+    /// [`receive`](Self::receive) will wait on the socket.
+    pub fn has_buffered(&mut self) -> bool {
+        !self.wire.stream().buffer().is_empty()
+    }
+
     /// Waits, at most the read timeout, for the next push.
     ///
     /// `Ok(SubscriberEvent::Idle)` means the timeout passed with nothing
@@ -152,12 +158,6 @@ impl Subscriber {
     /// [`RedisError::leaves_connection_usable`]: only an error reply or a
     /// push of an unknown shape does; after anything else this subscriber
     /// is finished and a new connection must be opened.
-    /// Is part of a push already read and waiting here? If not, the next
-    /// [`receive`](Self::receive) will wait on the socket.
-    pub fn has_buffered(&mut self) -> bool {
-        !self.wire.stream().buffer().is_empty()
-    }
-
     pub fn receive(&mut self) -> Result<SubscriberEvent, RedisError> {
         self.wire.check_usable()?;
         // Wait for the first byte without consuming anything: a timeout
