@@ -198,6 +198,60 @@ mod tests {
         assert_eq!(writer.join().unwrap(), 1, "the writer wrote what was left");
     }
 
+    /// Record `seq` of thread `from`: a header and a body of one byte
+    /// repeated, so a record cut, doubled or spliced into another shows.
+    fn record(from: u8, seq: u32) -> Vec<u8> {
+        let mut bytes = vec![from];
+        bytes.extend(seq.to_be_bytes());
+        bytes.resize(2048, from.wrapping_mul(31).wrapping_add(seq as u8));
+        bytes
+    }
+
+    /// A stress test: it cannot force the rare interleavings, only give
+    /// them many chances (a push paid while another thread writes in the
+    /// writer's place, a writer woken then), so it runs a few rounds.
+    #[test]
+    fn threads_that_write_in_the_writer_place_lose_nothing_and_repeat_nothing() {
+        for _round in 0..3 {
+            let (socket, mut peer) = connection();
+            let outbox = bounded(64 * 1024 * 1024); // never too slow here
+            outbox.lend_socket(Arc::clone(&socket), Duration::from_secs(10));
+            let writer = sleeping_writer(&outbox, &socket);
+            let (threads, each) = (8u8, 2000u32);
+            // Each thread pushes its records in order, paying what it owes
+            // every one, two or three pushes, while the others do the same
+            // and the peer reads: batches go out from the writer and in its
+            // place, one at a time, in the queue's order.
+            let pushers: Vec<JoinHandle<()>> = (0..threads)
+                .map(|from| {
+                    let outbox = Arc::clone(&outbox);
+                    std::thread::spawn(move || {
+                        let _deferring = wakeups::defer_on_this_thread();
+                        for seq in 0..each {
+                            outbox.push(&[Arc::from(record(from, seq))]).unwrap();
+                            if seq % (u32::from(from) % 3 + 1) == 0 {
+                                wakeups::wake_pending();
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let mut next = vec![0u32; usize::from(threads)];
+            let mut arrived = record(0, 0);
+            for _ in 0..u32::from(threads) * each {
+                peer.read_exact(&mut arrived).unwrap(); // a lost wake-up times out here
+                let from = arrived[0];
+                let seq = u32::from_be_bytes(arrived[1..5].try_into().unwrap());
+                assert!(arrived == record(from, seq), "a record arrived whole");
+                assert_eq!(seq, next[usize::from(from)], "each thread's records, once, in order");
+                next[usize::from(from)] += 1;
+            }
+            pushers.into_iter().for_each(|pusher| pusher.join().unwrap());
+            outbox.close();
+            writer.join().unwrap();
+        }
+    }
+
     #[test]
     fn cutting_a_member_off_keeps_the_end_of_a_frame_a_short_write_left() {
         let outbox = bounded(100);
