@@ -122,10 +122,8 @@ pub fn summarize(prefix: &str, runs: &[Figures], result: &mut ResultLine) {
 fn print_pipeline_lines(prefix: &str, runs: &[Figures], result: &mut ResultLine) {
     let server_busy = spread(runs, |r| r.server.cpu_us * r.rate / 1e6);
     let client_busy = spread(runs, |r| r.client.cpu_us * r.rate / 1e6);
-    let grain =
-        |figure: fn(&Grain) -> f64| move |r: &Figures| r.grain.as_ref().map_or(f64::NAN, figure);
-    let per_read = spread(runs, grain(|g| g.echoes_per_read));
-    let per_write = spread(runs, grain(|g| g.messages_per_write));
+    let per_read = spread(runs, |r| r.grain.map_or(f64::NAN, |g| g.echoes_per_read));
+    let per_write = spread(runs, |r| r.grain.map_or(f64::NAN, |g| g.messages_per_write));
     println!(
         "{:>5}  cores busy: server {}, client {}; client: {} echoes per read, {} messages per write",
         "",
