@@ -657,6 +657,7 @@ mod tests {
             vec![Ok(Incoming::Message(Message::Binary(payload)))]
         );
     }
+
     /// Hands out at most `step` bytes per `read`, as a slow socket does.
     struct Trickle<'a> {
         bytes: &'a [u8],
