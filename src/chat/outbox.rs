@@ -76,11 +76,11 @@
 //!
 //! ## Fields for a thread that writes in the writer's place
 //!
-//! Three fields of the queue (`socket_free`, `lend_to`, `unfinished`) are
-//! there for an improvement taught later, after the deferred wake-ups it
-//! builds on: a thread that pays a deferred wake-up may write a small batch
-//! in the sleeping writer's place (`src/chat/outbox/handover.rs`). On a
-//! first reading, skip them.
+//! Three fields of the queue (`socket_free`, `socket_to_lend`,
+//! `unfinished`) are there for an improvement taught later, after the
+//! deferred wake-ups it builds on: a thread that pays a deferred wake-up
+//! may write a small batch in the sleeping writer's place
+//! (`src/chat/outbox/handover.rs`). On a first reading, skip them.
 //!
 //! Read next: `src/chat/outbox_writer.rs`, how a member's own `WebSocket`
 //! writes into its outbox.
@@ -156,7 +156,7 @@ struct Queue {
     /// that writes in the writer's place. `None` for an event stream, with
     /// `--trace`, and once such a write fell short: from then on only the
     /// writer writes.
-    lend_to: Option<(Arc<TcpStream>, Duration)>,
+    socket_to_lend: Option<(Arc<TcpStream>, Duration)>,
     /// `waiting[0]` is the unwritten end of a frame that such a write left,
     /// cut at the byte: the peer already has the start, so the rest must
     /// be the very next bytes on the wire, and cutting the member off keeps
@@ -185,7 +185,7 @@ impl Outbox {
     /// sleeping writer's place (`outbox/handover.rs`).
     /// `write_timeout` is the one the writer's own writes use.
     pub fn lend_socket(&self, socket: Arc<TcpStream>, write_timeout: Duration) {
-        self.lock().lend_to = Some((socket, write_timeout));
+        self.lock().socket_to_lend = Some((socket, write_timeout));
     }
 
     /// A panic on another thread while it held this lock leaves the queue

@@ -64,8 +64,8 @@ impl Outbox {
     fn write_in_writer_place(&self) -> bool {
         let mut queue = self.lock();
         let lendable = queue.socket_free && !queue.waiting.is_empty() && queue.bytes <= LENT_BYTES;
-        let lend_to = queue.lend_to.clone().filter(|_| lendable);
-        let Some((socket, write_timeout)) = lend_to else { return false };
+        let lent = queue.socket_to_lend.clone().filter(|_| lendable);
+        let Some((socket, write_timeout)) = lent else { return false };
         let mut batch = Vec::new();
         queue.take_into(&mut batch);
         // Counted from the batch itself, not from `queue.bytes`: cutting a
@@ -87,11 +87,11 @@ impl Outbox {
             // own timeout says. In front, because frames pushed during the
             // write are queued behind it; at the byte, because TCP is a
             // byte stream and the peer already has the first `written`
-            // bytes. This thread never waits on it again (`lend_to`).
+            // bytes. This thread never waits on it again (`socket_to_lend`).
             let rest: Encoded = Arc::from(&batch.concat()[written..]);
             queue.bytes += rest.len();
             queue.waiting.insert(0, rest);
-            (queue.unfinished, queue.lend_to) = (true, None);
+            (queue.unfinished, queue.socket_to_lend) = (true, None);
         }
         queue.is_idle()
     }
@@ -186,11 +186,14 @@ mod tests {
             let deferring = wakeups::defer_on_this_thread();
             outbox.push(&[Arc::from(bytes)]).unwrap();
             drop(deferring); // blocks one clock tick at most
-            if outbox.lock().lend_to.is_none() {
+            if outbox.lock().socket_to_lend.is_none() {
                 break;
             }
         }
-        assert!(outbox.lock().lend_to.is_none(), "a write fell short: only the writer writes");
+        assert!(
+            outbox.lock().socket_to_lend.is_none(),
+            "a write fell short: only the writer writes"
+        );
         let mut arrived = vec![0u8; sent.len()];
         peer.read_exact(&mut arrived).unwrap();
         assert!(arrived == sent, "nothing lost, nothing twice, in order");
@@ -284,6 +287,6 @@ mod tests {
         assert_eq!(&arrived[..], &goodbye[..]);
         let queue = outbox.lock();
         assert!(queue.waiting.is_empty() && !queue.unfinished, "nothing was left unwritten");
-        assert!(queue.lend_to.is_some(), "a whole write is not taken for a short one");
+        assert!(queue.socket_to_lend.is_some(), "a whole write is not taken for a short one");
     }
 }
