@@ -20,8 +20,8 @@
 //! ```
 //!
 //! - Nothing a member's thread does waits for Redis. The room *queues* an
-//!   event (`queue.rs`); when the queue is full, the sender is
-//!   told so at once.
+//!   event (`queue.rs`); when the queue is full, a message's sender is
+//!   told so at once (a join, leave or rename takes the room alone).
 //! - The **publisher** (`publisher.rs`) runs each event through one Lua
 //!   script (`scripts.rs`) that numbers it, records it and publishes it
 //!   atomically, and every few seconds refreshes this process's entry in

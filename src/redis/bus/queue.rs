@@ -13,9 +13,8 @@
 //! and the queue is full, `push` refuses, at once: a message's sender is
 //! told so, and a join, leave or rename takes the room alone instead
 //! (`queue_full` in `link.rs`); nobody's reader thread ever waits for
-//! Redis. Like an outbox,
-//! an empty queue takes any one event, so a file bigger than the bound can
-//! still be sent when nothing else is waiting.
+//! Redis. Like an outbox, an empty queue takes any one event, so a file
+//! bigger than the bound can still be sent when nothing else is waiting.
 //!
 //! Each job carries the *epoch* of the link it was queued under (see
 //! `src/redis/bus/link.rs`). When the link to Redis is lost, the room
