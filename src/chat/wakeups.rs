@@ -62,8 +62,14 @@ thread_local! {
 
 /// From now on, until the returned guard is dropped, this thread's
 /// wake-ups wait for [`wake_pending`].
+///
+/// Called again while a guard lives, it keeps the list it finds: a fresh
+/// one would throw away wake-ups already owed, and a writer left asleep
+/// with frames queued is never woken by later pushes. The inner guard's
+/// drop then pays everything early and ends the deferring: early, never
+/// lost.
 pub fn defer_on_this_thread() -> Deferring {
-    OWED.with(|owed| *owed.borrow_mut() = Some(Vec::new()));
+    OWED.with(|owed| _ = owed.borrow_mut().get_or_insert_with(Vec::new));
     Deferring(PhantomData)
 }
 
@@ -215,6 +221,31 @@ mod tests {
         assert_eq!(owed(), Some(1), "leftover bytes are no reason to wake anyone");
         assert_eq!(reader.read(&mut buf).unwrap(), 15);
         assert_eq!(owed(), Some(0), "paid before the socket read");
+    }
+
+    /// A writer that only counts how often it is woken.
+    struct CountingSleeper(std::sync::atomic::AtomicUsize);
+
+    impl Sleeper for CountingSleeper {
+        fn wake(&self, _deferred: bool) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_nested_guard_loses_nothing_the_outer_one_owes() {
+        let writer = Arc::new(CountingSleeper(Default::default()));
+        let woken = || writer.0.load(std::sync::atomic::Ordering::SeqCst);
+        let outer = defer_on_this_thread();
+        wake_soon(&writer);
+        assert_eq!(woken(), 0, "deferred");
+        drop(defer_on_this_thread());
+        assert_eq!(woken(), 1, "the inner guard paid what the outer one owed");
+        assert_eq!(owed(), None, "and ended the deferring");
+        wake_soon(&writer);
+        assert_eq!(woken(), 2, "no longer deferring: woken at once");
+        drop(outer);
+        assert_eq!(woken(), 2);
     }
 
     #[test]
